@@ -1,0 +1,64 @@
+"""Domain errors. Library code raises these; only the CLI turns them into one-line messages and exit codes.
+
+Exit codes (documented in README): 0 success, 1 some inputs failed but the rest was indexed,
+2 usage error or unusable input (missing index, empty query, unreadable image, unavailable weights, ...).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+
+
+class MMSearchError(Exception):
+    """Base of every error mmsearch reports to the user; `hint` says what to do about it."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(MMSearchError):
+    """Bad options or arguments."""
+
+
+class IndexNotFound(MMSearchError):
+    """No index at the resolved location."""
+
+
+class IndexLocked(MMSearchError):
+    """Another writer holds the index."""
+
+
+class CorruptIndex(MMSearchError):
+    """Index files are unreadable or disagree with each other."""
+
+
+class SchemaTooNew(MMSearchError):
+    """The index was written by a newer mmsearch."""
+
+
+class ModelMismatch(MMSearchError):
+    """The query asks for a model other than the one that built the index."""
+
+
+class WeightsUnavailable(MMSearchError):
+    """Model weights cannot be had (offline, missing file, unknown tag)."""
+
+
+class UnknownModel(MMSearchError):
+    """A model spec names no known architecture, family or backend."""
+
+
+class BadInput(MMSearchError):
+    """A single input (file, image) cannot be used."""
+
+
+class MediaError(MMSearchError):
+    """Decoding or probing a media file failed; recorded per file during indexing."""
+
+    exit_code = EXIT_PARTIAL

@@ -1,0 +1,226 @@
+"""An index directory: catalog + vector generations + manifest, opened for writing (locked) or for reading.
+
+Layout of DIR:
+  catalog.sqlite          files, segments, manifest (which vector generation is live, which model built it)
+  vectors-NNNNNNNN.faiss  vector generations; the manifest names the live one, the one before is kept for readers
+  write.lock              flock held by the one writer
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from . import __version__
+from .catalog import Catalog, FileRecord
+from .errors import CorruptIndex, IndexLocked, IndexNotFound, ModelMismatch
+from .paths import CATALOG_FILE, LOCK_FILE, display_path
+from .store import Device, FaissStore, generation_file, stale_generation_files
+from .types import MediaFile, Segment
+
+BACKEND_FAISS = "faiss"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model: str
+    dim: int
+    untrained: bool
+    backend: str
+    generation: int
+    raw: dict[str, str]
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, index_dir: Path) -> Manifest:
+        raw = catalog.manifest()
+        try:
+            return cls(
+                model=raw["model"],
+                dim=int(raw["dim"]),
+                untrained=raw.get("model_untrained") == "1",
+                backend=raw.get("backend", BACKEND_FAISS),
+                generation=int(raw["vectors_generation"]),
+                raw=raw,
+            )
+        except (KeyError, ValueError) as e:
+            raise CorruptIndex(
+                f"index {display_path(index_dir)} has an incomplete manifest (missing {e})"
+            ) from e
+
+
+def check_model(manifest: Manifest, requested: str | None) -> None:
+    if requested and requested != manifest.model:
+        raise ModelMismatch(
+            f"the index was built with model {manifest.model!r}, not {requested!r}",
+            hint="query without --model to use the index's model, or build another index with --index DIR",
+        )
+
+
+def require_index(index_dir: Path) -> Path:
+    catalog = index_dir / CATALOG_FILE
+    if not catalog.is_file():
+        raise IndexNotFound(
+            f"no index at {display_path(index_dir)}",
+            hint="build one with `mmsearch index PATH`, or point to it with --index DIR / MMSEARCH_INDEX",
+        )
+    return catalog
+
+
+def open_reader(index_dir: Path, device: Device = "auto") -> tuple[Catalog, Manifest, FaissStore]:
+    """The last committed state: catalog (read-only) and the vector generation its manifest names."""
+    catalog = Catalog.open(require_index(index_dir), readonly=True)
+    try:
+        manifest = Manifest.from_catalog(catalog, index_dir)
+        path = generation_file(index_dir, manifest.generation)
+        if not path.is_file():
+            raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing")
+        store = FaissStore.load(path, device)
+    except BaseException:
+        catalog.close()
+        raise
+    return catalog, manifest, store
+
+
+class IndexWriter:
+    """The one writer of an index directory. Changes accumulate in one SQLite transaction until `commit`."""
+
+    def __init__(self, index_dir: Path, model: str, untrained: bool, device: Device = "auto") -> None:
+        self.index_dir = index_dir
+        self.model = model
+        self.untrained = untrained
+        self.device = device
+        self._lock: IO[bytes] | None = None
+        self.catalog: Catalog | None = None
+        self.store: FaissStore | None = None
+        self.generation = 0
+        self.extra_manifest: dict[str, str] = {}
+
+    def open(self) -> None:
+        """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.index_dir / LOCK_FILE, "ab")
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            self._lock.close()
+            self._lock = None
+            raise IndexLocked(
+                f"index {display_path(self.index_dir)} is being written by another mmsearch process",
+                hint="wait for it to finish; queries keep working meanwhile",
+            ) from e
+        self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
+        raw = self.catalog.manifest()
+        if "model" in raw:
+            check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
+
+    def ensure_store(self, dim: Callable[[], int]) -> FaissStore:
+        """Load the live vector generation, or create the index; `dim` is asked only when creating."""
+        catalog = self._cat()
+        raw = catalog.manifest()
+        if "model" in raw:
+            manifest = Manifest.from_catalog(catalog, self.index_dir)
+            self.generation = manifest.generation
+            self.store = FaissStore.load(generation_file(self.index_dir, self.generation), self.device)
+        else:
+            size = dim()
+            self.store = FaissStore.create(size, self.device)
+            catalog.begin()
+            catalog.set_manifest(self._manifest_values(size))
+            self._save_generation()
+        for stale in stale_generation_files(self.index_dir, self.generation):
+            stale.unlink(missing_ok=True)
+        self._cat().begin()
+        return self.store
+
+    def _manifest_values(self, dim: int) -> dict[str, str]:
+        import faiss
+
+        return {
+            "model": self.model,
+            "model_untrained": "1" if self.untrained else "0",
+            "dim": str(dim),
+            "backend": BACKEND_FAISS,
+            "metric": "inner_product",
+            "mmsearch_version": __version__,
+            "faiss_version": faiss.__version__,
+            **self.extra_manifest,
+        }
+
+    def _cat(self) -> Catalog:
+        if self.catalog is None:
+            raise RuntimeError("IndexWriter.open() was not called")
+        return self.catalog
+
+    def _st(self) -> FaissStore:
+        if self.store is None:
+            raise RuntimeError("IndexWriter.ensure_store() was not called")
+        return self.store
+
+    def add_file(self, media: MediaFile, sha256: str, segments: list[Segment], vectors: np.ndarray) -> int:
+        catalog = self._cat()
+        file_id = catalog.add_file(
+            media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio
+        )
+        ids = catalog.add_segments(file_id, segments)
+        self._st().add(np.asarray(ids, np.int64), vectors)
+        return file_id
+
+    def copy_file(self, media: MediaFile, source: FileRecord) -> int:
+        """Index a second copy of known content by reusing its segments and vectors (no embedding)."""
+        records = self._cat().segments_of(source.id)
+        vectors = (
+            self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
+        )
+        segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
+        return self.add_file(media, source.sha256, segments, vectors)
+
+    def remove_file(self, record: FileRecord) -> int:
+        ids = self._cat().remove_file(record.id)
+        self._st().remove(ids)
+        return len(ids)
+
+    def commit(self) -> None:
+        """Make everything since the last commit durable and visible: new generation file, then manifest."""
+        catalog = self._cat()
+        if not catalog.in_transaction:
+            catalog.begin()
+        self._save_generation()
+        for stale in stale_generation_files(self.index_dir, self.generation):
+            stale.unlink(missing_ok=True)
+        catalog.begin()
+
+    def _save_generation(self) -> None:
+        catalog = self._cat()
+        generation = self.generation + 1
+        self._st().save(generation_file(self.index_dir, generation))
+        catalog.set_manifest({"vectors_generation": str(generation)})
+        catalog.commit()
+        self.generation = generation
+
+    def close(self, commit: bool = True) -> None:
+        if self.catalog is not None:
+            if commit and self.store is not None and self.catalog.in_transaction:
+                self.commit()
+            self.catalog.rollback()
+            self.catalog.close()
+            self.catalog = None
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        # The transaction only ever holds complete files, so Ctrl-C keeps what was finished.
+        self.close(commit=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
+
+
+def index_size_bytes(index_dir: Path) -> int:
+    return sum(p.stat().st_size for p in index_dir.iterdir() if p.is_file()) if index_dir.is_dir() else 0

@@ -1,0 +1,35 @@
+"""One resolver for where data lives, so the CLI, library and tests agree (env var first, like llm's user_dir)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INDEX_ENV = "MMSEARCH_INDEX"
+DEFAULT_INDEX_DIR = Path("indexes") / "default"
+
+CATALOG_FILE = "catalog.sqlite"
+LOCK_FILE = "write.lock"
+VECTORS_PREFIX = "vectors-"
+VECTORS_SUFFIX = ".faiss"
+
+
+def resolve_index_dir(explicit: Path | str | None = None) -> Path:
+    """`--index DIR` wins, then $MMSEARCH_INDEX, then ./indexes/default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(INDEX_ENV)
+    if env:
+        return Path(env).expanduser()
+    return DEFAULT_INDEX_DIR
+
+
+def display_path(path: Path | str) -> str:
+    """A printable form of any path, also when its bytes are not valid UTF-8."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def path_key(path: Path | str) -> bytes:
+    """The exact bytes of a path: the catalog's identity for a file, safe for non-UTF-8 names."""
+    return os.fsencode(path)

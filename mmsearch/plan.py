@@ -1,0 +1,92 @@
+"""Plan what an `index` run must do, by comparing what discover found with what the catalog holds.
+
+Size and mtime are a fast pre-check; the content hash decides. Content already in the index is never embedded
+again: a moved file keeps its vectors, a second copy reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import Catalog, FileRecord
+from .paths import path_key
+from .types import MediaFile
+
+HASH_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Plan:
+    unchanged: list[FileRecord] = field(default_factory=list)
+    touched: list[tuple[FileRecord, MediaFile]] = field(default_factory=list)  # same content, new mtime
+    moved: list[tuple[FileRecord, MediaFile]] = field(default_factory=list)
+    copies: list[tuple[MediaFile, str, FileRecord]] = field(default_factory=list)
+    new: list[tuple[MediaFile, str]] = field(default_factory=list)
+    removed: list[FileRecord] = field(default_factory=list)
+
+
+def _under(path: bytes, roots: Sequence[bytes]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(b"/") + b"/") for r in roots)
+
+
+def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path]) -> Plan:
+    plan = Plan()
+    records = {r.raw_path: r for r in catalog.files()}
+    by_sha: dict[str, list[FileRecord]] = {}
+    for rec in records.values():
+        by_sha.setdefault(rec.sha256, []).append(rec)
+    seen: set[bytes] = set()
+    pending: list[tuple[MediaFile, str]] = []
+    for media in files:
+        key = path_key(media.path)
+        seen.add(key)
+        rec = records.get(key)
+        if rec and rec.size == media.size and rec.mtime_ns == media.mtime_ns:
+            plan.unchanged.append(rec)
+            continue
+        sha = sha256_file(media.path)
+        if rec and rec.sha256 == sha:
+            plan.touched.append((rec, media))
+        else:
+            if rec:
+                plan.removed.append(rec)
+            pending.append((media, sha))
+    root_keys = [path_key(r) for r in roots]
+    # Files under the indexed roots that discover no longer found (deleted, moved, now unreadable).
+    vanished = [r for k, r in records.items() if k not in seen and _under(k, root_keys)]
+    _match_moves(plan, pending, vanished, by_sha)
+    return plan
+
+
+def _match_moves(
+    plan: Plan,
+    pending: list[tuple[MediaFile, str]],
+    vanished: list[FileRecord],
+    by_sha: dict[str, list[FileRecord]],
+) -> None:
+    vanished_by_sha: dict[str, list[FileRecord]] = {}
+    for rec in vanished:
+        vanished_by_sha.setdefault(rec.sha256, []).append(rec)
+    for media, sha in pending:
+        if vanished_by_sha.get(sha):
+            plan.moved.append((vanished_by_sha[sha].pop(), media))
+            continue
+        # Copies are applied before removals, so any record with this content can lend its vectors.
+        sources = by_sha.get(sha, [])
+        if sources:
+            plan.copies.append((media, sha, sources[0]))
+        else:
+            plan.new.append((media, sha))
+    for recs in vanished_by_sha.values():
+        plan.removed.extend(recs)

@@ -1,0 +1,176 @@
+"""Typed records passed between pipeline stages (discover → decode → transcribe → embed → store → search)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+
+class MediaKind(str, Enum):
+    VIDEO = "video"
+    AUDIO = "audio"
+    IMAGE = "image"
+
+
+class SegmentKind(str, Enum):
+    """What a vector stands for. `frame` and `image` live in the visual half of CLIP space, `speech` in the text half."""
+
+    FRAME = "frame"
+    SPEECH = "speech"
+    IMAGE = "image"
+
+
+# --modality names mapped to the segment kinds they cover.
+MODALITY_KINDS: dict[str, frozenset[SegmentKind]] = {
+    "video": frozenset({SegmentKind.FRAME}),
+    "audio": frozenset({SegmentKind.SPEECH}),
+    "image": frozenset({SegmentKind.IMAGE}),
+    "any": frozenset(SegmentKind),
+}
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A file found by discover, classified by probing its content."""
+
+    path: Path
+    kind: MediaKind
+    size: int
+    mtime_ns: int
+    has_audio: bool = False
+    duration: float | None = None
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """Decoded RGB frames (N×H×W×3 uint8) of one file with their presentation times in seconds."""
+
+    file: MediaFile
+    frames: np.ndarray
+    times: np.ndarray
+    # Sampling interval in seconds: a frame stands for [t, t + interval).
+    interval: float
+    last: bool = False
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """Mono float32 PCM at AUDIO_SAMPLE_RATE."""
+
+    file: MediaFile
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A unit that gets one vector: a sampled frame, a transcript segment or a still image."""
+
+    kind: SegmentKind
+    start: float | None
+    end: float | None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class SegmentHit:
+    """One vector returned by the store, resolved through the catalog."""
+
+    segment_id: int
+    path: str
+    kind: SegmentKind
+    start: float | None
+    end: float | None
+    score: float
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Hits of one file merged where they touch in time; what the user sees as one result."""
+
+    path: str
+    kind: SegmentKind
+    start: float | None
+    end: float | None
+    score: float
+    text: str | None
+    hits: tuple[SegmentHit, ...] = field(default=(), repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "kind": self.kind.value,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each ingest stage; the runner fills it and the benchmark reads it."""
+
+    discover: float = 0.0
+    decode: float = 0.0
+    transcribe: float = 0.0
+    embed: float = 0.0
+    store: float = 0.0
+    total: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class IngestSummary:
+    index: str
+    files: int = 0
+    segments: int = 0
+    embedded: int = 0
+    new_files: int = 0
+    unchanged_files: int = 0
+    removed_files: int = 0
+    media_seconds: float = 0.0
+    failed: list[FileFailure] = field(default_factory=list)
+    times: StageTimes = field(default_factory=StageTimes)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "files": self.files,
+            "segments": self.segments,
+            "embedded": self.embedded,
+            "new_files": self.new_files,
+            "unchanged_files": self.unchanged_files,
+            "removed_files": self.removed_files,
+            "media_seconds": round(self.media_seconds, 3),
+            "failed": [f.to_json() for f in self.failed],
+            "times": self.times.to_json(),
+        }
