@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import CorruptIndex, SchemaTooNew
 from .paths import display_path, path_key
@@ -169,8 +170,7 @@ class Catalog:
 
     def set_manifest(self, values: dict[str, str]) -> None:
         self._conn.executemany(
-            "INSERT INTO manifest (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO manifest (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             sorted(values.items()),
         )
 
@@ -286,16 +286,16 @@ class Catalog:
             yield SegmentRecord(row[0], row[1], row[2], SegmentKind(row[3]), row[4], row[5], row[6])
 
 
-def _file_record(row: Sequence[object]) -> FileRecord:
+def _file_record(row: Any) -> FileRecord:
     return FileRecord(
-        id=int(row[0]),  # type: ignore[call-overload]
-        raw_path=bytes(row[1]),  # type: ignore[arg-type]
+        id=int(row[0]),
+        raw_path=bytes(row[1]),
         path=str(row[2]),
         kind=MediaKind(row[3]),
-        size=int(row[4]),  # type: ignore[call-overload]
-        mtime_ns=int(row[5]),  # type: ignore[call-overload]
+        size=int(row[4]),
+        mtime_ns=int(row[5]),
         sha256=str(row[6]),
-        duration=None if row[7] is None else float(row[7]),  # type: ignore[arg-type]
+        duration=None if row[7] is None else float(row[7]),
         has_audio=bool(row[8]),
     )
 

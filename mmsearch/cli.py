@@ -16,6 +16,7 @@ from .ingest import IngestOptions, run_ingest
 from .models import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from .paths import INDEX_ENV, resolve_index_dir
 from .transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
+from .trecvid import commands as trecvid_commands
 from .ui import (
     ProgressReporter,
     console,
@@ -167,6 +168,9 @@ def models_cmd(json_out: JsonOpt = False) -> None:
     for m in KNOWN_MODELS:
         console.print(f"[bold]{m.spec}[/]  dim={m.dim}  {m.note}")
     console.print("Any open_clip ARCH:TAG works, and ARCH:/path/to/checkpoint for local weights.")
+
+
+trecvid_commands.register(app)
 
 
 def main() -> None:

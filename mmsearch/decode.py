@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,11 +103,11 @@ def load_audio(media: MediaFile) -> AudioClip | None:
     return AudioClip(media, samples, AUDIO_SAMPLE_RATE)
 
 
-def _decode_tolerant(container: object, stream: object) -> Iterator[object]:
+def _decode_tolerant(container: Any, stream: Any) -> Iterator[Any]:
     """Decode packets one by one so a corrupt packet costs that packet, not the whole track."""
     import av
 
-    for packet in container.demux(stream):  # type: ignore[attr-defined]
+    for packet in container.demux(stream):
         try:
             yield from packet.decode()
         except av.InvalidDataError:
@@ -117,9 +118,9 @@ def load_image(path: Path) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at reduced scale
-            img = ImageOps.exif_transpose(img)
+        with Image.open(path) as src:
+            src.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at reduced scale
+            img = ImageOps.exif_transpose(src)
             img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
             return np.asarray(img.convert("RGB"))
     except Image.DecompressionBombError as e:

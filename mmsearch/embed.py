@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Our own open_clip configs (tiny test architectures) live beside the package, like open_clip's model_configs.
 MODEL_CONFIG_DIR = Path(__file__).parent / "assets" / "model_configs"
 DEFAULT_BATCH = 32
+RANDOM_WEIGHTS_SEED = 0
 
 
 class Embedder(Protocol):
@@ -72,6 +73,7 @@ class OpenClipEmbedder:
     @classmethod
     def load(cls, spec: ModelSpec, device: str = "auto") -> OpenClipEmbedder:
         import open_clip
+        import torch
 
         if MODEL_CONFIG_DIR.is_dir():
             open_clip.add_model_config(MODEL_CONFIG_DIR)
@@ -84,9 +86,11 @@ class OpenClipEmbedder:
         pretrained = _pretrained_arg(spec)
         precision = "fp16" if torch_device == "cuda" else "fp32"
         try:
-            with warnings.catch_warnings(), _hub_mode():
-                # random:ARCH is an explicit request: the CLI has already warned loudly.
+            with warnings.catch_warnings(), _hub_mode(), torch.random.fork_rng(devices=[]):
+                # random:ARCH is an explicit request (the CLI has warned loudly); a fixed seed makes the
+                # "random" weights the same in `index` and `query`, or the two would share no space at all.
                 warnings.simplefilter("ignore" if spec.family == "random" else "default")
+                torch.manual_seed(RANDOM_WEIGHTS_SEED)
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     spec.arch, pretrained=pretrained, device=torch_device, precision=precision
                 )
@@ -202,7 +206,7 @@ class HashEmbedder:
         rows = []
         for img in images:
             thumb = np.asarray(
-                Image.fromarray(img).convert("RGB").resize((16, 16), Image.BILINEAR), np.float32
+                Image.fromarray(img).convert("RGB").resize((16, 16), Image.Resampling.BILINEAR), np.float32
             )
             rows.append((thumb.reshape(-1) / 255.0 - 0.5) @ self._projection)
         return normalize(np.stack(rows)) if rows else np.zeros((0, self.dim), np.float32)

@@ -48,9 +48,7 @@ class Manifest:
                 raw=raw,
             )
         except (KeyError, ValueError) as e:
-            raise CorruptIndex(
-                f"index {display_path(index_dir)} has an incomplete manifest (missing {e})"
-            ) from e
+            raise CorruptIndex(f"index {display_path(index_dir)} has an incomplete manifest (missing {e})") from e
 
 
 def check_model(manifest: Manifest, requested: str | None) -> None:
@@ -103,7 +101,7 @@ class IndexWriter:
     def open(self) -> None:
         """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.index_dir / LOCK_FILE, "ab")
+        self._lock = open(self.index_dir / LOCK_FILE, "ab")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
@@ -173,9 +171,7 @@ class IndexWriter:
     def copy_file(self, media: MediaFile, source: FileRecord) -> int:
         """Index a second copy of known content by reusing its segments and vectors (no embedding)."""
         records = self._cat().segments_of(source.id)
-        vectors = (
-            self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
-        )
+        vectors = self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
         segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
         return self.add_file(media, source.sha256, segments, vectors)
 

@@ -7,6 +7,7 @@ and the writer commits every `commit_interval` seconds, so an interrupted run ke
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -108,7 +109,7 @@ def run_ingest(
     writer = IndexWriter(options.index_dir, spec.raw, spec.untrained, options.device)  # type: ignore[arg-type]
     writer.extra_manifest = {"fps": str(options.fps)}
     writer.open()
-    models = _Models(spec.raw, options, embedder, transcriber)
+    models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     with writer:
         # Models load only when there is work: an unchanged rerun never pays for them.
         writer.ensure_store(lambda: models.embedder().dim)
@@ -120,9 +121,7 @@ def run_ingest(
         _record_failures(found, summary, reporter)
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
-            runner = _Pipeline(
-                options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary
-            )
+            runner = _Pipeline(options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
             reporter.planned(len(plan.new), sum(m.duration or 0.0 for m, _ in plan.new))
             runner.run(plan.new)
         writer.commit()
@@ -136,8 +135,14 @@ class _Models:
     """Embedder and transcriber, loaded on first use (and then kept)."""
 
     def __init__(
-        self, spec: str, options: IngestOptions, embedder: Embedder | None, transcriber: Transcriber | None
+        self,
+        spec: str,
+        options: IngestOptions,
+        embedder: Embedder | None,
+        transcriber: Transcriber | None,
+        times: StageTimes,
     ) -> None:
+        self._times = times
         self._spec = spec
         self._options = options
         self._embedder = embedder
@@ -145,12 +150,16 @@ class _Models:
 
     def embedder(self) -> Embedder:
         if self._embedder is None:
+            t0 = time.perf_counter()
             self._embedder = load_embedder(self._spec, self._options.device)
+            self._times.load += time.perf_counter() - t0
         return self._embedder
 
     def transcriber(self, needed: bool) -> Transcriber | None:
         if self._transcriber is None and needed and self._options.asr is not None:
+            t0 = time.perf_counter()
             self._transcriber = load_transcriber(self._options.asr)
+            self._times.load += time.perf_counter() - t0
         return self._transcriber
 
 
@@ -213,17 +222,13 @@ class _Pipeline:
         finally:
             stop.set()
             while producer.is_alive():  # drain so a blocked put() can see `stop`
-                try:
+                with contextlib.suppress(queue.Empty):
                     items.get(timeout=0.1)
-                except queue.Empty:
-                    pass
             producer.join()
 
     # -- producer side (decode + transcribe) -----------------------------------------------------------
 
-    def _produce(
-        self, files: list[MediaFile], items: queue.Queue[_Work | None], stop: threading.Event
-    ) -> None:
+    def _produce(self, files: list[MediaFile], items: queue.Queue[_Work | None], stop: threading.Event) -> None:
         try:
             for media in files:
                 if stop.is_set():
@@ -293,10 +298,7 @@ class _Pipeline:
         if item.frames is not None and len(item.frames.times):
             batch = item.frames
             end_cap = batch.file.duration or float("inf")
-            segs = [
-                Segment(SegmentKind.FRAME, float(t), float(min(t + batch.interval, end_cap)))
-                for t in batch.times
-            ]
+            segs = [Segment(SegmentKind.FRAME, float(t), float(min(t + batch.interval, end_cap))) for t in batch.times]
             return segs, self.embedder.embed_images(list(batch.frames))
         if item.speech:
             segs = [Segment(SegmentKind.SPEECH, s.start, s.end, s.text) for s in item.speech]

@@ -60,9 +60,7 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../", "~")) or value.endswith(
-        (".pt", ".bin", ".safetensors", ".pth")
-    )
+    return value.startswith(("/", "./", "../", "~")) or value.endswith((".pt", ".bin", ".safetensors", ".pth"))
 
 
 def parse_model_spec(raw: str) -> ModelSpec:
@@ -117,9 +115,7 @@ def load_embedder(spec: ModelSpec | str, device: str = "auto") -> Embedder:
     try:
         factory = FAMILIES[spec.family]
     except KeyError as e:
-        raise UnknownModel(
-            f"unknown model family {spec.family!r}", hint=f"known: {', '.join(FAMILIES)}"
-        ) from e
+        raise UnknownModel(f"unknown model family {spec.family!r}", hint=f"known: {', '.join(FAMILIES)}") from e
     return factory(spec, device)
 
 

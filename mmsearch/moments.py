@@ -50,12 +50,7 @@ def _grow_moments(timed: list[SegmentHit], gap: float) -> list[Moment]:
         cutoff = peak - max(MIN_MARGIN, GROW_FRACTION * (peak - floor))
         lo = hi = seed
         taken[seed] = True
-        while (
-            lo > 0
-            and not taken[lo - 1]
-            and timed[lo - 1].score >= cutoff
-            and _touch(timed[lo - 1], timed[lo], gap)
-        ):
+        while lo > 0 and not taken[lo - 1] and timed[lo - 1].score >= cutoff and _touch(timed[lo - 1], timed[lo], gap):
             lo -= 1
             taken[lo] = True
         while (
@@ -72,9 +67,7 @@ def _grow_moments(timed: list[SegmentHit], gap: float) -> list[Moment]:
 
 def _moment(run: Sequence[SegmentHit]) -> Moment:
     best = max(run, key=lambda h: h.score)
-    speech = [
-        h.text for h in sorted(run, key=lambda h: h.start or 0.0) if h.kind is SegmentKind.SPEECH and h.text
-    ]
+    speech = [h.text for h in sorted(run, key=lambda h: h.start or 0.0) if h.kind is SegmentKind.SPEECH and h.text]
     starts = [h.start for h in run if h.start is not None]
     ends = [h.end for h in run if h.end is not None]
     return Moment(

@@ -51,16 +51,16 @@ def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path
     for media in files:
         key = path_key(media.path)
         seen.add(key)
-        rec = records.get(key)
-        if rec and rec.size == media.size and rec.mtime_ns == media.mtime_ns:
-            plan.unchanged.append(rec)
+        found = records.get(key)
+        if found and found.size == media.size and found.mtime_ns == media.mtime_ns:
+            plan.unchanged.append(found)
             continue
         sha = sha256_file(media.path)
-        if rec and rec.sha256 == sha:
-            plan.touched.append((rec, media))
+        if found and found.sha256 == sha:
+            plan.touched.append((found, media))
         else:
-            if rec:
-                plan.removed.append(rec)
+            if found:
+                plan.removed.append(found)
             pending.append((media, sha))
     root_keys = [path_key(r) for r in roots]
     # Files under the indexed roots that discover no longer found (deleted, moved, now unreadable).

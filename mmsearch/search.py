@@ -54,9 +54,7 @@ def read_query_image(path: Path) -> np.ndarray:
     try:
         return load_image(path)
     except (MediaError, OSError) as e:
-        raise BadInput(
-            f"--image {display_path(path)} is not a readable image ({getattr(e, 'message', e)})"
-        ) from e
+        raise BadInput(f"--image {display_path(path)} is not a readable image ({getattr(e, 'message', e)})") from e
 
 
 class Searcher:
@@ -110,9 +108,7 @@ class Searcher:
                 return moments[: query.top_k]
             want *= 4
 
-    def search_segments(
-        self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None
-    ) -> list[SegmentHit]:
+    def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]:
         """Segment-level hits for a text query (used by TRECVID runs, which score shots, not moments)."""
         if not text.strip():
             raise UsageError("the query text is empty")

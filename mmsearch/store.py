@@ -39,9 +39,7 @@ def use_gpu(device: Device) -> bool:
     """`auto` picks the GPU when this faiss build reports one; `gpu` insists on it."""
     n = gpu_count()
     if device == "gpu" and n == 0:
-        raise UsageError(
-            "--device gpu: this faiss build sees no GPU", hint="install faiss-gpu on a CUDA machine"
-        )
+        raise UsageError("--device gpu: this faiss build sees no GPU", hint="install faiss-gpu on a CUDA machine")
     return device != "cpu" and n > 0
 
 

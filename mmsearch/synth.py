@@ -275,9 +275,7 @@ def make_video(
                       fps=fps, size=size, has_audio=audio)  # fmt: skip
 
 
-def make_audio(
-    path: str | Path, utterances: Sequence[Utterance], duration: float | None = None
-) -> AudioTruth:
+def make_audio(path: str | Path, utterances: Sequence[Utterance], duration: float | None = None) -> AudioTruth:
     """Speech over silence as .wav/.mp3/.m4a/.flac (by suffix); duration defaults to last end + tail."""
     path = Path(path)
     suffix = path.suffix.lower()

@@ -72,9 +72,7 @@ class FasterWhisperTranscriber:
                     local_files_only=not hub_reachable(),
                 )
         except Exception as e:  # HF hub, CTranslate2 and OS errors all mean "this model is not usable here"
-            raise WeightsUnavailable(
-                f"cannot load ASR model {options.model!r}: {e}", hint=_hint(options)
-            ) from e
+            raise WeightsUnavailable(f"cannot load ASR model {options.model!r}: {e}", hint=_hint(options)) from e
 
     def transcribe(self, clip: AudioClip) -> list[SpeechSegment]:
         if is_silent(clip.samples):

@@ -137,6 +137,7 @@ class FileFailure:
 class StageTimes:
     """Seconds spent in each ingest stage; the runner fills it and the benchmark reads it."""
 
+    load: float = 0.0  # loading models (only when there is new work)
     discover: float = 0.0
     decode: float = 0.0
     transcribe: float = 0.0

@@ -33,9 +33,7 @@ err_console = Console(stderr=True)
 def setup_logging(verbose: bool) -> None:
     """Our logger on stderr; third-party chatter (download retries, random-weight notices) only with -v."""
     root = logging.getLogger()
-    root.handlers[:] = (
-        [RichHandler(console=err_console, show_path=False)] if verbose else [logging.NullHandler()]
-    )
+    root.handlers[:] = [RichHandler(console=err_console, show_path=False)] if verbose else [logging.NullHandler()]
     root.setLevel(logging.INFO if verbose else logging.CRITICAL)
     ours = logging.getLogger("mmsearch")
     ours.handlers[:] = [] if verbose else [RichHandler(console=err_console, show_path=False, show_time=False)]
@@ -114,9 +112,7 @@ class ProgressReporter:
         self.progress.update(self.task, advance=1)
 
     def file_failed(self, failure: FileFailure) -> None:
-        self.progress.console.print(
-            f"[red]failed:[/] {escape(failure.path)}: {escape(failure.reason)}", soft_wrap=True
-        )
+        self.progress.console.print(f"[red]failed:[/] {escape(failure.path)}: {escape(failure.reason)}", soft_wrap=True)
 
     def _media_text(self) -> str:
         return f"{_clock(self._media_done)}/{_clock(self._media_total)} media" if self._media_total else ""
@@ -146,7 +142,7 @@ def print_summary(summary: IngestSummary) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"[dim]time {t.total:.1f}s (discover {t.discover:.1f}, decode {t.decode:.1f}, transcribe "
+        f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, transcribe "
         f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"
     )
     if summary.failed:

@@ -69,9 +69,7 @@ def _diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).mean())
 
 
-def _assert_speech_where_truth_says(
-    samples: np.ndarray, spans: tuple[synth.SpeechSpan, ...], duration: float
-) -> None:
+def _assert_speech_where_truth_says(samples: np.ndarray, spans: tuple[synth.SpeechSpan, ...], duration: float) -> None:
     for start, end, text in spans:
         assert _rms(samples, start + 0.05, end - 0.05) > SPEECH_RMS, text
         after_start = samples[round(start * synth.SAMPLE_RATE) :]
@@ -151,9 +149,7 @@ def test_cuts_fall_exactly_on_the_promised_frames(
         assert _diff(before, after) > CUT_DIFF
 
 
-def test_solid_shots_have_their_colour(
-    video: synth.VideoTruth, frames: list[tuple[float, np.ndarray]]
-) -> None:
+def test_solid_shots_have_their_colour(video: synth.VideoTruth, frames: list[tuple[float, np.ndarray]]) -> None:
     for start, end, source in video.shots:
         rgb = synth.source_rgb(source)
         if rgb is None:
@@ -252,9 +248,7 @@ def test_make_audio_formats(tmp_path: Path, suffix: str) -> None:
     utterances = [Utterance("the jeweler polished a sparkling diamond ring", 0.7), Utterance("goodbye", 4.0)]
     truth = synth.make_audio(tmp_path / f"speech{suffix}", utterances)
     last_end = truth.utterances[-1].end
-    assert (
-        truth.duration == pytest.approx(last_end + synth.TAIL_SECONDS, abs=0.1) and truth.duration >= last_end
-    )
+    assert truth.duration == pytest.approx(last_end + synth.TAIL_SECONDS, abs=0.1) and truth.duration >= last_end
     assert [(u.start, u.text) for u in truth.utterances] == [(0.7, utterances[0].text), (4.0, "goodbye")]
     samples = _audio(truth.path)
     # Lossy codecs pad to whole frames (AAC 1024, MP3 1152 samples); wav and flac are exact.

@@ -34,9 +34,7 @@ class RunFormat(str, Enum):
 
 def register(app: typer.Typer) -> None:
     """Add the TRECVID commands to the mmsearch CLI."""
-    app.command("eval", help="Score a TREC run against TRECVID qrels with inferred AP (sample_eval.pl).")(
-        eval_command
-    )
+    app.command("eval", help="Score a TREC run against TRECVID qrels with inferred AP (sample_eval.pl).")(eval_command)
     app.command("run", help="Search every topic of a topics file and write a TRECVID run.")(run_command)
 
 
@@ -52,9 +50,7 @@ def eval_command(
     ],
     run: Annotated[
         Path,
-        typer.Option(
-            "--run", help="TREC run: topic Q0 shotId rank score runId.", exists=True, dir_okay=False
-        ),
+        typer.Option("--run", help="TREC run: topic Q0 shotId rank score runId.", exists=True, dir_okay=False),
     ],
     max_results: Annotated[
         int, typer.Option("--max-results", min=1, help="Shots scored per topic (TRECVID AVS: 1000).")
@@ -75,17 +71,11 @@ def run_command(
     ],
     msb: Annotated[
         Path,
-        typer.Option(
-            "--msb", help="Master shot reference: file, or directory of V3C <video>.tsv.", exists=True
-        ),
+        typer.Option("--msb", help="Master shot reference: file, or directory of V3C <video>.tsv.", exists=True),
     ],
-    index: Annotated[
-        Path, typer.Option("--index", envvar="MMSEARCH_INDEX", help="Index directory to search.")
-    ],
+    index: Annotated[Path, typer.Option("--index", envvar="MMSEARCH_INDEX", help="Index directory to search.")],
     out: Annotated[Path, typer.Option("--out", help="Run file to write.")],
-    run_id: Annotated[
-        str, typer.Option("--run-id", help="Run id (last TREC column; XML pid default).")
-    ] = "mmsearch",
+    run_id: Annotated[str, typer.Option("--run-id", help="Run id (last TREC column; XML pid default).")] = "mmsearch",
     max_results: Annotated[
         int, typer.Option("--max-results", min=1, help="Shots per topic (TRECVID AVS: 1000).")
     ] = DEFAULT_MAX_RESULTS,
@@ -98,12 +88,8 @@ def run_command(
             help=f"Segments fetched per topic [default: {SEGMENTS_PER_SHOT} x max results].",
         ),
     ] = None,
-    pid: Annotated[
-        str | None, typer.Option("--pid", help="Participant id for trecvid-xml [default: run id].")
-    ] = None,
-    desc: Annotated[
-        str, typer.Option("--desc", help="Run description for trecvid-xml.")
-    ] = "mmsearch automatic run",
+    pid: Annotated[str | None, typer.Option("--pid", help="Participant id for trecvid-xml [default: run id].")] = None,
+    desc: Annotated[str, typer.Option("--desc", help="Run description for trecvid-xml.")] = "mmsearch automatic run",
 ) -> None:
     # Imported here so the TRECVID commands load even where the search stack is unavailable.
     from mmsearch.search import Searcher
@@ -152,9 +138,7 @@ def eval_table(result: EvalResult) -> Table:
         row = [f"{scores[m]:.4f}" for m in TABLE_MEASURES]
         table.add_row(topic, *row, f"{scores['inum_rel']:.4f}", f"{scores['num_ret']:.0f}")
     means = [f"{result.means[m]:.4f}" for m in TABLE_MEASURES]
-    table.add_row(
-        "all", *means, f"{result.totals['inum_rel']:.4f}", f"{result.totals['num_ret']:.0f}", style="bold"
-    )
+    table.add_row("all", *means, f"{result.totals['inum_rel']:.4f}", f"{result.totals['num_ret']:.0f}", style="bold")
     notes = []
     if result.unjudged_topics:
         notes.append(f"run topics without judgments, skipped: {' '.join(result.unjudged_topics)}")

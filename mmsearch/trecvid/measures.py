@@ -131,7 +131,5 @@ def _ir_measures() -> Any:
     try:
         import ir_measures
     except ImportError as e:
-        raise UsageError(
-            "standard measures need the ir_measures package", hint="pip install ir_measures"
-        ) from e
+        raise UsageError("standard measures need the ir_measures package", hint="pip install ir_measures") from e
     return ir_measures

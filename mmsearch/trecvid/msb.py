@@ -24,11 +24,11 @@ before the next shot starts. A shot therefore owns [its start, the next shot's s
 
 from __future__ import annotations
 
-import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from mmsearch.errors import BadInput, UsageError
@@ -122,16 +122,17 @@ def write_msb(msb: MasterShotReference, path: str | Path) -> None:
 
 def parse_time(token: str, where: str) -> float:
     """Seconds from `12.5`, `MM:SS.mmm` or `HH:MM:SS.mmm`."""
+    # Decimal so that `00:01:59.960` gives exactly the float 119.96, as `119.96` would.
     try:
-        parts = [float(x) for x in token.split(":")]
-    except ValueError:
+        parts = [Decimal(x) for x in token.split(":")]
+    except InvalidOperation:
         raise BadInput(f"{where}: not a time: {token!r}") from None
-    if len(parts) > 3 or any(not math.isfinite(x) or x < 0 for x in parts):
+    if len(parts) > 3 or any(not x.is_finite() or x < 0 for x in parts):
         raise BadInput(f"{where}: not a time: {token!r}")
-    seconds = 0.0
+    seconds = Decimal(0)
     for part in parts:
         seconds = seconds * 60 + part
-    return seconds
+    return float(seconds)
 
 
 def _has_v3c_header(text: str) -> bool:

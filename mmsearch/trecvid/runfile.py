@@ -66,9 +66,7 @@ class AvsRunInfo:
 class SegmentSearcher(Protocol):
     """The part of `mmsearch.search.Searcher` a run needs."""
 
-    def search_segments(
-        self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None
-    ) -> list[SegmentHit]: ...
+    def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]: ...
 
 
 @dataclass(frozen=True)
@@ -130,9 +128,7 @@ def rank_shots(scores: Iterable[tuple[str, float]], max_results: int) -> list[tu
     return ranked[:max_results]
 
 
-def write_trec_run(
-    rankings: Rankings, path: str | Path, run_id: str, max_results: int = DEFAULT_MAX_RESULTS
-) -> int:
+def write_trec_run(rankings: Rankings, path: str | Path, run_id: str, max_results: int = DEFAULT_MAX_RESULTS) -> int:
     """Write `topic Q0 shotId rank score runId` lines; returns the number of lines written."""
     _check_token(run_id, "run id")
     _check_max_results(max_results)
@@ -178,15 +174,11 @@ def write_avs_xml(
     run = ET.SubElement(root, "videoAdhocSearchRunResult", info.attributes())
     for topic in _topic_order(rankings):
         seconds = (elapsed_time or {}).get(topic, 0.0)
-        result = ET.SubElement(
-            run, "videoAdhocSearchTopicResult", {"tNum": topic, "elapsedTime": f"{seconds:.3f}"}
-        )
+        result = ET.SubElement(run, "videoAdhocSearchTopicResult", {"tNum": topic, "elapsedTime": f"{seconds:.3f}"})
         for rank, (shot, _score) in enumerate(rank_shots(rankings[topic], max_results), start=1):
             ET.SubElement(result, "item", {"seqNum": str(rank), "shotId": shot})
     ET.indent(root)
-    header = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE videoAdhocSearchResults SYSTEM "{AVS_DTD_URL}">\n'
-    )
+    header = f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE videoAdhocSearchResults SYSTEM "{AVS_DTD_URL}">\n'
     _write(path, header + ET.tostring(root, encoding="unicode") + "\n", "AVS run file")
 
 

@@ -322,8 +322,7 @@ def _read_qrels(source: TextSource) -> dict[str, _TopicPool]:
     for number, fields in data_lines(source_lines(source, "qrels file")):
         if len(fields) != 5:
             raise BadInput(
-                f"{name}:{number}: expected 5 fields 'topic iteration shotId stratum judgment', "
-                f"got {len(fields)}",
+                f"{name}:{number}: expected 5 fields 'topic iteration shotId stratum judgment', got {len(fields)}",
                 hint="sample_eval qrels carry a stratum column; 4-column trec_eval qrels need one added",
             )
         topic, _iteration, shot, stratum, grade = fields
@@ -340,9 +339,7 @@ def _read_run(source: TextSource) -> tuple[dict[str, dict[str, float]], Counter[
     line_counts: Counter[str] = Counter()
     for number, fields in data_lines(source_lines(source, "run file")):
         if len(fields) != 6:
-            raise BadInput(
-                f"{name}:{number}: expected 6 fields 'topic Q0 shotId rank score runId', got {len(fields)}"
-            )
+            raise BadInput(f"{name}:{number}: expected 6 fields 'topic Q0 shotId rank score runId', got {len(fields)}")
         topic, _q0, shot, _rank, score, _run_id = fields
         scores.setdefault(topic, {})[shot] = _number(score, f"{name}:{number}: score")
         line_counts[topic] += 1
