@@ -34,8 +34,12 @@ class RunFormat(str, Enum):
 
 def register(app: typer.Typer) -> None:
     """Add the TRECVID commands to the mmsearch CLI."""
-    app.command("eval", help="Score a TREC run against TRECVID qrels with inferred AP (sample_eval.pl).")(eval_command)
-    app.command("run", help="Search every topic of a topics file and write a TRECVID run.")(run_command)
+    from mmsearch.ui import handles_errors
+
+    app.command("eval", help="Score a TREC run against TRECVID qrels with inferred AP (sample_eval.pl).")(
+        handles_errors(eval_command)
+    )
+    app.command("run", help="Search every topic of a topics file and write a TRECVID run.")(handles_errors(run_command))
 
 
 def eval_command(
