@@ -95,9 +95,9 @@ class OpenClipEmbedder:
                     spec.arch, pretrained=pretrained, device=torch_device, precision=precision
                 )
         except Exception as e:  # download and checkpoint errors come in many types; all mean "no weights"
+            first = str(e).strip().split(". ")[0][:240]
             raise WeightsUnavailable(
-                f"cannot load weights {spec.weights!r} for {spec.arch}: {type(e).__name__}: {e}",
-                hint=_offline_hint(spec),
+                f"cannot load weights {spec.weights!r} for {spec.arch}: {first}", hint=_offline_hint(spec)
             ) from e
         model.eval()
         return cls(spec, model, preprocess, open_clip.get_tokenizer(spec.arch), torch_device)

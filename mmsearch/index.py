@@ -97,9 +97,11 @@ class IndexWriter:
         self.store: FaissStore | None = None
         self.generation = 0
         self.extra_manifest: dict[str, str] = {}
+        self._created_dir = False
 
     def open(self) -> None:
         """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
+        self._created_dir = not self.index_dir.exists()
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.index_dir / LOCK_FILE, "ab")  # noqa: SIM115 - held until close()
         try:
@@ -203,12 +205,22 @@ class IndexWriter:
             if commit and self.store is not None and self.catalog.in_transaction:
                 self.commit()
             self.catalog.rollback()
+            never_initialised = "model" not in self.catalog.manifest()
             self.catalog.close()
             self.catalog = None
+            if never_initialised:
+                self._remove_stillborn()
         if self._lock is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+    def _remove_stillborn(self) -> None:
+        """A first run that failed before the index existed (e.g. no weights) leaves nothing half-made behind."""
+        for name in (CATALOG_FILE, CATALOG_FILE + "-wal", CATALOG_FILE + "-shm", LOCK_FILE):
+            (self.index_dir / name).unlink(missing_ok=True)
+        if self._created_dir and not any(self.index_dir.iterdir()):
+            self.index_dir.rmdir()
 
     def __enter__(self) -> IndexWriter:
         return self

@@ -108,9 +108,9 @@ def run_ingest(
     summary = IngestSummary(index=display_path(options.index_dir))
     writer = IndexWriter(options.index_dir, spec.raw, spec.untrained, options.device)  # type: ignore[arg-type]
     writer.extra_manifest = {"fps": str(options.fps)}
-    writer.open()
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     with writer:
+        writer.open()
         # Models load only when there is work: an unchanged rerun never pays for them.
         writer.ensure_store(lambda: models.embedder().dim)
         t0 = time.perf_counter()

@@ -105,7 +105,7 @@ class ProgressReporter:
             disable=not enabled,
             transient=False,
         )
-        self.task = self.progress.add_task("indexing", total=None, media="")
+        self.task = self.progress.add_task("scanning and loading models", total=None, media="")
         self._media_total = 0.0
         self._media_done = 0.0
 
@@ -118,7 +118,7 @@ class ProgressReporter:
 
     def planned(self, files: int, media_seconds: float) -> None:
         self._media_total = media_seconds
-        self.progress.update(self.task, total=files, media=self._media_text())
+        self.progress.update(self.task, description="indexing", total=files, media=self._media_text())
 
     def advanced(self, media_seconds: float) -> None:
         self._media_done += media_seconds

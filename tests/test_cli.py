@@ -253,3 +253,19 @@ def test_version_and_help() -> None:
     assert code == 0 and out.startswith("mmsearch ")
     code, out, _ = run("--help")
     assert code == 0 and "index" in out and "query" in out
+
+
+def test_failed_first_run_leaves_no_half_made_index(golden: GoldenMedia, tmp_path: Path) -> None:
+    index = tmp_path / "fresh"
+    code, _, _ = run("index", str(golden.still), "--index", str(index), "--no-asr")  # no weights offline
+    assert code == 2 and not index.exists()
+    code, _, err = run("info", "--index", str(index))
+    assert code == 2 and "no index at" in err
+
+
+def test_refused_writer_releases_its_lock(golden: GoldenMedia, tmp_path: Path) -> None:
+    index = str(tmp_path / "i")
+    assert run("index", str(golden.still), "--index", index, "--model", "test:hash", "--no-asr")[0] == 0
+    assert run("index", str(golden.still), "--index", index, "--model", "random:mmsearch-tiny", "--no-asr")[0] == 2
+    code, _, err = run("index", str(golden.shots), "--index", index, "--model", "test:hash", "--no-asr")
+    assert code == 0, err  # the same process can write again: the refused run did not keep the lock
