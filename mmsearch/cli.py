@@ -12,6 +12,7 @@ import typer
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_PARTIAL
+from .index import resolve_model
 from .ingest import IngestOptions, run_ingest
 from .models import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from .paths import INDEX_ENV, resolve_index_dir
@@ -65,14 +66,14 @@ def index_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of video, audio and images.")],
     index: IndexOpt = None,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
             "-m",
             envvar="MMSEARCH_MODEL",
-            help="ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH.",
+            help=f"ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH [default: the index's model, else {DEFAULT_MODEL}].",
         ),
-    ] = DEFAULT_MODEL,
+    ] = None,
     fps: Annotated[float, typer.Option(help="Video frames sampled per second.")] = 1.0,
     asr_backend: Annotated[str, typer.Option(help="faster-whisper or openai-whisper.")] = DEFAULT_ASR_BACKEND,
     asr_model: Annotated[
@@ -88,9 +89,11 @@ def index_cmd(
     """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""
     with reported_errors():
         asr = None if no_asr else AsrOptions(asr_backend, asr_model, language, device)
+        index_dir = resolve_index_dir(index)
+        model = resolve_model(index_dir, model)
         options = IngestOptions(
             paths=tuple(paths),
-            index_dir=resolve_index_dir(index),
+            index_dir=index_dir,
             model=model,
             fps=fps,
             asr=asr,

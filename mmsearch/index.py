@@ -19,6 +19,7 @@ import numpy as np
 from . import __version__
 from .catalog import Catalog, FileRecord
 from .errors import CorruptIndex, IndexLocked, IndexNotFound, ModelMismatch
+from .models import DEFAULT_MODEL
 from .paths import CATALOG_FILE, LOCK_FILE, display_path
 from .store import Device, FaissStore, generation_file, stale_generation_files
 from .types import MediaFile, Segment
@@ -67,6 +68,21 @@ def require_index(index_dir: Path) -> Path:
             hint="build one with `mmsearch index PATH`, or point to it with --index DIR / MMSEARCH_INDEX",
         )
     return catalog
+
+
+def resolve_model(index_dir: Path, requested: str | None) -> str:
+    """`--model` if given, else the model that built the existing index, else the default."""
+    if requested:
+        return requested
+    if (index_dir / CATALOG_FILE).is_file():
+        catalog = Catalog.open(index_dir / CATALOG_FILE, readonly=True)
+        try:
+            model = catalog.manifest().get("model")
+        finally:
+            catalog.close()
+        if model:
+            return model
+    return DEFAULT_MODEL
 
 
 def open_reader(index_dir: Path, device: Device = "auto") -> tuple[Catalog, Manifest, FaissStore]:

@@ -269,3 +269,11 @@ def test_refused_writer_releases_its_lock(golden: GoldenMedia, tmp_path: Path) -
     assert run("index", str(golden.still), "--index", index, "--model", "random:mmsearch-tiny", "--no-asr")[0] == 2
     code, _, err = run("index", str(golden.shots), "--index", index, "--model", "test:hash", "--no-asr")
     assert code == 0, err  # the same process can write again: the refused run did not keep the lock
+
+
+def test_index_without_model_reuses_the_index_model(golden: GoldenMedia, tmp_path: Path) -> None:
+    index = str(tmp_path / "i")
+    assert run("index", str(golden.still), "--index", index, "--model", "test:hash", "--no-asr")[0] == 0
+    code, out, err = run("index", str(golden.shots), "--index", index, "--no-asr", "--json")
+    assert code == 0, err
+    assert json.loads(out)["files"] == 2 and "UNTRAINED" in err  # the index's test model, warned about
