@@ -71,7 +71,7 @@ def index_cmd(
             "--model",
             "-m",
             envvar="MMSEARCH_MODEL",
-            help=f"ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH [default: the index's model, else {DEFAULT_MODEL}].",
+            help=f"ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH. Default: the index's model, else {DEFAULT_MODEL}.",
         ),
     ] = None,
     fps: Annotated[float, typer.Option(help="Video frames sampled per second.")] = 1.0,
