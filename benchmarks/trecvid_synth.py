@@ -158,9 +158,7 @@ def visual_topics(
     ]
 
 
-def stratified_qrels(
-    topic: SynthTopic, shots: Sequence[str], seed: int, strata: Strata
-) -> list[tuple[str, int, int]]:
+def stratified_qrels(topic: SynthTopic, shots: Sequence[str], seed: int, strata: Strata) -> list[tuple[str, int, int]]:
     """(shot id, stratum, judgment) for every shot of the pool; judgment 1, 0, or -1 when not sampled."""
     # A string seed is hashed with SHA-512 by `random`, so the draw is the same on every run and platform.
     rng = random.Random(f"{seed}/{topic.num}")
@@ -208,7 +206,9 @@ def write_v3c_msb(msb: MasterShotReference, fps: int, directory: Path) -> None:
         (directory / f"{vid}.tsv").write_text("\n".join(rows) + "\n")
 
 
-def make_media(out: Path, n_videos: int, sentences: int, seed: int, size: tuple[int, int], fps: int) -> list[VideoTruth]:
+def make_media(
+    out: Path, n_videos: int, sentences: int, seed: int, size: tuple[int, int], fps: int
+) -> list[VideoTruth]:
     """make_collection's videos, renamed to V3C-style ids (the msb names videos by file stem)."""
     truths = make_collection(out / "media", n_videos, sentences, seed=seed, size=size, fps=fps)
     renamed = []
