@@ -82,7 +82,7 @@ def plot_rates(result: dict, path: Path) -> None:
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
     device = result["device"]
     ax.set_title(
-        f"ingest rate per stage, {result['model']} on {device}, {result['media']['seconds']} s of video", fontsize=9
+        f"ingest rate per stage, {result['model']}\n{device}, {result['media']['seconds']} s of video", fontsize=9
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
