@@ -141,7 +141,7 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2))
     plot_rates(result, args.out.with_suffix(".png"))
     print(f"media: {result['media']}")
-    for stage, rate in result["first_run"]["rates_media_s_per_s"].items():  # type: ignore[union-attr]
+    for stage, rate in result["first_run"]["rates_media_s_per_s"].items():
         print(f"  {stage:>16}: {rate} video-s/s")
     print(
         f"first run {first.times.total:.2f}s, unchanged rerun {rerun.times.total:.3f}s "
