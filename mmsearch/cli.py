@@ -39,7 +39,9 @@ app = typer.Typer(
 
 IndexOpt = Annotated[
     Path | None,  # noqa: UP007 - typer needs Optional on 3.10
-    typer.Option("--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."),
+    typer.Option(
+        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (GPU when available), cpu or gpu.")]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import ParamSpec, TypeVar
+from collections.abc import Iterator, Sequence
 
 import typer
 from rich.console import Console
@@ -27,9 +25,6 @@ from rich.table import Table
 
 from .errors import EXIT_USAGE, MMSearchError
 from .types import FileFailure, IngestSummary, Moment
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -58,17 +53,6 @@ def reported_errors() -> Iterator[None]:
     except KeyboardInterrupt as e:
         err_console.print("[bold red]interrupted[/] (finished files were committed; rerun to resume)")
         raise typer.Exit(130) from e
-
-
-def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a Typer command so domain errors become one-line messages and exit codes, never tracebacks."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with reported_errors():
-            return command(*args, **kwargs)
-
-    return wrapper
 
 
 def usage_error(message: str) -> typer.Exit:

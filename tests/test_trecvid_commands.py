@@ -66,6 +66,11 @@ def test_eval_json(app: typer.Typer) -> None:
     assert data["infAP"] == approx((data["per_topic"]["1"]["infAP"] + data["per_topic"]["2"]["infAP"]) / 2)
     assert data["max_results"] == 4
     assert data["totals"]["num_ret"] == 8
+    # iP@10/100/1000 are reported whatever the cut; past the cut, precision is inferred relevant / k.
+    for scores in (data["means"], *data["per_topic"].values()):
+        assert {"iP10", "iP100", "iP1000", "iP4"} <= set(scores)
+    assert data["per_topic"]["1"]["iP1000"] == approx(data["per_topic"]["1"]["inum_rel_ret"] / 1000)
+    assert data["per_topic"]["1"]["inum_rel"] == approx(2.0)
 
 
 def test_eval_missing_file_exits_2(app: typer.Typer, tmp_path: Path) -> None:
@@ -78,15 +83,17 @@ def test_eval_malformed_file_raises_domain_error(app: typer.Typer, tmp_path: Pat
     bad = tmp_path / "qrels.txt"
     bad.write_text("1 0 shot1_1 1\n")
     result = runner.invoke(app, ["eval", "--qrels", str(bad), "--run", str(DATA / "run.txt")])
-    # The mmsearch CLI layer turns the domain error into `error: ...` and exit code 2, no traceback.
+    # One line `error: ...` and exit code 2, never a traceback.
     assert result.exit_code == 2
-    assert "error:" in result.stderr and "expected 5 fields" in result.stderr
+    assert isinstance(result.exception, SystemExit)
+    assert "error: " in result.output and "expected 5 fields" in result.output
     assert "Traceback" not in result.output
 
 
 class FakeSearcher:
     opened: list[Path] = []
     queries: list[tuple[str, int]] = []
+    closed = 0
 
     @classmethod
     def open(cls, index: Path) -> FakeSearcher:
@@ -94,6 +101,9 @@ class FakeSearcher:
             raise IndexNotFound(f"no index at {index}")
         cls.opened.append(index)
         return cls()
+
+    def close(self) -> None:
+        FakeSearcher.closed += 1
 
     def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]:
         FakeSearcher.queries.append((text, k))
@@ -112,7 +122,7 @@ def fake_search(monkeypatch: pytest.MonkeyPatch) -> type[FakeSearcher]:
     module = types.ModuleType("mmsearch.search")
     module.Searcher = FakeSearcher  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "mmsearch.search", module)
-    FakeSearcher.opened, FakeSearcher.queries = [], []
+    FakeSearcher.opened, FakeSearcher.queries, FakeSearcher.closed = [], [], 0
     return FakeSearcher
 
 
@@ -146,6 +156,7 @@ def test_run_writes_trec_run(app: typer.Typer, fake_search: type[FakeSearcher], 
         "612 Q0 shot00017_3 1 0.4 mm1",
     ]
     assert "wrote 3 shots for 2 topics" in result.output
+    assert fake_search.closed == 1
 
 
 def test_run_writes_avs_xml_with_index_from_env(
@@ -167,13 +178,13 @@ def test_run_errors(app: typer.Typer, fake_search: type[FakeSearcher], tmp_path:
     assert missing_index.exit_code == 2
     assert "--index" in missing_index.output
     not_found = runner.invoke(app, run_args(tmp_path, "--index", str(tmp_path / "missing")))
-    assert not_found.exit_code == 2 and "no index at" in not_found.stderr
+    assert not_found.exit_code == 2 and "error: no index at" in not_found.output
     bad_topics = tmp_path / "topics.txt"
     bad_topics.write_text("611\n")
     args = run_args(tmp_path, "--index", str(tmp_path / "idx"))
     args[args.index("--topics") + 1] = str(bad_topics)
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "has no text" in result.stderr
+    assert result.exit_code == 2 and "has no text" in result.output
     assert fake_search.opened == []  # bad inputs fail before the index is opened
 
 

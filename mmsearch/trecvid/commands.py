@@ -1,8 +1,8 @@
 """`mmsearch eval` and `mmsearch run`: TRECVID AVS evaluation and run generation from the command line.
 
-Thin commands: parse options, call the library, print. Domain errors (`MMSearchError`) propagate to the CLI
-layer, which prints them and exits with their code; missing input files are refused by Typer itself (exit
-2).
+Thin commands: parse options, call the library, print. Domain errors (`MMSearchError`) become a one-line
+`error: ...` and their exit code through `mmsearch.ui.reported_errors`, as in the other commands; missing
+input files are refused by Typer itself (exit 2).
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from rich.table import Table
 from mmsearch.trecvid.msb import load_msb
 from mmsearch.trecvid.runfile import AvsRunInfo, run_topics, write_avs_xml, write_trec_run
 from mmsearch.trecvid.topics import load_topics
-from mmsearch.trecvid.xinfap import DEFAULT_MAX_RESULTS, EvalResult, evaluate
+from mmsearch.trecvid.xinfap import DEFAULT_MAX_RESULTS, PRECISION_RANKS, EvalResult, evaluate
+from mmsearch.ui import reported_errors
 
 # A shot holds several sampled frames and transcript spans, so a run of N shots needs more than N segments.
 SEGMENTS_PER_SHOT = 10
 # Columns of the eval table; the rest is in --json.
 TABLE_MEASURES: tuple[str, ...] = ("infAP", "infNDCG", "iP10", "iP100")
+# AVS papers report iP@10/100/1000 whatever the cut; sample_eval.pl only has 1000 when max results is 1000.
+REPORTED_RANKS: tuple[int, ...] = (*PRECISION_RANKS, 1000)
 
 
 class RunFormat(str, Enum):
@@ -34,12 +37,8 @@ class RunFormat(str, Enum):
 
 def register(app: typer.Typer) -> None:
     """Add the TRECVID commands to the mmsearch CLI."""
-    from mmsearch.ui import handles_errors
-
-    app.command("eval", help="Score a TREC run against TRECVID qrels with inferred AP (sample_eval.pl).")(
-        handles_errors(eval_command)
-    )
-    app.command("run", help="Search every topic of a topics file and write a TRECVID run.")(handles_errors(run_command))
+    app.command("eval", help="Score a TREC run against TRECVID qrels with inferred AP (sample_eval.pl).")(eval_command)
+    app.command("run", help="Search every topic of a topics file and write a TRECVID run.")(run_command)
 
 
 def eval_command(
@@ -61,7 +60,8 @@ def eval_command(
     ] = DEFAULT_MAX_RESULTS,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    result = evaluate(qrels, run, max_results=max_results)
+    with reported_errors():
+        result = evaluate(qrels, run, max_results=max_results, precision_ranks=REPORTED_RANKS)
     if as_json:
         typer.echo(json.dumps(eval_json(result), indent=2))
     else:
@@ -98,17 +98,21 @@ def run_command(
     # Imported here so the TRECVID commands load even where the search stack is unavailable.
     from mmsearch.search import Searcher
 
-    # Options and inputs are checked before the (slow) searches start.
-    info = AvsRunInfo(pid=pid or run_id, desc=desc) if fmt is RunFormat.TRECVID_XML else None
-    topic_list = load_topics(topics)
-    reference = load_msb(msb)
-    searcher = Searcher.open(Path(index))
-    k = per_topic_k or SEGMENTS_PER_SHOT * max_results
-    result = run_topics(searcher, topic_list, reference, k, max_results)
-    if info is None:
-        write_trec_run(result.rankings, out, run_id, max_results)
-    else:
-        write_avs_xml(result.rankings, out, info, result.elapsed, max_results)
+    with reported_errors():
+        # Options and inputs are checked before the (slow) searches start.
+        info = AvsRunInfo(pid=pid or run_id, desc=desc) if fmt is RunFormat.TRECVID_XML else None
+        topic_list = load_topics(topics)
+        reference = load_msb(msb)
+        searcher = Searcher.open(Path(index))
+        try:
+            k = per_topic_k or SEGMENTS_PER_SHOT * max_results
+            result = run_topics(searcher, topic_list, reference, k, max_results)
+        finally:
+            searcher.close()
+        if info is None:
+            write_trec_run(result.rankings, out, run_id, max_results)
+        else:
+            write_avs_xml(result.rankings, out, info, result.elapsed, max_results)
     console = Console(stderr=True)
     console.print(f"wrote {result.num_shots} shots for {len(topic_list)} topics to {out}")
     if result.num_shots == 0:
