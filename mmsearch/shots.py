@@ -3,7 +3,7 @@
 A frame hit stands for the shot it lies in: start and end at the cuts. In a shot longer than LONG_SHOT_SECONDS
 (a static camera on a long interview, a whole lecture) the shot says little about *when*, so the hit becomes a
 window around the matching frames instead: the run of touching frame hits grown as in `moments.py`, padded by
-WINDOW_PAD_SECONDS on each side and clipped to the shot.
+WINDOW_PAD_SECONDS on each side and clipped to the shot (at most MAX_WINDOW_SECONDS + 2 pads long).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .moments import merge_hits
+from .moments import GROW_FRACTION, MIN_MARGIN, TOUCH_GAP, merge_hits
 from .types import SegmentHit, SegmentKind
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 # Longer shots are reported as windows around their matching frames; 10 s is about three times the median
 # shot length of edited film and TV, so only long takes (interviews, lectures, surveillance) get windows.
 LONG_SHOT_SECONDS = 10.0
-WINDOW_PAD_SECONDS = 2.0
+# A window is at most MAX_WINDOW_SECONDS of matching frames plus WINDOW_PAD_SECONDS of context each side,
+# so it is always shorter than the long shot it lies in.
+MAX_WINDOW_SECONDS = 4.0
+WINDOW_PAD_SECONDS = 1.0
 # AdaptiveDetector compares each frame's content change with its neighbours', so camera motion and
 # flashes cause fewer false cuts than a fixed ContentDetector threshold. Shots shorter than this many
 # frames are merged into their neighbour (0.12 s at 25 fps: shorter "shots" are flashes, not edits).
@@ -91,25 +94,52 @@ def _units_in_shot(file_id: int, shot: tuple[float, float], hits: list[SegmentHi
     start, end = shot
     if end - start <= LONG_SHOT_SECONDS:
         return [VisualUnit(file_id, _widen(hits, start, end))]
+    runs = sorted(_windows(sorted(hits, key=lambda h: h.start or 0.0)), key=lambda r: r[0].start or 0.0)
     units = []
-    for moment in merge_hits(hits):
-        lo = max(start, (moment.start or start) - WINDOW_PAD_SECONDS)
-        hi = min(end, (moment.end or end) + WINDOW_PAD_SECONDS)
-        units.append(VisualUnit(file_id, _widen(moment.hits, lo, hi)))
-    return _merge_overlapping(units)
+    for i, run in enumerate(runs):
+        # Padding never reaches into a neighbouring window, so windows of one shot stay disjoint.
+        left = runs[i - 1][-1].end if i > 0 else start
+        right = runs[i + 1][0].start if i + 1 < len(runs) else end
+        lo = max(start, left or start, (run[0].start or start) - WINDOW_PAD_SECONDS)
+        hi = min(end, right or end, (run[-1].end or end) + WINDOW_PAD_SECONDS)
+        units.append(VisualUnit(file_id, _widen(run, lo, hi)))
+    return units
 
 
-def _merge_overlapping(units: list[VisualUnit]) -> list[VisualUnit]:
-    """Padded windows of one shot may overlap; overlapping ones become one window."""
-    merged: list[VisualUnit] = []
-    for unit in sorted(units, key=lambda u: u.hit.start or 0.0):
-        last = merged[-1].hit if merged else None
-        if last is not None and last.end is not None and unit.hit.start is not None and unit.hit.start < last.end:
-            best = last if last.score >= unit.hit.score else unit.hit
-            merged[-1] = VisualUnit(unit.file_id, _widen([best], last.start, max(last.end, unit.hit.end or 0.0)))
-        else:
-            merged.append(unit)
-    return merged
+def _windows(timed: list[SegmentHit]) -> list[list[SegmentHit]]:
+    """Runs of touching frames grown from the best ones, each at most MAX_WINDOW_SECONDS long.
+
+    Growth takes the better neighbour while it scores within GROW_FRACTION of the way from the peak to the
+    shot's weakest hit (as `moments.py` does); the length cap keeps a long take of one unchanging view from
+    coming back whole.
+    """
+    floor = min(h.score for h in timed)
+    taken = [False] * len(timed)
+    runs = []
+    for seed in sorted(range(len(timed)), key=lambda i: -timed[i].score):
+        if taken[seed]:
+            continue
+        cutoff = timed[seed].score - max(MIN_MARGIN, GROW_FRACTION * (timed[seed].score - floor))
+        lo = hi = seed
+        taken[seed] = True
+        while True:
+            sides = [i for i in (lo - 1, hi + 1) if 0 <= i < len(timed) and not taken[i] and timed[i].score >= cutoff]
+            sides = [i for i in sides if _fits(timed, min(lo, i), max(hi, i))]
+            if not sides:
+                break
+            pick = max(sides, key=lambda i: timed[i].score)
+            taken[pick] = True
+            lo, hi = min(lo, pick), max(hi, pick)
+        runs.append(timed[lo : hi + 1])
+    return runs
+
+
+def _fits(timed: list[SegmentHit], lo: int, hi: int) -> bool:
+    """Frames lo..hi touch one another and span at most MAX_WINDOW_SECONDS."""
+    touching = all(
+        (b.start or 0.0) <= (a.end or a.start or 0.0) + TOUCH_GAP for a, b in zip(timed[lo:hi], timed[lo + 1 : hi + 1])
+    )
+    return touching and (timed[hi].end or 0.0) - (timed[lo].start or 0.0) <= MAX_WINDOW_SECONDS + 1e-6
 
 
 def _widen(hits: Sequence[SegmentHit], start: float | None, end: float | None) -> SegmentHit:
