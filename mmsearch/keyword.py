@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 BM25_PREFIX = "bm25-"
 _IDS_FILE = "segment_ids.npy"
-STOPWORDS = "en"
+STOPWORDS = "en_plus"  # bm25s' 179-word English list; its "en" list (33 words) keeps "were", "over"
 
 
 def _stemmer() -> Any:

@@ -159,7 +159,7 @@ def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
 
 
 def _channels_text(moment: Moment) -> str:
-    return " ".join(f"{name}#{c.rank}({c.score:.3f})" for name, c in moment.channels.items())
+    return "\n".join(f"{name}#{c.rank} {c.score:.3f}" for name, c in moment.channels.items())
 
 
 def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) -> Table:
@@ -171,7 +171,7 @@ def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) 
     table.add_column("score", justify="right")
     table.add_column("text", overflow="fold")
     if explain:
-        table.add_column("channels", overflow="fold")
+        table.add_column("channels (#rank score)", no_wrap=True)
     for rank, m in enumerate(moments, start=1):
         text = m.text or ""
         snippet = text if len(text) <= 80 else text[:77] + "..."
