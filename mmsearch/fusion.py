@@ -35,6 +35,11 @@ class Fused:
     def tiebreak(self) -> float:
         return max((c.score for c in self.channels.values()), default=0.0)
 
+    @property
+    def order(self) -> tuple[float, float, int]:
+        """Sort key: fused score, then best raw score, then best channel rank (keeps a channel's own order)."""
+        return (-self.score, -self.tiebreak, min((c.rank for c in self.channels.values()), default=0))
+
 
 def parse_weights(specs: Sequence[str]) -> tuple[tuple[str, float], ...]:
     """`["keyword=2", "visual=0.5"]` -> (("keyword", 2.0), ("visual", 0.5)); UsageError on anything else."""
@@ -80,7 +85,7 @@ def fuse(
         else:
             score = sum(weights.get(n, 1.0) * _normalized(bounds[n], c.score) for n, c in channels.items())
         fused.append(Fused(cand, score, channels))
-    fused.sort(key=lambda f: (-f.score, -f.tiebreak, f.candidate.hit.path, f.candidate.hit.start or 0.0))
+    fused.sort(key=lambda f: (*f.order, f.candidate.hit.path, f.candidate.hit.start or 0.0))
     return fused
 
 
@@ -96,7 +101,7 @@ def to_moments(fused: Sequence[Fused]) -> list[Moment]:
     A merged moment shows the channels of its best unit.
     """
     by_key = {f.candidate.key: f for f in fused}
-    ranked: list[tuple[Moment, float]] = []
+    ranked: list[tuple[Moment, tuple[float, float, int]]] = []
     speech: list[SegmentHit] = []
     speech_keys: dict[int, tuple[object, ...]] = {}
     for f in fused:
@@ -106,12 +111,12 @@ def to_moments(fused: Sequence[Fused]) -> list[Moment]:
             speech_keys[hit.segment_id] = f.candidate.key
         else:
             moment = Moment(hit.path, hit.kind, hit.start, hit.end, f.score, hit.text, (hit,), f.channels)
-            ranked.append((moment, f.tiebreak))
+            ranked.append((moment, f.order))
     for m in merge_hits(speech):
         best = by_key[speech_keys[max(m.hits, key=lambda h: h.score).segment_id]]
         moment = Moment(m.path, m.kind, m.start, m.end, m.score, m.text, m.hits, best.channels)
-        ranked.append((moment, best.tiebreak))
-    ranked.sort(key=lambda mt: (-mt[0].score, -mt[1], mt[0].path, mt[0].start or 0.0))
+        ranked.append((moment, (-m.score, *best.order[1:])))
+    ranked.sort(key=lambda mt: (*mt[1], mt[0].path, mt[0].start or 0.0))
     return [m for m, _ in ranked]
 
 
