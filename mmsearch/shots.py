@@ -59,9 +59,7 @@ class VisualUnit:
     hit: SegmentHit  # the best frame (or image) hit, with start/end widened to the unit
 
 
-def shot_units(
-    hits: Sequence[tuple[int, SegmentHit]], shots: dict[int, list[tuple[float, float]]]
-) -> list[VisualUnit]:
+def shot_units(hits: Sequence[tuple[int, SegmentHit]], shots: dict[int, list[tuple[float, float]]]) -> list[VisualUnit]:
     """Group (file_id, hit) frame and image hits into units, best first, scored by their best hit."""
     units: list[VisualUnit] = []
     by_shot: dict[tuple[int, int], list[SegmentHit]] = {}
@@ -137,7 +135,8 @@ def _windows(timed: list[SegmentHit]) -> list[list[SegmentHit]]:
 def _fits(timed: list[SegmentHit], lo: int, hi: int) -> bool:
     """Frames lo..hi touch one another and span at most MAX_WINDOW_SECONDS."""
     touching = all(
-        (b.start or 0.0) <= (a.end or a.start or 0.0) + TOUCH_GAP for a, b in zip(timed[lo:hi], timed[lo + 1 : hi + 1])
+        (b.start or 0.0) <= (a.end or a.start or 0.0) + TOUCH_GAP
+        for a, b in zip(timed[lo:hi], timed[lo + 1 : hi + 1], strict=False)
     )
     return touching and (timed[hi].end or 0.0) - (timed[lo].start or 0.0) <= MAX_WINDOW_SECONDS + 1e-6
 

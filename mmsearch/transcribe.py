@@ -125,7 +125,7 @@ def _split_on_pauses(start: float, end: float, text: str, words: Sequence[Any]) 
     if not words:
         return [_segment(start, end, text)]
     runs: list[list[Any]] = [[words[0]]]
-    for prev, word in zip(words, words[1:]):
+    for prev, word in zip(words, words[1:], strict=False):
         if word.start - prev.end > PAUSE_SPLIT_SECONDS:
             runs.append([])
         runs[-1].append(word)

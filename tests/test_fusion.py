@@ -10,7 +10,9 @@ from mmsearch.fusion import RRF_K, fuse, parse_weights, to_moments
 from mmsearch.types import SegmentHit, SegmentKind
 
 
-def cand(seg: int, score: float, kind: SegmentKind = SegmentKind.SPEECH, start: float = 0.0, end: float = 1.0) -> Candidate:
+def cand(
+    seg: int, score: float, kind: SegmentKind = SegmentKind.SPEECH, start: float = 0.0, end: float = 1.0
+) -> Candidate:
     hit = SegmentHit(seg, f"f{seg}.mp4" if kind is not SegmentKind.SPEECH else "talk.mp4", kind, start, end, score)
     key = ("speech", seg) if kind is SegmentKind.SPEECH else ("visual", seg, start, end)
     return Candidate(key, 1, hit)
@@ -62,7 +64,11 @@ def test_explain_records_rank_and_raw_score_per_channel() -> None:
 
 def test_single_channel_keeps_raw_scores_and_order() -> None:
     fused = fuse({"speech": [A, B, C], "keyword": []}, "rrf")
-    assert [(f.candidate.key, f.score) for f in fused] == [(("speech", 1), 0.9), (("speech", 2), 0.5), (("speech", 3), 0.3)]
+    assert [(f.candidate.key, f.score) for f in fused] == [
+        (("speech", 1), 0.9),
+        (("speech", 2), 0.5),
+        (("speech", 3), 0.3),
+    ]
 
 
 def test_rrf_ties_go_to_the_higher_raw_score() -> None:

@@ -30,7 +30,9 @@ DOLPHIN = "a dolphin leaped through the ocean waves"
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, media_tools: None, asr_model_dir: Path) -> tuple[VideoTruth, Path]:
+def indexed(
+    tmp_path_factory: pytest.TempPathFactory, media_tools: None, asr_model_dir: Path
+) -> tuple[VideoTruth, Path]:
     root = tmp_path_factory.mktemp("retrieval")
     media = root / "media"
     media.mkdir()
@@ -71,7 +73,9 @@ def test_detected_shots_match_the_cuts(indexed: tuple[VideoTruth, Path]) -> None
 
 
 @pytest.mark.parametrize(("t", "shot"), [(1.0, 0), (3.0, 1), (5.0, 2)])
-def test_frame_query_returns_exactly_its_shot(indexed: tuple[VideoTruth, Path], tmp_path: Path, t: float, shot: int) -> None:
+def test_frame_query_returns_exactly_its_shot(
+    indexed: tuple[VideoTruth, Path], tmp_path: Path, t: float, shot: int
+) -> None:
     truth, index = indexed
     frame = extract_frame(truth.path, t, tmp_path / "q.png")
     top = search(index, Query(image=frame, modality="video", top_k=3))[0]

@@ -32,7 +32,7 @@ def test_hit_in_long_shot_is_a_window_around_matching_frames() -> None:
     # Every window is inside the shot, no two overlap, none is as long as a long shot.
     spans = sorted((u.hit.start or 0.0, u.hit.end or 0.0) for u in units)
     assert all(2.0 <= a < b <= 30.0 and b - a < LONG_SHOT_SECONDS for a, b in spans)
-    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))
 
 
 def test_window_is_padded_where_no_other_window_is() -> None:
@@ -77,7 +77,9 @@ def test_keyword_index_is_cached_per_generation(tmp_path: Path) -> None:
     catalog = FakeCatalog()
     first = keyword_index(catalog, tmp_path, 3)  # type: ignore[arg-type]
     again = keyword_index(catalog, tmp_path, 3)  # type: ignore[arg-type]
-    assert FakeCatalog.calls == 1 and first.search("whale", 2) == again.search("whale", 2) == [(5, pytest.approx(first.search("whale", 2)[0][1]))]
+    assert FakeCatalog.calls == 1 and first.search("whale", 2) == again.search("whale", 2) == [
+        (5, pytest.approx(first.search("whale", 2)[0][1]))
+    ]
     keyword_index(catalog, tmp_path, 4)  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.glob(f"{BM25_PREFIX}*")) == [f"{BM25_PREFIX}00000004"]
 
