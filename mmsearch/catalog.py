@@ -57,6 +57,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# The migration that added the shots table.
+SHOTS_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ class Catalog:
     def shots_of(self, file_ids: Iterable[int]) -> dict[int, list[tuple[float, float]]]:
         """Shots of each file, in time order; files without detected shots are absent."""
         found: dict[int, list[tuple[float, float]]] = {}
+        if self.schema_version() < SHOTS_SCHEMA:
+            return found  # an index written before shot detection, opened read-only (never migrated)
         wanted = sorted({int(i) for i in file_ids})
         for lo in range(0, len(wanted), 500):
             chunk = wanted[lo : lo + 500]

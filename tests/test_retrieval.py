@@ -64,9 +64,11 @@ def test_detected_shots_match_the_cuts(indexed: tuple[VideoTruth, Path]) -> None
     truth, index = indexed
     searcher = Searcher.open(index)
     try:
-        shots = next(iter(searcher.catalog.shots_of([1]).values()))
+        by_file = searcher.catalog.shots_of([1, 2])
     finally:
         searcher.close()
+    assert len(by_file) == 2 and by_file[1] == by_file[2]  # the copy has the same shots (detected or copied)
+    shots = by_file[1]
     assert len(shots) == len(truth.shots)
     for (start, end), span in zip(shots, truth.shots, strict=True):
         assert abs(start - span.start) <= FRAME and abs(end - span.end) <= FRAME
@@ -201,3 +203,35 @@ def test_keyword_channel_needs_words(indexed: tuple[VideoTruth, Path], tmp_path:
     code, out, err = cli("query", "--image", str(frame), "--modality", "audio", "--index", str(index), "--json")
     assert code == 0, err  # image -> audio runs through the speech channel
     assert {r["kind"] for r in json.loads(out)["results"]} == {"speech"}
+
+
+def test_index_from_before_shots_still_answers(indexed: tuple[VideoTruth, Path], tmp_path: Path) -> None:
+    """An index written before migration 2, opened read-only, falls back to runs of touching frames."""
+    import sqlite3
+
+    truth, index = indexed
+    old = tmp_path / "old"
+    shutil.copytree(index, old)
+    with sqlite3.connect(old / "catalog.sqlite") as conn:
+        conn.execute("DROP TABLE shots")
+        conn.execute("DELETE FROM schema_migrations WHERE version >= 2")
+    frame = extract_frame(truth.path, 3.0, tmp_path / "q.png")
+    top = search(old, Query(image=frame, modality="video", top_k=1))[0]
+    assert top.start is not None and top.end is not None and top.start <= 3.0 < top.end
+
+
+def test_copies_reuse_shots_without_detection(tmp_path: Path, media_tools: None) -> None:
+    media = tmp_path / "m"
+    media.mkdir()
+    make_video(media / "a.mp4", [Shot("red", 1), Shot("blue", 1)], audio=False)
+    options = IngestOptions(paths=(media,), index_dir=tmp_path / "i", model="test:hash", asr=None)
+    run_ingest(options)
+    shutil.copy(media / "a.mp4", media / "b.mp4")
+    again = run_ingest(options)
+    assert again.embedded == 0 and again.times.shots == 0.0  # known content: segments, vectors, shots copied
+    searcher = Searcher.open(tmp_path / "i")
+    try:
+        by_file = searcher.catalog.shots_of([1, 2])
+    finally:
+        searcher.close()
+    assert by_file[1] == by_file[2] and [round(a, 2) for a, _ in by_file[1]] == [0.0, 1.0]
