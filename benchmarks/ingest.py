@@ -28,7 +28,7 @@ from mmsearch.synth import make_collection
 from mmsearch.transcribe import AsrOptions
 from mmsearch.types import IngestSummary
 
-STAGES = ("decode", "transcribe", "embed", "store")
+STAGES = ("decode", "shots", "transcribe", "embed", "store")
 
 
 def default_asr_model() -> str | None:

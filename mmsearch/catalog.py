@@ -46,8 +46,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX segments_file ON segments (file_id);
     """,
+    # 2: shots found by shot boundary detection, one row per shot of a video: [start, end) between cuts.
+    """
+    CREATE TABLE shots (
+        file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        start REAL NOT NULL,
+        "end" REAL NOT NULL,
+        PRIMARY KEY (file_id, start)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# The migration that added the shots table.
+SHOTS_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -230,8 +241,29 @@ class Catalog:
         """Delete a file and its segments; returns the segment ids whose vectors must go too."""
         ids = [r[0] for r in self._conn.execute("SELECT id FROM segments WHERE file_id = ?", (file_id,))]
         self._conn.execute("DELETE FROM segments WHERE file_id = ?", (file_id,))
+        self._conn.execute("DELETE FROM shots WHERE file_id = ?", (file_id,))
         self._conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
         return ids
+
+    # -- shots --------------------------------------------------------------------------------------------
+
+    def add_shots(self, file_id: int, shots: Sequence[tuple[float, float]]) -> None:
+        self._conn.executemany(
+            'INSERT INTO shots (file_id, start, "end") VALUES (?, ?, ?)', [(file_id, a, b) for a, b in shots]
+        )
+
+    def shots_of(self, file_ids: Iterable[int]) -> dict[int, list[tuple[float, float]]]:
+        """Shots of each file, in time order; files without detected shots are absent."""
+        found: dict[int, list[tuple[float, float]]] = {}
+        if self.schema_version() < SHOTS_SCHEMA:
+            return found  # an index written before shot detection, opened read-only (never migrated)
+        wanted = sorted({int(i) for i in file_ids})
+        for lo in range(0, len(wanted), 500):
+            chunk = wanted[lo : lo + 500]
+            sql = f'SELECT file_id, start, "end" FROM shots WHERE file_id IN ({",".join("?" * len(chunk))}) ORDER BY start'
+            for file_id, start, end in self._conn.execute(sql, chunk):
+                found.setdefault(file_id, []).append((float(start), float(end)))
+        return found
 
     # -- segments -------------------------------------------------------------------------------------
 
@@ -267,6 +299,13 @@ class Catalog:
         marks = ",".join("?" * len(names))
         sql = f"SELECT id FROM segments WHERE kind IN ({marks}) ORDER BY id"
         return [r[0] for r in self._conn.execute(sql, names)]
+
+    def speech_texts(self) -> tuple[list[int], list[str]]:
+        """Ids and transcripts of every speech segment, for the keyword index."""
+        rows = self._conn.execute(
+            "SELECT id, text FROM segments WHERE kind = ? AND text IS NOT NULL ORDER BY id", (SegmentKind.SPEECH.value,)
+        ).fetchall()
+        return [int(r[0]) for r in rows], [str(r[1]) for r in rows]
 
     def counts(self) -> dict[str, int]:
         counts = {k.value: 0 for k in SegmentKind}

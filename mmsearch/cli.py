@@ -21,6 +21,7 @@ from .trecvid import commands as trecvid_commands
 from .ui import (
     ProgressReporter,
     console,
+    moment_json,
     moments_table,
     print_json,
     print_summary,
@@ -121,6 +122,20 @@ def query_cmd(
     image: Annotated[Path | None, typer.Option("--image", help="Query by example image.")] = None,  # noqa: UP007
     modality: Annotated[str, typer.Option(help="video, audio, image or any.")] = "any",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Number of moments to return.")] = 10,
+    like: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option("--like", help="Query by example: an indexed file, optionally PATH@START-END (seconds)."),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword."),
+    ] = None,
+    fusion: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) or weighted.")] = "rrf",
+    weight: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--weight", help="Channel weight NAME=W (repeatable), e.g. keyword=2."),
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each channel's rank and score.")] = False,
     index: IndexOpt = None,
     model: Annotated[
         str | None,  # noqa: UP007
@@ -129,11 +144,21 @@ def query_cmd(
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
-    """Find moments matching a text or an image (text→video/audio/image, image→video/audio/image)."""
+    """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
+    from .fusion import parse_weights
     from .search import Query, Searcher
 
     with reported_errors():
-        query = Query(text=text, image=image, modality=modality, top_k=top_k)
+        query = Query(
+            text=text,
+            image=image,
+            modality=modality,
+            top_k=top_k,
+            like=like,
+            channels=tuple(channel or ()),
+            fusion=fusion,
+            weights=parse_weights(weight or []),
+        )
         query.validate()
         searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
         try:
@@ -143,9 +168,9 @@ def query_cmd(
         finally:
             searcher.close()
     if json_out:
-        print_json({"query": query.label, "results": [m.to_json() for m in moments]})
+        print_json({"query": query.label, "results": [moment_json(m, explain) for m in moments]})
     elif moments:
-        console.print(moments_table(query.label, moments))
+        console.print(moments_table(query.label, moments, explain))
     else:
         console.print("no results (the index is empty or nothing of that modality is indexed)")
 

@@ -9,7 +9,7 @@ Layout of DIR:
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -177,12 +177,20 @@ class IndexWriter:
             raise RuntimeError("IndexWriter.ensure_store() was not called")
         return self.store
 
-    def add_file(self, media: MediaFile, sha256: str, segments: list[Segment], vectors: np.ndarray) -> int:
+    def add_file(
+        self,
+        media: MediaFile,
+        sha256: str,
+        segments: list[Segment],
+        vectors: np.ndarray,
+        shots: Sequence[tuple[float, float]] = (),
+    ) -> int:
         catalog = self._cat()
         file_id = catalog.add_file(
             media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio
         )
         ids = catalog.add_segments(file_id, segments)
+        catalog.add_shots(file_id, shots)
         self._st().add(np.asarray(ids, np.int64), vectors)
         return file_id
 
@@ -191,7 +199,8 @@ class IndexWriter:
         records = self._cat().segments_of(source.id)
         vectors = self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
         segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
-        return self.add_file(media, source.sha256, segments, vectors)
+        shots = self._cat().shots_of([source.id]).get(source.id, [])
+        return self.add_file(media, source.sha256, segments, vectors, shots)
 
     def remove_file(self, record: FileRecord) -> int:
         ids = self._cat().remove_file(record.id)

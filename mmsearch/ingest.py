@@ -27,6 +27,7 @@ from .index import IndexWriter
 from .models import DEFAULT_MODEL, load_embedder, parse_model_spec
 from .paths import display_path, path_key
 from .plan import Plan, make_plan
+from .shots import detect_shots
 from .transcribe import AsrOptions, Transcriber, load_transcriber
 from .types import (
     FileFailure,
@@ -91,6 +92,7 @@ class _Work:
     frames: FrameBatch | None = None
     speech: list[SpeechSegment] | None = None
     image: np.ndarray | None = None
+    shots: list[tuple[float, float]] | None = None
     done: bool = False
     error: str | None = None
 
@@ -203,6 +205,7 @@ class _Pipeline:
         self.summary = summary
         self.times: StageTimes = summary.times
         self._pending: dict[Path, tuple[list[Segment], list[np.ndarray]]] = {}
+        self._shots: dict[Path, list[tuple[float, float]]] = {}
         self._last_commit = time.perf_counter()
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
@@ -253,6 +256,7 @@ class _Pipeline:
             yield _Work(media, image=image)
             return
         if media.kind is MediaKind.VIDEO:
+            yield _Work(media, shots=self._detect_shots(media))
             t0 = time.perf_counter()
             for batch in iter_frames(media, self.options.fps, self.options.batch_size):
                 self.times.decode += time.perf_counter() - t0
@@ -260,6 +264,16 @@ class _Pipeline:
                 t0 = time.perf_counter()
         if media.has_audio and self.transcriber is not None:
             yield _Work(media, speech=self._transcribe(media))
+
+    def _detect_shots(self, media: MediaFile) -> list[tuple[float, float]]:
+        t0 = time.perf_counter()
+        try:
+            return detect_shots(media.path, media.duration)
+        except Exception as e:  # no shots is a usable state: visual hits then fall back to frame runs
+            log.warning("shot detection failed for %s: %s", display_path(media.path), _reason(e))
+            return []
+        finally:
+            self.times.shots += time.perf_counter() - t0
 
     def _transcribe(self, media: MediaFile) -> list[SpeechSegment]:
         t0 = time.perf_counter()
@@ -279,10 +293,13 @@ class _Pipeline:
         segments, vectors = self._pending.setdefault(media.path, ([], []))
         if item.error is not None:
             self._pending.pop(media.path, None)
+            self._shots.pop(media.path, None)
             failure = FileFailure(display_path(media.path), item.error)
             self.summary.failed.append(failure)
             self.reporter.file_failed(failure)
             return
+        if item.shots is not None:
+            self._shots[media.path] = item.shots
         t0 = time.perf_counter()
         new_segments, new_vectors = self._embed(item)
         self.times.embed += time.perf_counter() - t0
@@ -311,7 +328,7 @@ class _Pipeline:
         segments, vectors = self._pending.pop(media.path)
         t0 = time.perf_counter()
         stacked = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
-        self.writer.add_file(media, sha, segments, stacked)
+        self.writer.add_file(media, sha, segments, stacked, self._shots.pop(media.path, []))
         self.summary.embedded += len(segments)
         self.summary.new_files += 1
         self.summary.media_seconds += media.duration or 0.0

@@ -1,4 +1,4 @@
-"""Search stage: embed a text or image query with the index's own model and return ranked moments."""
+"""Search: the orchestrator. Builds the query's evidence, runs the channels that apply, fuses them into moments."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import Catalog
+from .channels import CHANNEL_KINDS, CHANNELS, ChannelContext, Evidence, dense_hits, run_channel
 from .decode import load_image
 from .embed import Embedder
 from .errors import BadInput, MediaError, UsageError
+from .fusion import FUSIONS, fuse, to_moments
 from .index import Manifest, check_model, open_reader
+from .keyword import KeywordIndex, keyword_index
+from .like import example_evidence, parse_like
 from .models import load_embedder
-from .moments import merge_hits
 from .paths import display_path
 from .store import Device, FaissStore
 from .types import MODALITY_KINDS, Moment, SegmentHit, SegmentKind
 
-# Fetch this many segment hits per wanted moment: several frames usually merge into one moment.
-OVERSAMPLE = 8
+# Units each channel contributes to fusion: enough below the top-k that fusion can promote them.
+MIN_CHANNEL_DEPTH = 50
+CHANNEL_DEPTH_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -28,22 +32,54 @@ class Query:
     image: Path | None = None
     modality: str = "any"
     top_k: int = 10
+    like: str | None = None  # PATH[@START-END] of an indexed file
+    channels: tuple[str, ...] = ()  # empty: every channel that applies
+    fusion: str = "rrf"
+    weights: tuple[tuple[str, float], ...] = ()
 
     def validate(self) -> None:
         if self.text is not None and not self.text.strip():
             raise UsageError("the query text is empty")
-        if self.text is None and self.image is None:
-            raise UsageError("give a query text or --image PATH")
-        if self.text is not None and self.image is not None:
-            raise UsageError("give either a query text or --image, not both")
+        given = sum(x is not None for x in (self.text, self.image, self.like))
+        if given == 0:
+            raise UsageError("give a query text or --image PATH (or --like PATH[@START-END])")
+        if given > 1:
+            raise UsageError("give only one of a query text, --image or --like")
         if self.modality not in MODALITY_KINDS:
             raise UsageError(f"--modality must be one of {', '.join(MODALITY_KINDS)}, got {self.modality!r}")
         if self.top_k < 1:
             raise UsageError(f"--top-k must be at least 1, got {self.top_k}")
+        for name in self.channels:
+            if name not in CHANNELS:
+                raise UsageError(f"unknown channel {name!r}: use {', '.join(CHANNELS)}")
+        if self.fusion not in FUSIONS:
+            raise UsageError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.like is not None:
+            parse_like(self.like)
 
     @property
     def label(self) -> str:
+        if self.like is not None:
+            return parse_like(self.like).label
         return self.text if self.text is not None else f"image:{display_path(self.image or '')}"
+
+
+def plan_channels(query: Query, evidence: Evidence) -> dict[str, frozenset[SegmentKind]]:
+    """The channels a query runs and the segment kinds each searches; UsageError for a channel that cannot."""
+    kinds = MODALITY_KINDS[query.modality]
+    wanted = query.channels or CHANNELS
+    plan: dict[str, frozenset[SegmentKind]] = {}
+    for name in wanted:
+        searched = CHANNEL_KINDS[name] & kinds
+        if not evidence.offers(name):
+            if query.channels:
+                raise UsageError(f"channel {name!r} needs words to search for; this query has none")
+        elif not searched:
+            if query.channels:
+                raise UsageError(f"channel {name!r} searches nothing of --modality {query.modality}")
+        else:
+            plan[name] = searched
+    return plan
 
 
 def read_query_image(path: Path) -> np.ndarray:
@@ -60,11 +96,21 @@ def read_query_image(path: Path) -> np.ndarray:
 class Searcher:
     """A read-only view of an index's last committed state, with the model that built it."""
 
-    def __init__(self, catalog: Catalog, manifest: Manifest, store: FaissStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        manifest: Manifest,
+        store: FaissStore,
+        embedder: Embedder,
+        index_dir: Path | None = None,
+    ) -> None:
         self.catalog = catalog
         self.manifest = manifest
         self.store = store
         self.embedder = embedder
+        self.index_dir = index_dir
+        self._keyword: KeywordIndex | None = None
+        self.context = ChannelContext(catalog, store, self.keyword_index)
 
     @classmethod
     def open(
@@ -84,29 +130,40 @@ class Searcher:
         except BaseException:
             catalog.close()
             raise
-        return cls(catalog, manifest, store, embedder)
+        return cls(catalog, manifest, store, embedder, index_dir)
 
     def close(self) -> None:
         self.catalog.close()
 
-    def embed_query(self, query: Query) -> np.ndarray:
+    def keyword_index(self) -> KeywordIndex:
+        if self._keyword is None:
+            if self.index_dir is None:
+                ids, texts = self.catalog.speech_texts()
+                self._keyword = KeywordIndex.build(ids, texts)
+            else:
+                self._keyword = keyword_index(self.catalog, self.index_dir, self.manifest.generation)
+        return self._keyword
+
+    def evidence(self, query: Query) -> Evidence:
+        """What the query offers each channel: one CLIP vector for text and image queries, stored vectors for --like."""
+        if query.like is not None:
+            return example_evidence(self.catalog, self.store, parse_like(query.like))
         if query.text is not None:
-            return self.embedder.embed_texts([query.text.strip()])[0]
-        assert query.image is not None  # validate() guarantees one of the two
-        return self.embedder.embed_images([read_query_image(query.image)])[0]
+            vector = self.embedder.embed_texts([query.text.strip()])[0]
+            return Evidence(visual=vector, speech=vector, text=query.text.strip())
+        assert query.image is not None  # validate() guarantees one of the three
+        vector = self.embedder.embed_images([read_query_image(query.image)])[0]
+        return Evidence(visual=vector, speech=vector, text=None)
 
     def search(self, query: Query) -> list[Moment]:
+        """Run each channel that applies, fuse their rankings, return the top-k moments (channels filled in)."""
         query.validate()
-        vector = self.embed_query(query)
-        kinds = MODALITY_KINDS[query.modality]
-        want = query.top_k * OVERSAMPLE
-        while True:
-            hits = self.search_vector(vector, want, kinds)
-            moments = merge_hits(hits)
-            exhausted = want >= self.store.ntotal
-            if len(moments) >= query.top_k or exhausted:
-                return moments[: query.top_k]
-            want *= 4
+        evidence = self.evidence(query)
+        plan = plan_channels(query, evidence)
+        depth = max(MIN_CHANNEL_DEPTH, query.top_k * CHANNEL_DEPTH_FACTOR)
+        lists = {name: run_channel(name, self.context, evidence, kinds, depth) for name, kinds in plan.items()}
+        fused = fuse(lists, query.fusion, dict(query.weights))
+        return to_moments(fused)[: query.top_k]
 
     def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]:
         """Segment-level hits for a text query (used by TRECVID runs, which score shots, not moments)."""
@@ -118,17 +175,4 @@ class Searcher:
         self, vector: np.ndarray, k: int, kinds: frozenset[SegmentKind] | None = None
     ) -> list[SegmentHit]:
         """Top-k segments of the wanted kinds, best first; searches deeper until k of those kinds are found."""
-        kinds = kinds or frozenset(SegmentKind)
-        depth = k if kinds == frozenset(SegmentKind) else k * 4
-        while True:
-            result = self.store.search(vector[None, :], depth)
-            ids = [int(i) for i in result.ids[0] if i >= 0]
-            records = self.catalog.segments_by_ids(ids)
-            hits = [
-                SegmentHit(i, r.path, r.kind, r.start, r.end, float(s), r.text)
-                for i, s in zip(ids, result.scores[0], strict=False)
-                if (r := records.get(i)) is not None and r.kind in kinds
-            ]
-            if len(hits) >= k or depth >= self.store.ntotal:
-                return hits[:k]
-            depth *= 4
+        return [hit for _, hit in dense_hits(self.context, vector, k, kinds or frozenset(SegmentKind))]

@@ -7,7 +7,7 @@ directory for faster-whisper, a `.pt` checkpoint for openai-whisper.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,9 +79,12 @@ class FasterWhisperTranscriber:
             return []
         # VAD drops silent stretches before decoding; faster-whisper maps times back to the original audio.
         segments, _info = self._model.transcribe(
-            clip.samples, language=self.options.language, vad_filter=True, beam_size=5
+            clip.samples, language=self.options.language, vad_filter=True, beam_size=5, word_timestamps=True
         )
-        return [_segment(s.start, s.end, s.text) for s in segments if s.text.strip()]
+        out: list[SpeechSegment] = []
+        for seg in segments:
+            out.extend(_split_on_pauses(seg.start, seg.end, seg.text, seg.words or []))
+        return [s for s in out if s.text]
 
 
 class OpenAIWhisperTranscriber:
@@ -110,6 +113,25 @@ class OpenAIWhisperTranscriber:
             clip.samples, language=self.options.language, fp16=self._device == "cuda", verbose=None
         )
         return [_segment(s["start"], s["end"], s["text"]) for s in result["segments"] if s["text"].strip()]
+
+
+# VAD glues speech chunks together before decoding, so one Whisper segment can span a long silence (two
+# sentences 9 s apart came back as one 0-14 s segment); word times show the gap, and we cut there.
+PAUSE_SPLIT_SECONDS = 1.0
+
+
+def _split_on_pauses(start: float, end: float, text: str, words: Sequence[Any]) -> list[SpeechSegment]:
+    """One segment per run of words without a pause longer than PAUSE_SPLIT_SECONDS."""
+    if not words:
+        return [_segment(start, end, text)]
+    runs: list[list[Any]] = [[words[0]]]
+    for prev, word in zip(words, words[1:], strict=False):
+        if word.start - prev.end > PAUSE_SPLIT_SECONDS:
+            runs.append([])
+        runs[-1].append(word)
+    if len(runs) == 1:
+        return [_segment(start, end, text)]
+    return [_segment(run[0].start, run[-1].end, "".join(w.word for w in run)) for run in runs]
 
 
 def _segment(start: float, end: float, text: str) -> SpeechSegment:

@@ -102,6 +102,17 @@ class SegmentHit:
 
 
 @dataclass(frozen=True)
+class ChannelScore:
+    """Where one channel ranked a result (1 = best) and the channel's own score for it (before fusion)."""
+
+    rank: int
+    score: float
+
+    def to_json(self) -> dict[str, float | int]:
+        return {"rank": self.rank, "score": self.score}
+
+
+@dataclass(frozen=True)
 class Moment:
     """Hits of one file merged where they touch in time; what the user sees as one result."""
 
@@ -112,6 +123,8 @@ class Moment:
     score: float
     text: str | None
     hits: tuple[SegmentHit, ...] = field(default=(), repr=False)
+    # Filled by fusion: the channels that found this moment's best unit (see `--explain`).
+    channels: dict[str, ChannelScore] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -140,6 +153,7 @@ class StageTimes:
     load: float = 0.0  # loading models (only when there is new work)
     discover: float = 0.0
     decode: float = 0.0
+    shots: float = 0.0  # shot boundary detection (producer thread, beside decode)
     transcribe: float = 0.0
     embed: float = 0.0
     store: float = 0.0

@@ -142,7 +142,7 @@ def print_summary(summary: IngestSummary) -> None:
         soft_wrap=True,
     )
     console.print(
-        f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, transcribe "
+        f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, shots {t.shots:.1f}, transcribe "
         f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"
     )
     if summary.failed:
@@ -151,7 +151,18 @@ def print_summary(summary: IngestSummary) -> None:
             err_console.print(f"  {escape(f.path)}: {escape(f.reason)}", soft_wrap=True)
 
 
-def moments_table(label: str, moments: Sequence[Moment]) -> Table:
+def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
+    data = moment.to_json()
+    if explain:
+        data["channels"] = {name: c.to_json() for name, c in moment.channels.items()}
+    return data
+
+
+def _channels_text(moment: Moment) -> str:
+    return "\n".join(f"{name}#{c.rank} {c.score:.3f}" for name, c in moment.channels.items())
+
+
+def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) -> Table:
     table = Table(title=f"results for {label!r}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("path", overflow="fold")
@@ -159,6 +170,8 @@ def moments_table(label: str, moments: Sequence[Moment]) -> Table:
     table.add_column("time")
     table.add_column("score", justify="right")
     table.add_column("text", overflow="fold")
+    if explain:
+        table.add_column("channels (#rank score)", no_wrap=True)
     for rank, m in enumerate(moments, start=1):
         text = m.text or ""
         snippet = text if len(text) <= 80 else text[:77] + "..."
@@ -169,5 +182,6 @@ def moments_table(label: str, moments: Sequence[Moment]) -> Table:
             time_range(m.start, m.end),
             f"{m.score:.3f}",
             escape(snippet),
+            *([escape(_channels_text(m))] if explain else []),
         )
     return table

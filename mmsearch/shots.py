@@ -1,0 +1,146 @@
+"""Shots: boundary detection at ingest (PySceneDetect), and visual hits reported as their shot at query time.
+
+A frame hit stands for the shot it lies in: start and end at the cuts. In a shot longer than LONG_SHOT_SECONDS
+(a static camera on a long interview, a whole lecture) the shot says little about *when*, so the hit becomes a
+window around the matching frames instead: the run of touching frame hits grown as in `moments.py`, padded by
+WINDOW_PAD_SECONDS on each side and clipped to the shot (at most MAX_WINDOW_SECONDS + 2 pads long).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .moments import GROW_FRACTION, MIN_MARGIN, TOUCH_GAP, merge_hits
+from .types import SegmentHit, SegmentKind
+
+log = logging.getLogger(__name__)
+
+# Longer shots are reported as windows around their matching frames; 10 s is about three times the median
+# shot length of edited film and TV, so only long takes (interviews, lectures, surveillance) get windows.
+LONG_SHOT_SECONDS = 10.0
+# A window is at most MAX_WINDOW_SECONDS of matching frames plus WINDOW_PAD_SECONDS of context each side,
+# so it is always shorter than the long shot it lies in.
+MAX_WINDOW_SECONDS = 4.0
+WINDOW_PAD_SECONDS = 1.0
+# AdaptiveDetector compares each frame's content change with its neighbours', so camera motion and
+# flashes cause fewer false cuts than a fixed ContentDetector threshold. Shots shorter than this many
+# frames are merged into their neighbour (0.12 s at 25 fps: shorter "shots" are flashes, not edits).
+MIN_SHOT_FRAMES = 3
+
+
+def detect_shots(path: Path, duration: float | None) -> list[tuple[float, float]]:
+    """[start, end) of every shot in a video, in seconds; one shot spanning the video when there is no cut.
+
+    PySceneDetect decodes every frame with OpenCV, downscaled (auto_downscale) before comparing, which costs
+    far less than embedding; see benchmarks/README.md for the measured rate.
+    """
+    from scenedetect import AdaptiveDetector, SceneManager, open_video
+
+    video = open_video(str(path), backend="opencv")
+    manager = SceneManager()
+    manager.auto_downscale = True
+    manager.add_detector(AdaptiveDetector(min_scene_len=MIN_SHOT_FRAMES))
+    manager.detect_scenes(video, show_progress=False)
+    scenes = [(float(a.seconds), float(b.seconds)) for a, b in manager.get_scene_list(start_in_scene=True)]
+    if duration and scenes and scenes[-1][1] < duration:
+        # The container's duration can run past the last decoded frame (audio longer than video).
+        scenes[-1] = (scenes[-1][0], float(duration))
+    return [(a, b) for a, b in scenes if b > a]
+
+
+@dataclass(frozen=True)
+class VisualUnit:
+    """What the visual channel ranks: a shot, a window inside a long shot, or a still image."""
+
+    file_id: int
+    hit: SegmentHit  # the best frame (or image) hit, with start/end widened to the unit
+
+
+def shot_units(hits: Sequence[tuple[int, SegmentHit]], shots: dict[int, list[tuple[float, float]]]) -> list[VisualUnit]:
+    """Group (file_id, hit) frame and image hits into units, best first, scored by their best hit."""
+    units: list[VisualUnit] = []
+    by_shot: dict[tuple[int, int], list[SegmentHit]] = {}
+    loose: dict[int, list[SegmentHit]] = {}
+    for file_id, hit in hits:
+        if hit.start is None or hit.kind is not SegmentKind.FRAME:
+            units.append(VisualUnit(file_id, hit))
+            continue
+        index = _shot_index(shots.get(file_id, []), hit.start)
+        if index is None:
+            loose.setdefault(file_id, []).append(hit)  # no shots recorded (index built before detection)
+        else:
+            by_shot.setdefault((file_id, index), []).append(hit)
+    for (file_id, index), shot_hits in by_shot.items():
+        units.extend(_units_in_shot(file_id, shots[file_id][index], shot_hits))
+    for file_id, frame_hits in loose.items():
+        units.extend(VisualUnit(file_id, _widen(m.hits, m.start, m.end)) for m in merge_hits(frame_hits))
+    units.sort(key=lambda u: (-u.hit.score, u.hit.path, u.hit.start or 0.0))
+    return units
+
+
+def _shot_index(shots: list[tuple[float, float]], t: float) -> int | None:
+    for i, (start, end) in enumerate(shots):
+        if start - 1e-3 <= t < end:
+            return i
+    return None
+
+
+def _units_in_shot(file_id: int, shot: tuple[float, float], hits: list[SegmentHit]) -> list[VisualUnit]:
+    start, end = shot
+    if end - start <= LONG_SHOT_SECONDS:
+        return [VisualUnit(file_id, _widen(hits, start, end))]
+    runs = sorted(_windows(sorted(hits, key=lambda h: h.start or 0.0)), key=lambda r: r[0].start or 0.0)
+    units = []
+    for i, run in enumerate(runs):
+        # Padding never reaches into a neighbouring window, so windows of one shot stay disjoint.
+        left = runs[i - 1][-1].end if i > 0 else start
+        right = runs[i + 1][0].start if i + 1 < len(runs) else end
+        lo = max(start, left or start, (run[0].start or start) - WINDOW_PAD_SECONDS)
+        hi = min(end, right or end, (run[-1].end or end) + WINDOW_PAD_SECONDS)
+        units.append(VisualUnit(file_id, _widen(run, lo, hi)))
+    return units
+
+
+def _windows(timed: list[SegmentHit]) -> list[list[SegmentHit]]:
+    """Runs of touching frames grown from the best ones, each at most MAX_WINDOW_SECONDS long.
+
+    Growth takes the better neighbour while it scores within GROW_FRACTION of the way from the peak to the
+    shot's weakest hit (as `moments.py` does); the length cap keeps a long take of one unchanging view from
+    coming back whole.
+    """
+    floor = min(h.score for h in timed)
+    taken = [False] * len(timed)
+    runs = []
+    for seed in sorted(range(len(timed)), key=lambda i: -timed[i].score):
+        if taken[seed]:
+            continue
+        cutoff = timed[seed].score - max(MIN_MARGIN, GROW_FRACTION * (timed[seed].score - floor))
+        lo = hi = seed
+        taken[seed] = True
+        while True:
+            sides = [i for i in (lo - 1, hi + 1) if 0 <= i < len(timed) and not taken[i] and timed[i].score >= cutoff]
+            sides = [i for i in sides if _fits(timed, min(lo, i), max(hi, i))]
+            if not sides:
+                break
+            pick = max(sides, key=lambda i: timed[i].score)
+            taken[pick] = True
+            lo, hi = min(lo, pick), max(hi, pick)
+        runs.append(timed[lo : hi + 1])
+    return runs
+
+
+def _fits(timed: list[SegmentHit], lo: int, hi: int) -> bool:
+    """Frames lo..hi touch one another and span at most MAX_WINDOW_SECONDS."""
+    touching = all(
+        (b.start or 0.0) <= (a.end or a.start or 0.0) + TOUCH_GAP
+        for a, b in zip(timed[lo:hi], timed[lo + 1 : hi + 1], strict=False)
+    )
+    return touching and (timed[hi].end or 0.0) - (timed[lo].start or 0.0) <= MAX_WINDOW_SECONDS + 1e-6
+
+
+def _widen(hits: Sequence[SegmentHit], start: float | None, end: float | None) -> SegmentHit:
+    best = max(hits, key=lambda h: h.score)
+    return SegmentHit(best.segment_id, best.path, best.kind, start, end, best.score, best.text)
