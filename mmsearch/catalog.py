@@ -7,6 +7,7 @@ the last committed state.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -163,6 +164,11 @@ class Catalog:
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
+    @property
+    def total_changes(self) -> int:
+        """Rows changed through this connection so far; equal counts mean nothing was written in between."""
+        return int(self._conn.total_changes)
+
     # -- manifest -------------------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, str]:
@@ -276,6 +282,26 @@ class Catalog:
 
     def file_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+
+    # -- consistency checks (mmsearch check) ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read one committed state throughout, also on a read-only connection while a writer commits."""
+        self._conn.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    def segment_owners(self) -> dict[int, int]:
+        """Segment id → file id, for every segment (including any whose file row is gone)."""
+        return dict(self._conn.execute("SELECT id, file_id FROM segments").fetchall())
+
+    def remove_segments(self, ids: Sequence[int]) -> None:
+        for lo in range(0, len(ids), 500):
+            chunk = [int(i) for i in ids[lo : lo + 500]]
+            self._conn.execute(f"DELETE FROM segments WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def _select_segments(self, where: str, params: Sequence[object]) -> Iterator[SegmentRecord]:
         sql = (

@@ -20,6 +20,9 @@ AUDIO_SAMPLE_RATE = 16_000
 MAX_FRAME_SIDE = 448
 # Pillow refuses "decompression bombs" above ~179 Mpx; we shrink stills to this before embedding.
 MAX_IMAGE_SIDE = 1024
+# Stills that still need more pixels than this after JPEG draft-mode reduction are refused: 64 Mpx of RGB is
+# ~190 MB decoded, and formats like PNG cannot be decoded at a reduced scale.
+MAX_DECODE_PIXELS = 64_000_000
 
 
 def sample_indices(frame_times: np.ndarray, duration: float, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -120,10 +123,15 @@ def load_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as src:
             src.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at reduced scale
+            if src.width * src.height > MAX_DECODE_PIXELS:
+                raise MediaError(
+                    f"image too large to decode safely ({src.width}x{src.height} pixels, "
+                    f"limit {MAX_DECODE_PIXELS // 1_000_000} Mpx)"
+                )
             img = ImageOps.exif_transpose(src)
             img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
             return np.asarray(img.convert("RGB"))
     except Image.DecompressionBombError as e:
-        raise MediaError(f"image too large to decode safely: {e}") from e
+        raise MediaError(f"image too large to decode safely ({e})") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise MediaError(f"cannot read image: {e}") from e
