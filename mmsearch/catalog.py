@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,8 @@ class Catalog:
         if not create and not path.exists():
             raise CorruptIndex(f"catalog {display_path(path)} is missing")
         try:
-            uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+            # Percent-encoded, so that "?" or "#" in a directory name is not read as URI syntax.
+            uri = f"file:{urllib.parse.quote(os.fsencode(path))}" + ("?mode=ro" if readonly else "")
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA foreign_keys = ON")
             if not readonly:
@@ -97,7 +99,12 @@ class Catalog:
                 conn.execute("PRAGMA synchronous = FULL")
             catalog = cls(conn, path)
             if readonly:
-                catalog._check_version()
+                if catalog._check_version() == 0:
+                    conn.close()
+                    raise CorruptIndex(
+                        f"catalog {display_path(path)} is empty: the first index run into it stopped before committing",
+                        hint="run `mmsearch index PATH` again",
+                    )
             else:
                 catalog._migrate()
         except sqlite3.DatabaseError as e:

@@ -51,7 +51,10 @@ class Manifest:
                 raw=raw,
             )
         except (KeyError, ValueError) as e:
-            raise CorruptIndex(f"index {display_path(index_dir)} has an incomplete manifest (missing {e})") from e
+            raise CorruptIndex(
+                f"index {display_path(index_dir)} has an incomplete manifest (missing {e})",
+                hint="if its first index run was interrupted, run `mmsearch index PATH` again",
+            ) from e
 
 
 def check_model(manifest: Manifest, requested: str | None) -> None:
