@@ -69,6 +69,8 @@ class FaissStore:
     @classmethod
     def load(cls, path: Path, device: Device = "auto") -> FaissStore:
         faiss = _faiss()
+        if not path.is_file():
+            raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing", hint=REPAIR_HINT)
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as e:
