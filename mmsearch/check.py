@@ -85,7 +85,11 @@ def writer_active(index_dir: Path) -> bool:
     lock = index_dir / LOCK_FILE
     if not lock.exists():
         return False
-    with open(lock, "ab") as fh:
+    try:
+        fh = open(lock, "rb")  # noqa: SIM115 - closed below; read access is enough for flock
+    except OSError:
+        return False  # cannot tell (unreadable lock file): check everything
+    with fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
