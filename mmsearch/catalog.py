@@ -7,9 +7,11 @@ the last committed state.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +101,8 @@ class Catalog:
         if not create and not path.exists():
             raise CorruptIndex(f"catalog {display_path(path)} is missing")
         try:
-            uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+            # Percent-encoded, so that "?" or "#" in a directory name is not read as URI syntax.
+            uri = f"file:{urllib.parse.quote(os.fsencode(path))}" + ("?mode=ro" if readonly else "")
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA foreign_keys = ON")
             if not readonly:
@@ -107,7 +110,12 @@ class Catalog:
                 conn.execute("PRAGMA synchronous = FULL")
             catalog = cls(conn, path)
             if readonly:
-                catalog._check_version()
+                if catalog._check_version() == 0:
+                    conn.close()
+                    raise CorruptIndex(
+                        f"catalog {display_path(path)} is empty: the first index run into it stopped before committing",
+                        hint="run `mmsearch index PATH` again",
+                    )
             else:
                 catalog._migrate()
         except sqlite3.DatabaseError as e:
@@ -173,6 +181,11 @@ class Catalog:
     @property
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed through this connection so far; equal counts mean nothing was written in between."""
+        return int(self._conn.total_changes)
 
     # -- manifest -------------------------------------------------------------------------------------
 
@@ -315,6 +328,26 @@ class Catalog:
 
     def file_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+
+    # -- consistency checks (mmsearch check) ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read one committed state throughout, also on a read-only connection while a writer commits."""
+        self._conn.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    def segment_owners(self) -> dict[int, int]:
+        """Segment id → file id, for every segment (including any whose file row is gone)."""
+        return dict(self._conn.execute("SELECT id, file_id FROM segments").fetchall())
+
+    def remove_segments(self, ids: Sequence[int]) -> None:
+        for lo in range(0, len(ids), 500):
+            chunk = [int(i) for i in ids[lo : lo + 500]]
+            self._conn.execute(f"DELETE FROM segments WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def _select_segments(self, where: str, params: Sequence[object]) -> Iterator[SegmentRecord]:
         sql = (

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
+from . import __version__, maintenance_commands
 from .errors import EXIT_OK, EXIT_PARTIAL
 from .index import resolve_model
 from .ingest import IngestOptions, run_ingest
@@ -201,6 +201,7 @@ def models_cmd(json_out: JsonOpt = False) -> None:
 
 
 trecvid_commands.register(app)
+maintenance_commands.register(app)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ AUDIO_SAMPLE_RATE = 16_000
 MAX_FRAME_SIDE = 448
 # Pillow refuses "decompression bombs" above ~179 Mpx; we shrink stills to this before embedding.
 MAX_IMAGE_SIDE = 1024
+# Stills that still need more pixels than this after JPEG draft-mode reduction are refused: 64 Mpx of RGB is
+# ~190 MB decoded, and formats like PNG cannot be decoded at a reduced scale.
+MAX_DECODE_PIXELS = 64_000_000
 
 
 def sample_indices(frame_times: np.ndarray, duration: float, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,17 +42,34 @@ def _target_size(width: int, height: int) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
+def _quiet_decoders() -> None:
+    """ffmpeg prints every corrupt packet to stderr; failures reach the user as one line per file instead."""
+    import decord
+
+    verbose = log.isEnabledFor(logging.INFO)
+    decord.logging.set_level(decord.logging.WARNING if verbose else decord.logging.QUIET)
+
+
+def _decoder_reason(e: BaseException) -> str:
+    """decord errors start with a timestamp and its source file; keep what went wrong."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    text = re.sub(r"^(\[[\d:]+\] )?\S+\.(cc|h):\d+: ", "", text)
+    text = text.removeprefix("Error: ")[:200]
+    return f"file truncated or corrupt ({text})" if "av_read_frame failed" in text else text
+
+
 def iter_frames(media: MediaFile, fps: float, batch_size: int = 32) -> Iterator[FrameBatch]:
     """Yield batches of sampled frames. Frames that fail to decode mid-stream are skipped, the rest kept."""
     import decord
 
+    _quiet_decoders()
     try:
         tw, th = _target_size(media.width, media.height) if media.width else (-1, -1)
         reader = decord.VideoReader(str(media.path), ctx=decord.cpu(0), width=tw, height=th)
         n = len(reader)
         times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
     except (decord.DECORDError, RuntimeError, IndexError) as e:
-        raise MediaError(f"cannot decode video: {str(e).splitlines()[0][:200]}") from e
+        raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
     if n == 0:
         raise MediaError("video has no frames")
     duration = float(media.duration or (times[-1] + 1.0 / max(reader.get_avg_fps(), 1e-3)))
@@ -68,7 +89,7 @@ def _get_batch(reader: object, idx: np.ndarray, times: np.ndarray) -> tuple[np.n
     try:
         return reader.get_batch(idx).asnumpy(), times  # type: ignore[attr-defined]
     except (decord.DECORDError, RuntimeError) as e:
-        log.warning("batch decode failed (%s); retrying frame by frame", str(e).splitlines()[0][:120])
+        log.info("batch decode failed (%s); retrying frame by frame", _decoder_reason(e))
     frames, kept = [], []
     for i, t in zip(idx, times, strict=True):
         try:
@@ -120,10 +141,15 @@ def load_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as src:
             src.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at reduced scale
+            if src.width * src.height > MAX_DECODE_PIXELS:
+                raise MediaError(
+                    f"image too large to decode safely ({src.width}x{src.height} pixels, "
+                    f"limit {MAX_DECODE_PIXELS // 1_000_000} Mpx)"
+                )
             img = ImageOps.exif_transpose(src)
             img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
             return np.asarray(img.convert("RGB"))
     except Image.DecompressionBombError as e:
-        raise MediaError(f"image too large to decode safely: {e}") from e
+        raise MediaError(f"image too large to decode safely ({e})") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise MediaError(f"cannot read image: {e}") from e

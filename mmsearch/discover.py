@@ -117,7 +117,9 @@ def _is_image(path: Path) -> bool:
         with Image.open(path) as img:
             # Animated GIF/WebP are short videos to a user, but we index their first frame as a still.
             return img.format is not None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        return True  # an image all the same; decode refuses it with its size as the reason
+    except (UnidentifiedImageError, OSError, ValueError):
         return False
 
 

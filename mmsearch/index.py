@@ -21,7 +21,7 @@ from .catalog import Catalog, FileRecord
 from .errors import CorruptIndex, IndexLocked, IndexNotFound, ModelMismatch
 from .models import DEFAULT_MODEL
 from .paths import CATALOG_FILE, LOCK_FILE, display_path
-from .store import Device, FaissStore, generation_file, stale_generation_files
+from .store import REPAIR_HINT, Device, FaissStore, generation_file, stale_generation_files
 from .types import MediaFile, Segment
 
 BACKEND_FAISS = "faiss"
@@ -38,7 +38,10 @@ class Manifest:
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, index_dir: Path) -> Manifest:
-        raw = catalog.manifest()
+        return cls.from_catalog_values(catalog.manifest(), index_dir)
+
+    @classmethod
+    def from_catalog_values(cls, raw: dict[str, str], index_dir: Path) -> Manifest:
         try:
             return cls(
                 model=raw["model"],
@@ -49,7 +52,10 @@ class Manifest:
                 raw=raw,
             )
         except (KeyError, ValueError) as e:
-            raise CorruptIndex(f"index {display_path(index_dir)} has an incomplete manifest (missing {e})") from e
+            raise CorruptIndex(
+                f"index {display_path(index_dir)} has an incomplete manifest (missing {e})",
+                hint="if its first index run was interrupted, run `mmsearch index PATH` again",
+            ) from e
 
 
 def check_model(manifest: Manifest, requested: str | None) -> None:
@@ -92,12 +98,19 @@ def open_reader(index_dir: Path, device: Device = "auto") -> tuple[Catalog, Mani
         manifest = Manifest.from_catalog(catalog, index_dir)
         path = generation_file(index_dir, manifest.generation)
         if not path.is_file():
-            raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing")
+            raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing", hint=REPAIR_HINT)
         store = FaissStore.load(path, device)
     except BaseException:
         catalog.close()
         raise
     return catalog, manifest, store
+
+
+@dataclass(frozen=True)
+class FileContent:
+    segments: list[Segment]
+    vectors: np.ndarray
+    shots: list[tuple[float, float]]
 
 
 class IndexWriter:
@@ -114,6 +127,9 @@ class IndexWriter:
         self.generation = 0
         self.extra_manifest: dict[str, str] = {}
         self._created_dir = False
+        # What the last commit saw; commit() skips writing a generation when neither changed since.
+        self._committed_changes = -1
+        self._store_changed = False
 
     def open(self) -> None:
         """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
@@ -129,10 +145,15 @@ class IndexWriter:
                 f"index {display_path(self.index_dir)} is being written by another mmsearch process",
                 hint="wait for it to finish; queries keep working meanwhile",
             ) from e
-        self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
-        raw = self.catalog.manifest()
-        if "model" in raw:
-            check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
+        try:
+            self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
+            raw = self.catalog.manifest()
+            if "model" in raw:
+                check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
+        except BaseException:
+            # A refused open (newer schema, other model) must not keep the lock for the rest of the process.
+            self.close(commit=False)
+            raise
 
     def ensure_store(self, dim: Callable[[], int]) -> FaissStore:
         """Load the live vector generation, or create the index; `dim` is asked only when creating."""
@@ -142,6 +163,7 @@ class IndexWriter:
             manifest = Manifest.from_catalog(catalog, self.index_dir)
             self.generation = manifest.generation
             self.store = FaissStore.load(generation_file(self.index_dir, self.generation), self.device)
+            self._committed_changes = catalog.total_changes
         else:
             size = dim()
             self.store = FaissStore.create(size, self.device)
@@ -152,6 +174,13 @@ class IndexWriter:
             stale.unlink(missing_ok=True)
         self._cat().begin()
         return self.store
+
+    def adopt_store(self, store: FaissStore) -> None:
+        """Use `store` as the live vectors from here on (check --repair replaces a damaged generation)."""
+        self.generation = Manifest.from_catalog(self._cat(), self.index_dir).generation
+        self.store = store
+        self._store_changed = True
+        self._cat().begin()
 
     def _manifest_values(self, dim: int) -> dict[str, str]:
         import faiss
@@ -192,24 +221,27 @@ class IndexWriter:
         ids = catalog.add_segments(file_id, segments)
         catalog.add_shots(file_id, shots)
         self._st().add(np.asarray(ids, np.int64), vectors)
+        self._store_changed = True
         return file_id
 
-    def copy_file(self, media: MediaFile, source: FileRecord) -> int:
-        """Index a second copy of known content by reusing its segments and vectors (no embedding)."""
-        records = self._cat().segments_of(source.id)
+    def file_content(self, record: FileRecord) -> FileContent:
+        """Segments, vectors and shots of an indexed file, to index a copy of it without embedding."""
+        records = self._cat().segments_of(record.id)
         vectors = self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
         segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
-        shots = self._cat().shots_of([source.id]).get(source.id, [])
-        return self.add_file(media, source.sha256, segments, vectors, shots)
+        return FileContent(segments, vectors, self._cat().shots_of([record.id]).get(record.id, []))
 
     def remove_file(self, record: FileRecord) -> int:
         ids = self._cat().remove_file(record.id)
         self._st().remove(ids)
+        self._store_changed = True
         return len(ids)
 
     def commit(self) -> None:
         """Make everything since the last commit durable and visible: new generation file, then manifest."""
         catalog = self._cat()
+        if catalog.total_changes == self._committed_changes and not self._store_changed:
+            return  # nothing new: an unchanged rerun must not rewrite the whole vector file
         if not catalog.in_transaction:
             catalog.begin()
         self._save_generation()
@@ -224,6 +256,8 @@ class IndexWriter:
         catalog.set_manifest({"vectors_generation": str(generation)})
         catalog.commit()
         self.generation = generation
+        self._committed_changes = catalog.total_changes
+        self._store_changed = False
 
     def close(self, commit: bool = True) -> None:
         if self.catalog is not None:

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from .decode import iter_frames, load_audio, load_image
-from .discover import Discovery, discover
+from .discover import discover
 from .embed import Embedder
 from .errors import UsageError
 from .index import IndexWriter
@@ -120,7 +120,7 @@ def run_ingest(
         plan = make_plan(writer._cat(), found.files, found.roots)
         summary.times.discover = time.perf_counter() - t0
         _apply_cheap_changes(writer, plan, summary)
-        _record_failures(found, summary, reporter)
+        _record_failures([*found.failed, *plan.failed], summary, reporter)
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
             runner = _Pipeline(options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
@@ -165,8 +165,8 @@ class _Models:
         return self._transcriber
 
 
-def _record_failures(found: Discovery, summary: IngestSummary, reporter: Reporter) -> None:
-    for failure in found.failed:
+def _record_failures(failures: list[FileFailure], summary: IngestSummary, reporter: Reporter) -> None:
+    for failure in failures:
         summary.failed.append(failure)
         reporter.file_failed(failure)
 
@@ -176,14 +176,20 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
     catalog = writer._cat()
     for rec, media in plan.touched:
         catalog.touch_file(rec.id, media.mtime_ns)
-    for rec, media in plan.moved:
-        catalog.move_file(rec.id, media.path, media.mtime_ns)
-    for media, _sha, source in plan.copies:
-        writer.copy_file(media, source)
+    # Removals go first, because a file moved or copied onto an indexed path replaces that path's record
+    # (`mv a b` over an indexed b). A copy whose source is removed reads the source's vectors beforehand.
+    removed_ids = {r.id for r in plan.removed}
+    early = {m: writer.file_content(src) for m, _sha, src in plan.copies if src.id in removed_ids}
     for rec in plan.removed:
         writer.remove_file(rec)
+    for rec, media in plan.moved:
+        catalog.move_file(rec.id, media.path, media.mtime_ns)
+    for media, sha, source in plan.copies:
+        content = early.pop(media) if media in early else writer.file_content(source)
+        writer.add_file(media, sha, content.segments, content.vectors, content.shots)
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
+    replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}
     summary.removed_files = len([r for r in plan.removed if r.raw_path not in replaced])
 
 

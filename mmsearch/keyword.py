@@ -95,8 +95,8 @@ def keyword_index(catalog: Catalog, index_dir: Path, generation: int) -> Keyword
 
 def _try_cache(index: KeywordIndex, index_dir: Path, target: Path) -> None:
     """Save beside the catalog (temp dir, then rename, so a reader never sees half a cache); drop older ones."""
-    if not os.access(index_dir, os.W_OK):
-        return
+    if not os.access(index_dir, os.W_OK) or len(index.segment_ids) == 0:
+        return  # an empty index costs nothing to rebuild, and bm25s cannot save one
     tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=index_dir))
     try:
         index.save(tmp)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import Catalog, FileRecord
-from .paths import path_key
-from .types import MediaFile
+from .paths import display_path, path_key
+from .types import FileFailure, MediaFile
 
 HASH_CHUNK = 1 << 20
 
@@ -34,9 +34,12 @@ class Plan:
     copies: list[tuple[MediaFile, str, FileRecord]] = field(default_factory=list)
     new: list[tuple[MediaFile, str]] = field(default_factory=list)
     removed: list[FileRecord] = field(default_factory=list)
+    # Files discover listed that could not be hashed (vanished or became unreadable since): reported, kept as is.
+    failed: list[FileFailure] = field(default_factory=list)
 
 
-def _under(path: bytes, roots: Sequence[bytes]) -> bool:
+def is_under(path: bytes, roots: Sequence[bytes]) -> bool:
+    """Whether a catalog path key is one of `roots` or lies below one of them (all as bytes)."""
     return any(path == r or path.startswith(r.rstrip(b"/") + b"/") for r in roots)
 
 
@@ -55,7 +58,11 @@ def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path
         if found and found.size == media.size and found.mtime_ns == media.mtime_ns:
             plan.unchanged.append(found)
             continue
-        sha = sha256_file(media.path)
+        try:
+            sha = sha256_file(media.path)
+        except OSError as e:
+            plan.failed.append(FileFailure(display_path(media.path), e.strerror or str(e)))
+            continue
         if found and found.sha256 == sha:
             plan.touched.append((found, media))
         else:
@@ -64,7 +71,7 @@ def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path
             pending.append((media, sha))
     root_keys = [path_key(r) for r in roots]
     # Files under the indexed roots that discover no longer found (deleted, moved, now unreadable).
-    vanished = [r for k, r in records.items() if k not in seen and _under(k, root_keys)]
+    vanished = [r for k, r in records.items() if k not in seen and is_under(k, root_keys)]
     _match_moves(plan, pending, vanished, by_sha)
     return plan
 

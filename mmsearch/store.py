@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,8 @@ from .paths import VECTORS_PREFIX, VECTORS_SUFFIX, display_path
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "cpu", "gpu"]
+
+REPAIR_HINT = "`mmsearch check --repair` drops what cannot be read; the next `mmsearch index` re-embeds it"
 
 
 def _faiss() -> Any:
@@ -66,10 +69,14 @@ class FaissStore:
     @classmethod
     def load(cls, path: Path, device: Device = "auto") -> FaissStore:
         faiss = _faiss()
+        if not path.is_file():
+            raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing", hint=REPAIR_HINT)
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as e:
-            raise CorruptIndex(f"vector file {display_path(path)} is unreadable: {e}") from e
+            raise CorruptIndex(
+                f"vector file {display_path(path)} is unreadable: {_faiss_reason(e)}", hint=REPAIR_HINT
+            ) from e
         return cls(index, int(index.d), device)
 
     @property
@@ -127,6 +134,13 @@ class FaissStore:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+
+
+def _faiss_reason(e: BaseException) -> str:
+    """faiss messages start with the C++ function and source line; keep what went wrong."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
+    return text.removeprefix("Error: ")[:200]
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -146,9 +146,8 @@ def print_summary(summary: IngestSummary) -> None:
         f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"
     )
     if summary.failed:
-        err_console.print(f"[bold red]{len(summary.failed)} file(s) failed:[/]")
-        for f in summary.failed:
-            err_console.print(f"  {escape(f.path)}: {escape(f.reason)}", soft_wrap=True)
+        # Each failure already got its one line (path: reason) from the progress reporter as it happened.
+        err_console.print(f"[bold red]{len(summary.failed)} file(s) failed[/] (listed above)")
 
 
 def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
