@@ -15,8 +15,9 @@ from .index import Manifest, check_model, open_reader
 from .models import load_embedder
 from .moments import merge_hits
 from .paths import display_path
-from .store import Device, FaissStore
+from .store import Device
 from .types import MODALITY_KINDS, Moment, SegmentHit, SegmentKind
+from .vectors import VectorStore
 
 # Fetch this many segment hits per wanted moment: several frames usually merge into one moment.
 OVERSAMPLE = 8
@@ -60,7 +61,7 @@ def read_query_image(path: Path) -> np.ndarray:
 class Searcher:
     """A read-only view of an index's last committed state, with the model that built it."""
 
-    def __init__(self, catalog: Catalog, manifest: Manifest, store: FaissStore, embedder: Embedder) -> None:
+    def __init__(self, catalog: Catalog, manifest: Manifest, store: VectorStore, embedder: Embedder) -> None:
         self.catalog = catalog
         self.manifest = manifest
         self.store = store
@@ -83,11 +84,13 @@ class Searcher:
                 check_model(manifest, embedder.spec.raw)
         except BaseException:
             catalog.close()
+            store.close()
             raise
         return cls(catalog, manifest, store, embedder)
 
     def close(self) -> None:
         self.catalog.close()
+        self.store.close()
 
     def embed_query(self, query: Query) -> np.ndarray:
         if query.text is not None:
