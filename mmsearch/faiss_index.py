@@ -162,8 +162,10 @@ def build_index(plan: IndexPlan, dim: int, ids: np.ndarray, vectors: np.ndarray)
     if plan.kind in ("ivf", "sq8", "ivfpq"):
         faiss = _faiss()
         sample = _train_sample(vectors, plan.nlist)
-        ivf = faiss.extract_index_ivf(index)
-        ivf.cp.niter = KMEANS_NITER
+        faiss.extract_index_ivf(index).cp.niter = KMEANS_NITER
+        if plan.kind == "ivfpq":
+            index.pq.cp.niter = KMEANS_NITER
+            index.do_polysemous_training = False  # only serves Hamming filtering, which mmsearch does not use
         index.train(sample)
     if len(ids):
         index.add_with_ids(vectors, ids)

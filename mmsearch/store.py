@@ -113,6 +113,8 @@ class FaissStore:
     def load(cls, path: Path, device: Device = "auto", plan: IndexPlan | None = None, mmap: bool = False) -> FaissStore:
         """Read a generation file; `mmap` maps it read-only where faiss can (readers only: it cannot change)."""
         index, mapped = _read_index(path, plan.kind if plan else None, mmap)
+        if plan is not None and plan.kind != kind_of(index):
+            plan = None  # the file is the truth about its own kind
         store = cls(index, int(index.d), device, plan)
         store.mmapped = mapped
         store._apply_search_params()
