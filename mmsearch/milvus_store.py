@@ -106,10 +106,10 @@ class MilvusStore:
         if client.has_collection(collection):
             client.load_collection(collection)
             store = cls(client, uri, collection, dim)
-            if store.ntotal:
+            if held := store.ntotal:
                 client.close()
                 raise UsageError(
-                    f"Milvus collection {collection!r} at {display_path(uri)} already holds {store.ntotal} vectors",
+                    f"Milvus collection {collection!r} at {display_path(uri)} already holds {held} vectors",
                     hint="give this index its own --collection NAME, or drop the old collection",
                 )
             return store

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch import store as store_mod
 from mmsearch.errors import CorruptIndex, UsageError
 from mmsearch.store import FaissStore, generation_file, stale_generation_files
 
