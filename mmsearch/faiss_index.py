@@ -46,19 +46,21 @@ NLIST_MIN, NLIST_MAX = 16, 65_536
 TRAIN_POINTS_PER_LIST = 64
 # k-means iterations: IVF recall barely moves past ~10 iterations; training time is linear in them.
 KMEANS_NITER = 10
-# Probed lists: nlist / NPROBE_DIVISOR, at least NPROBE_MIN. Chosen with benchmarks/vector_index.py so that
-# text-like recall@10 >= 0.95 at 100k and 1M vectors (image-like queries need far fewer).
-NPROBE_DIVISOR = 16
+# Probed lists: nlist / NPROBE_DIVISOR, at least NPROBE_MIN. Chosen with benchmarks/vector_index.py: at 100k
+# (nlist 1024) text-like recall@10 is 0.94 with nlist/16 and >= 0.95 with nlist/8; image-like queries reach 0.99
+# with nlist/16 already (benchmarks/README.md).
+NPROBE_DIVISOR = 8
 NPROBE_MIN = 16
 # IVF-PQ: one byte per 8 dimensions (64 bytes for 512-d).
 PQ_DIMS_PER_BYTE = 8
 # PQ codebooks have 256 centroids per sub-quantizer: fewer training points than that cannot train them.
 PQ_MIN_TRAIN = 256 * 39
 # HNSW: M links per node (memory 2*M*4 bytes per vector beyond the vector itself), construction and search
-# beam widths; efSearch 128 keeps text-like recall@10 >= 0.95 at 100k (benchmarks/README.md).
+# beam widths. Text-like queries need a wide beam and still fall short of 0.95 (efSearch 512: 0.91 recall@10 at
+# 100k; image-like queries reach 0.98 at 32): one reason the auto rule never picks HNSW (benchmarks/README.md).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 512
 
 
 @dataclass(frozen=True)
