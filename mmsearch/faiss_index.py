@@ -3,7 +3,7 @@
 Auto rule (`--index-type auto`, the default), re-applied by the writer at every commit:
 
   vectors            index      why
-  < 50,000           flat       exact; one query scans 50k x 512-d in a few ms on one core
+  < 50,000           flat       exact; one query costs ~0.7 ms at 10k and ~33 ms at 100k on one shared core
   50,000 - 999,999   ivf        IVF-Flat: exact distances inside the probed lists, same memory as flat
   >= 1,000,000       sq8        IVF with 8-bit scalar quantization: a quarter of the memory, recall ~ IVF-Flat
 
@@ -31,7 +31,7 @@ IndexKind = Literal["flat", "ivf", "sq8", "ivfpq", "hnsw"]
 INDEX_KINDS: tuple[str, ...] = ("flat", "ivf", "sq8", "ivfpq", "hnsw")
 INDEX_TYPE_CHOICES: tuple[str, ...] = ("auto", *INDEX_KINDS)
 
-# Below this, exact search is fast enough (benchmarks/README.md: p50 of one query at 10k is well under a ms)
+# Below this, exact search is fast enough (benchmarks/README.md: single-query p50 0.7 ms at 10k, 33 ms at 100k)
 # and an IVF would have too few points per list to train well.
 FLAT_MAX_VECTORS = 50_000
 # From here IVF-SQ8 replaces IVF-Flat: 1M flat 512-d vectors take 2 GiB, SQ8 takes 0.5 GiB at ~equal recall.
