@@ -17,8 +17,8 @@ import numpy as np
 from .catalog import Catalog
 from .keyword import KeywordIndex
 from .shots import shot_units
-from .store import FaissStore
 from .types import SegmentHit, SegmentKind
+from .vectors import VectorStore
 
 VISUAL, SPEECH, KEYWORD = "visual", "speech", "keyword"
 CHANNELS: tuple[str, ...] = (VISUAL, SPEECH, KEYWORD)
@@ -74,7 +74,7 @@ class ChannelContext:
     """What channels search: the catalog, the vectors, and the keyword index (loaded on first use)."""
 
     catalog: Catalog
-    store: FaissStore
+    store: VectorStore
     keyword_index: Callable[[], KeywordIndex]
 
 

@@ -22,6 +22,7 @@ from .errors import CorruptIndex
 from .index import IndexWriter, Manifest, require_index
 from .paths import LOCK_FILE, display_path
 from .store import FaissStore, generation_file, stale_generation_files
+from .vectors import BACKEND_FAISS, VectorStore, open_store
 
 # Problem lines name at most this many example ids or paths; the count says how many there are.
 EXAMPLES = 3
@@ -132,7 +133,10 @@ def check_index(index_dir: Path) -> CheckReport:
     report.generation = manifest.generation
     store = _load_live(index_dir, manifest, report)
     if store is not None:
-        _compare(store, files, owners, report)
+        try:
+            _compare(store, files, owners, report)
+        finally:
+            store.close()
     if writer_active(index_dir):
         report.notes.append("a writer is indexing now: this is its last commit; temporary files not checked")
     else:
@@ -141,7 +145,10 @@ def check_index(index_dir: Path) -> CheckReport:
     return report
 
 
-def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> FaissStore | None:
+def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> VectorStore | None:
+    if manifest.backend != BACKEND_FAISS:
+        # Milvus keeps its own storage: compare against what the server holds.
+        return open_store(manifest.raw, index_dir, manifest.generation, "cpu", writer=False, index_type=None)
     path = generation_file(index_dir, manifest.generation)
     if not path.is_file():
         reason = f"live vector file {display_path(path)} is missing"
@@ -160,7 +167,7 @@ def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> Fais
     return None
 
 
-def _compare(store: FaissStore, files: list[FileRecord], owners: dict[int, int], report: CheckReport) -> None:
+def _compare(store: VectorStore, files: list[FileRecord], owners: dict[int, int], report: CheckReport) -> None:
     ids = store.ids().tolist()
     report.vectors = len(ids)
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
@@ -209,7 +216,9 @@ def repair_index(index_dir: Path) -> CheckReport:
     return after
 
 
-def _repairable_store(index_dir: Path, manifest: Manifest) -> FaissStore:
+def _repairable_store(index_dir: Path, manifest: Manifest) -> VectorStore:
+    if manifest.backend != BACKEND_FAISS:
+        return open_store(manifest.raw, index_dir, manifest.generation, "cpu", writer=True, index_type=None)
     try:
         store = FaissStore.load(generation_file(index_dir, manifest.generation), device="cpu")
     except CorruptIndex:
@@ -217,7 +226,7 @@ def _repairable_store(index_dir: Path, manifest: Manifest) -> FaissStore:
     return store if store.dim == manifest.dim else FaissStore.create(manifest.dim, device="cpu")
 
 
-def _repair(writer: IndexWriter, store: FaissStore) -> list[str]:
+def _repair(writer: IndexWriter, store: VectorStore) -> list[str]:
     catalog = writer._cat()
     done: list[str] = []
     ids = store.ids().tolist()

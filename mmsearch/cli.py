@@ -29,6 +29,7 @@ from .ui import (
     setup_logging,
     warn_untrained,
 )
+from .vectors import StoreConfig
 
 app = typer.Typer(
     name="mmsearch",
@@ -87,6 +88,22 @@ def index_cmd(
     batch_size: Annotated[int, typer.Option(help="Frames embedded per batch.")] = 32,
     commit_interval: Annotated[float, typer.Option(help="Seconds between durable commits.")] = 30.0,
     device: DeviceOpt = "auto",
+    index_type: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="faiss index: auto (by size), flat, ivf, sq8, ivfpq or hnsw [default: auto]."),
+    ] = None,
+    backend: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="Vector store: faiss (in DIR) or milvus [default: faiss, or what the index has]."),
+    ] = None,
+    uri: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="Milvus: a milvus-lite file path.db or http://host:19530."),
+    ] = None,
+    collection: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="Milvus collection name [default: derived from host and index path]."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""
@@ -103,6 +120,7 @@ def index_cmd(
             batch_size=batch_size,
             device=device,
             commit_interval=commit_interval,
+            store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
         )
         options.validate()
         if parse_model_spec(model).untrained:

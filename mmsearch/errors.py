@@ -62,3 +62,7 @@ class MediaError(MMSearchError):
     """Decoding or probing a media file failed; recorded per file during indexing."""
 
     exit_code = EXIT_PARTIAL
+
+
+class BackendUnavailable(MMSearchError):
+    """The vector backend (a Milvus server or milvus-lite file) cannot be reached or lacks the index's data."""

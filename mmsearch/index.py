@@ -3,6 +3,7 @@
 Layout of DIR:
   catalog.sqlite          files, segments, manifest (which vector generation is live, which model built it)
   vectors-NNNNNNNN.faiss  vector generations; the manifest names the live one, the one before is kept for readers
+                          (with `--backend milvus` the vectors live in a Milvus collection the manifest names)
   write.lock              flock held by the one writer
 """
 
@@ -21,10 +22,9 @@ from .catalog import Catalog, FileRecord
 from .errors import CorruptIndex, IndexLocked, IndexNotFound, ModelMismatch
 from .models import DEFAULT_MODEL
 from .paths import CATALOG_FILE, LOCK_FILE, display_path
-from .store import REPAIR_HINT, Device, FaissStore, generation_file, stale_generation_files
+from .store import REPAIR_HINT, Device, generation_file, stale_generation_files
 from .types import MediaFile, Segment
-
-BACKEND_FAISS = "faiss"
+from .vectors import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,15 @@ def resolve_model(index_dir: Path, requested: str | None) -> str:
     return DEFAULT_MODEL
 
 
-def open_reader(index_dir: Path, device: Device = "auto") -> tuple[Catalog, Manifest, FaissStore]:
-    """The last committed state: catalog (read-only) and the vector generation its manifest names."""
+def open_reader(index_dir: Path, device: Device = "auto") -> tuple[Catalog, Manifest, VectorStore]:
+    """The last committed state: catalog (read-only) and the vector store its manifest names."""
     catalog = Catalog.open(require_index(index_dir), readonly=True)
     try:
         manifest = Manifest.from_catalog(catalog, index_dir)
         path = generation_file(index_dir, manifest.generation)
-        if not path.is_file():
+        if manifest.backend == BACKEND_FAISS and not path.is_file():
             raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing", hint=REPAIR_HINT)
-        store = FaissStore.load(path, device)
+        store = open_store(manifest.raw, index_dir, manifest.generation, device, writer=False, index_type=None)
     except BaseException:
         catalog.close()
         raise
@@ -116,14 +116,17 @@ class FileContent:
 class IndexWriter:
     """The one writer of an index directory. Changes accumulate in one SQLite transaction until `commit`."""
 
-    def __init__(self, index_dir: Path, model: str, untrained: bool, device: Device = "auto") -> None:
+    def __init__(
+        self, index_dir: Path, model: str, untrained: bool, device: Device = "auto", store: StoreConfig | None = None
+    ) -> None:
         self.index_dir = index_dir
         self.model = model
         self.untrained = untrained
         self.device = device
+        self.store_config = store or StoreConfig()
         self._lock: IO[bytes] | None = None
         self.catalog: Catalog | None = None
-        self.store: FaissStore | None = None
+        self.store: VectorStore | None = None
         self.generation = 0
         self.extra_manifest: dict[str, str] = {}
         self._created_dir = False
@@ -150,23 +153,27 @@ class IndexWriter:
             raw = self.catalog.manifest()
             if "model" in raw:
                 check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
+                check_backend(raw, self.store_config)
         except BaseException:
-            # A refused open (newer schema, other model) must not keep the lock for the rest of the process.
+            # A refused open (newer schema, other model or backend) must not keep the lock for the rest of the process.
             self.close(commit=False)
             raise
 
-    def ensure_store(self, dim: Callable[[], int]) -> FaissStore:
-        """Load the live vector generation, or create the index; `dim` is asked only when creating."""
+    def ensure_store(self, dim: Callable[[], int]) -> VectorStore:
+        """Load the live vectors, or create the index; `dim` is asked only when creating."""
         catalog = self._cat()
         raw = catalog.manifest()
         if "model" in raw:
             manifest = Manifest.from_catalog(catalog, self.index_dir)
             self.generation = manifest.generation
-            self.store = FaissStore.load(generation_file(self.index_dir, self.generation), self.device)
+            self.store = open_store(
+                raw, self.index_dir, self.generation, self.device, writer=True, index_type=self.store_config.index_type
+            )
+            self.store.sync(catalog.segment_ids())
             self._committed_changes = catalog.total_changes
         else:
             size = dim()
-            self.store = FaissStore.create(size, self.device)
+            self.store = create_store(self.store_config, self.index_dir, size, self.device)
             catalog.begin()
             catalog.set_manifest(self._manifest_values(size))
             self._save_generation()
@@ -175,7 +182,7 @@ class IndexWriter:
         self._cat().begin()
         return self.store
 
-    def adopt_store(self, store: FaissStore) -> None:
+    def adopt_store(self, store: VectorStore) -> None:
         """Use `store` as the live vectors from here on (check --repair replaces a damaged generation)."""
         self.generation = Manifest.from_catalog(self._cat(), self.index_dir).generation
         self.store = store
@@ -183,16 +190,13 @@ class IndexWriter:
         self._cat().begin()
 
     def _manifest_values(self, dim: int) -> dict[str, str]:
-        import faiss
-
         return {
             "model": self.model,
             "model_untrained": "1" if self.untrained else "0",
             "dim": str(dim),
-            "backend": BACKEND_FAISS,
+            "backend": self.store_config.backend or BACKEND_FAISS,
             "metric": "inner_product",
             "mmsearch_version": __version__,
-            "faiss_version": faiss.__version__,
             **self.extra_manifest,
         }
 
@@ -201,7 +205,7 @@ class IndexWriter:
             raise RuntimeError("IndexWriter.open() was not called")
         return self.catalog
 
-    def _st(self) -> FaissStore:
+    def _st(self) -> VectorStore:
         if self.store is None:
             raise RuntimeError("IndexWriter.ensure_store() was not called")
         return self.store
@@ -252,12 +256,13 @@ class IndexWriter:
     def _save_generation(self) -> None:
         catalog = self._cat()
         generation = self.generation + 1
-        self._st().save(generation_file(self.index_dir, generation))
-        catalog.set_manifest({"vectors_generation": str(generation)})
+        stored = self._st().persist(self.index_dir, generation)
+        catalog.set_manifest({"vectors_generation": str(generation), **stored})
         catalog.commit()
         self.generation = generation
         self._committed_changes = catalog.total_changes
         self._store_changed = False
+        self._st().after_commit()
 
     def close(self, commit: bool = True) -> None:
         if self.catalog is not None:
@@ -269,6 +274,9 @@ class IndexWriter:
             self.catalog = None
             if never_initialised:
                 self._remove_stillborn()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
         if self._lock is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()

@@ -20,9 +20,11 @@ def index_info(index_dir: Path) -> dict[str, object]:
             "model_untrained": manifest.untrained,
             "dim": manifest.dim,
             "backend": manifest.backend,
+            "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),
             "generation": manifest.generation,
             "schema_version": catalog.schema_version(),
             "size_bytes": index_size_bytes(index_dir),
         }
     finally:
         catalog.close()
+        store.close()

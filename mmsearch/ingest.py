@@ -40,6 +40,7 @@ from .types import (
     SpeechSegment,
     StageTimes,
 )
+from .vectors import StoreConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class IngestOptions:
     batch_size: int = 32
     device: str = "auto"
     commit_interval: float = 30.0
+    store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
 
     def validate(self) -> None:
         if not self.paths:
@@ -67,6 +69,7 @@ class IngestOptions:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.device not in ("auto", "cpu", "gpu"):
             raise UsageError(f"--device must be auto, cpu or gpu, got {self.device!r}")
+        self.store.validate()
         parse_model_spec(self.model)
 
 
@@ -108,7 +111,7 @@ def run_ingest(
     spec = parse_model_spec(options.model)
     started = time.perf_counter()
     summary = IngestSummary(index=display_path(options.index_dir))
-    writer = IndexWriter(options.index_dir, spec.raw, spec.untrained, options.device)  # type: ignore[arg-type]
+    writer = IndexWriter(options.index_dir, spec.raw, spec.untrained, options.device, options.store)  # type: ignore[arg-type]
     writer.extra_manifest = {"fps": str(options.fps)}
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     with writer:

@@ -21,8 +21,8 @@ from .channels import Evidence, Exclusion
 from .embed import normalize
 from .errors import BadInput, UsageError
 from .paths import display_path, path_key
-from .store import FaissStore
 from .types import SegmentKind
+from .vectors import VectorStore
 
 _RANGE = re.compile(r"^(\d+(?:\.\d*)?)-(\d+(?:\.\d*)?)$")
 
@@ -55,7 +55,7 @@ def parse_like(spec: str) -> LikeSpec:
     return LikeSpec(Path(head), start, end)
 
 
-def example_evidence(catalog: Catalog, store: FaissStore, spec: LikeSpec) -> Evidence:
+def example_evidence(catalog: Catalog, store: VectorStore, spec: LikeSpec) -> Evidence:
     """Query vectors and words of the example, read from the index; BadInput when it is not indexed."""
     record = catalog.file_by_key(path_key(Path(os.path.abspath(spec.path))))
     if record is None:
@@ -87,7 +87,7 @@ def _inside(segment: SegmentRecord, spec: LikeSpec) -> bool:
     return segment.start < spec.end and end > spec.start
 
 
-def _mean_vector(store: FaissStore, segments: list[SegmentRecord]) -> np.ndarray | None:
+def _mean_vector(store: VectorStore, segments: list[SegmentRecord]) -> np.ndarray | None:
     """The normalised mean of the segments' stored vectors: the centroid direction in CLIP space."""
     if not segments:
         return None

@@ -18,8 +18,9 @@ from .keyword import KeywordIndex, keyword_index
 from .like import example_evidence, parse_like
 from .models import load_embedder
 from .paths import display_path
-from .store import Device, FaissStore
+from .store import Device
 from .types import MODALITY_KINDS, Moment, SegmentHit, SegmentKind
+from .vectors import VectorStore
 
 # Units each channel contributes to fusion: enough below the top-k that fusion can promote them.
 MIN_CHANNEL_DEPTH = 50
@@ -100,7 +101,7 @@ class Searcher:
         self,
         catalog: Catalog,
         manifest: Manifest,
-        store: FaissStore,
+        store: VectorStore,
         embedder: Embedder,
         index_dir: Path | None = None,
     ) -> None:
@@ -129,11 +130,13 @@ class Searcher:
                 check_model(manifest, embedder.spec.raw)
         except BaseException:
             catalog.close()
+            store.close()
             raise
         return cls(catalog, manifest, store, embedder, index_dir)
 
     def close(self) -> None:
         self.catalog.close()
+        self.store.close()
 
     def keyword_index(self) -> KeywordIndex:
         if self._keyword is None:

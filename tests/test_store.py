@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch import store as store_mod
 from mmsearch.errors import CorruptIndex, UsageError
 from mmsearch.store import FaissStore, generation_file, stale_generation_files
 
@@ -54,38 +53,6 @@ def test_wrong_dimension_is_refused() -> None:
     st = FaissStore.create(8, device="cpu")
     with pytest.raises(CorruptIndex):
         st.add(np.array([1]), np.zeros((1, 4), np.float32))
-
-
-def test_gpu_selected_automatically_when_faiss_reports_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a GPU here, faiss's GPU API is faked: auto must clone to all GPUs, cpu must not."""
-    cloned = []
-
-    class FakeFaiss:
-        def __init__(self, real: object) -> None:
-            self._real = real
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._real, name)
-
-        def get_num_gpus(self) -> int:
-            return 2
-
-        def index_cpu_to_all_gpus(self, index: object) -> object:
-            cloned.append(index)
-            return index
-
-    import faiss
-
-    monkeypatch.setattr(store_mod, "_faiss", lambda: FakeFaiss(faiss))
-    st = FaissStore.create(4, device="auto")
-    st.add(np.array([1]), np.ones((1, 4), np.float32) / 2)
-    st.search(np.ones(4, np.float32) / 2, 1)
-    st.search(np.ones(4, np.float32) / 2, 1)
-    assert len(cloned) == 1  # the clone is cached until the index changes
-    cpu = FaissStore.create(4, device="cpu")
-    cpu.add(np.array([1]), np.ones((1, 4), np.float32) / 2)
-    cpu.search(np.ones(4, np.float32) / 2, 1)
-    assert len(cloned) == 1
 
 
 def test_device_gpu_without_gpu_is_a_usage_error() -> None:
