@@ -60,8 +60,14 @@ def default_collection(index_dir: Path) -> str:
 
 
 def _connect(uri: str) -> Any:
-    from pymilvus import MilvusClient
-    from pymilvus.exceptions import MilvusException
+    try:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+    except ImportError as e:
+        raise BackendUnavailable(
+            "the Milvus backend needs pymilvus (and milvus-lite for file URIs)",
+            hint='pip install "mmsearch[milvus]"',
+        ) from e
 
     try:
         if is_server_uri(uri):
