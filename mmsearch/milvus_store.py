@@ -68,6 +68,9 @@ def _connect(uri: str) -> Any:
             "the Milvus backend needs pymilvus (and milvus-lite for file URIs)",
             hint='pip install "mmsearch[milvus]"',
         ) from e
+    # pymilvus configures its own stderr logger when imported; its retry notices are noise unless we log verbosely.
+    if not logging.getLogger("mmsearch").isEnabledFor(logging.INFO):
+        logging.getLogger("pymilvus").setLevel(logging.ERROR)
 
     try:
         if is_server_uri(uri):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -161,12 +162,18 @@ def _channels_text(moment: Moment) -> str:
     return "\n".join(f"{name}#{c.rank} {c.score:.3f}" for name, c in moment.channels.items())
 
 
+def short_path(path: str) -> str:
+    """Paths under the working directory print relative to it (JSON keeps them absolute)."""
+    cwd = os.getcwd().rstrip("/") + "/"
+    return path[len(cwd) :] if path.startswith(cwd) else path
+
+
 def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) -> Table:
     table = Table(title=f"results for {label!r}", title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("path", overflow="fold")
+    table.add_column("path", overflow="fold", min_width=12)
     table.add_column("kind")
-    table.add_column("time")
+    table.add_column("time", no_wrap=True)
     table.add_column("score", justify="right")
     table.add_column("text", overflow="fold")
     if explain:
@@ -176,7 +183,7 @@ def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) 
         snippet = text if len(text) <= 80 else text[:77] + "..."
         table.add_row(
             str(rank),
-            escape(m.path),
+            escape(short_path(m.path)),
             m.kind.value,
             time_range(m.start, m.end),
             f"{m.score:.3f}",
