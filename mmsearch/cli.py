@@ -49,6 +49,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (GPU when available), cpu or gpu.")]
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="MMSEARCH_MODEL",
+        help=f"ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH. Default: the index's model, else {DEFAULT_MODEL}.",
+    ),
+]
+IndexTypeOpt = Annotated[
+    str | None,
+    typer.Option(help="faiss index: auto (by size, the default), flat, ivf, sq8, ivfpq or hnsw."),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(help="Vector store: faiss (in DIR) or milvus. Default: faiss, or what the index has."),
+]
+UriOpt = Annotated[str | None, typer.Option(help="Milvus: a milvus-lite file path.db or http://host:19530.")]  # noqa: UP007
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option(help="Milvus collection name. Default: derived from host and index path."),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"mmsearch {__version__}")
@@ -69,15 +93,7 @@ def _main(
 def index_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of video, audio and images.")],
     index: IndexOpt = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            envvar="MMSEARCH_MODEL",
-            help=f"ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH. Default: the index's model, else {DEFAULT_MODEL}.",
-        ),
-    ] = None,
+    model: ModelOpt = None,
     fps: Annotated[float, typer.Option(help="Video frames sampled per second.")] = 1.0,
     asr_backend: Annotated[str, typer.Option(help="faster-whisper or openai-whisper.")] = DEFAULT_ASR_BACKEND,
     asr_model: Annotated[
@@ -88,22 +104,10 @@ def index_cmd(
     batch_size: Annotated[int, typer.Option(help="Frames embedded per batch.")] = 32,
     commit_interval: Annotated[float, typer.Option(help="Seconds between durable commits.")] = 30.0,
     device: DeviceOpt = "auto",
-    index_type: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option(help="faiss index: auto (by size), flat, ivf, sq8, ivfpq or hnsw [default: auto]."),
-    ] = None,
-    backend: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option(help="Vector store: faiss (in DIR) or milvus [default: faiss, or what the index has]."),
-    ] = None,
-    uri: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option(help="Milvus: a milvus-lite file path.db or http://host:19530."),
-    ] = None,
-    collection: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option(help="Milvus collection name [default: derived from host and index path]."),
-    ] = None,
+    index_type: IndexTypeOpt = None,
+    backend: BackendOpt = None,
+    uri: UriOpt = None,
+    collection: CollectionOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""

@@ -16,7 +16,9 @@ from .ui import console, err_console, print_json, reported_errors
 
 IndexOpt = Annotated[
     Path | None,  # noqa: UP007 - typer needs Optional on 3.10
-    typer.Option("--index", "-i", envvar=INDEX_ENV, help="Index directory [default: ./indexes/default]."),
+    typer.Option(
+        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

@@ -89,10 +89,12 @@ def run_command(
         typer.Option(
             "--per-topic-k",
             min=1,
-            help=f"Segments fetched per topic [default: {SEGMENTS_PER_SHOT} x max results].",
+            help=f"Segments fetched per topic. Default: {SEGMENTS_PER_SHOT} x max results.",
         ),
     ] = None,
-    pid: Annotated[str | None, typer.Option("--pid", help="Participant id for trecvid-xml [default: run id].")] = None,
+    pid: Annotated[
+        str | None, typer.Option("--pid", help="Participant id for trecvid-xml. Default: the run id.")
+    ] = None,
     desc: Annotated[str, typer.Option("--desc", help="Run description for trecvid-xml.")] = "mmsearch automatic run",
 ) -> None:
     # Imported here so the TRECVID commands load even where the search stack is unavailable.
