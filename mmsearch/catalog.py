@@ -57,10 +57,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (file_id, start)
     );
     """,
+    # 3: which ASR transcribed a file's audio (NULL: not transcribed), so a later run with ASR can add speech.
+    """
+    ALTER TABLE files ADD COLUMN asr TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
 SHOTS_SCHEMA = 2
+ASR_SCHEMA = 3
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class FileRecord:
     sha256: str
     duration: float | None
     has_audio: bool
+    asr: str | None = None  # ASR that transcribed its audio; None when it was not transcribed
 
 
 @dataclass(frozen=True)
@@ -200,18 +206,17 @@ class Catalog:
 
     # -- files ----------------------------------------------------------------------------------------
 
+    def _file_columns(self) -> str:
+        # Read-only opens do not migrate: an index of an older schema has no asr column yet.
+        asr = "asr" if self.schema_version() >= ASR_SCHEMA else "NULL"
+        return f"id, raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, {asr}"
+
     def files(self) -> list[FileRecord]:
-        rows = self._conn.execute(
-            "SELECT id, raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio FROM files ORDER BY id"
-        ).fetchall()
+        rows = self._conn.execute(f"SELECT {self._file_columns()} FROM files ORDER BY id").fetchall()
         return [_file_record(row) for row in rows]
 
     def file_by_key(self, key: bytes) -> FileRecord | None:
-        row = self._conn.execute(
-            "SELECT id, raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio FROM files "
-            "WHERE raw_path = ?",
-            (key,),
-        ).fetchone()
+        row = self._conn.execute(f"SELECT {self._file_columns()} FROM files WHERE raw_path = ?", (key,)).fetchone()
         return _file_record(row) if row else None
 
     def add_file(
@@ -223,10 +228,11 @@ class Catalog:
         sha256: str,
         duration: float | None,
         has_audio: bool,
+        asr: str | None = None,
     ) -> int:
         cursor = self._conn.execute(
-            "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 path_key(path),
                 display_path(path),
@@ -237,6 +243,7 @@ class Catalog:
                 duration,
                 has_audio,
                 _now(),
+                asr,
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -369,6 +376,7 @@ def _file_record(row: Any) -> FileRecord:
         sha256=str(row[6]),
         duration=None if row[7] is None else float(row[7]),
         has_audio=bool(row[8]),
+        asr=None if row[9] is None else str(row[9]),
     )
 
 

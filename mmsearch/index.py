@@ -111,6 +111,7 @@ class FileContent:
     segments: list[Segment]
     vectors: np.ndarray
     shots: list[tuple[float, float]]
+    asr: str | None
 
 
 class IndexWriter:
@@ -217,10 +218,11 @@ class IndexWriter:
         segments: list[Segment],
         vectors: np.ndarray,
         shots: Sequence[tuple[float, float]] = (),
+        asr: str | None = None,
     ) -> int:
         catalog = self._cat()
         file_id = catalog.add_file(
-            media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio
+            media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio, asr
         )
         ids = catalog.add_segments(file_id, segments)
         catalog.add_shots(file_id, shots)
@@ -233,7 +235,7 @@ class IndexWriter:
         records = self._cat().segments_of(record.id)
         vectors = self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
         segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
-        return FileContent(segments, vectors, self._cat().shots_of([record.id]).get(record.id, []))
+        return FileContent(segments, vectors, self._cat().shots_of([record.id]).get(record.id, []), record.asr)
 
     def remove_file(self, record: FileRecord) -> int:
         ids = self._cat().remove_file(record.id)

@@ -120,7 +120,7 @@ def run_ingest(
         writer.ensure_store(lambda: models.embedder().dim)
         t0 = time.perf_counter()
         found = discover(options.paths)
-        plan = make_plan(writer._cat(), found.files, found.roots)
+        plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
         summary.times.discover = time.perf_counter() - t0
         _apply_cheap_changes(writer, plan, summary)
         _record_failures([*found.failed, *plan.failed], summary, reporter)
@@ -189,7 +189,7 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
         catalog.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
-        writer.add_file(media, sha, content.segments, content.vectors, content.shots)
+        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
     replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}
@@ -337,7 +337,8 @@ class _Pipeline:
         segments, vectors = self._pending.pop(media.path)
         t0 = time.perf_counter()
         stacked = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
-        self.writer.add_file(media, sha, segments, stacked, self._shots.pop(media.path, []))
+        asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
+        self.writer.add_file(media, sha, segments, stacked, self._shots.pop(media.path, []), asr)
         self.summary.embedded += len(segments)
         self.summary.new_files += 1
         self.summary.media_seconds += media.duration or 0.0

@@ -43,7 +43,12 @@ def is_under(path: bytes, roots: Sequence[bytes]) -> bool:
     return any(path == r or path.startswith(r.rstrip(b"/") + b"/") for r in roots)
 
 
-def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path]) -> Plan:
+def lacks_speech(record: FileRecord, want_speech: bool) -> bool:
+    """Audio indexed without ASR (e.g. an earlier --no-asr run) that this run is asked to transcribe."""
+    return want_speech and record.has_audio and record.asr is None
+
+
+def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path], want_speech: bool = False) -> Plan:
     plan = Plan()
     records = {r.raw_path: r for r in catalog.files()}
     by_sha: dict[str, list[FileRecord]] = {}
@@ -55,6 +60,11 @@ def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path
         key = path_key(media.path)
         seen.add(key)
         found = records.get(key)
+        if found and lacks_speech(found, want_speech):
+            # Same content, but now with speech: index it again (frames are re-embedded too; rare and simple).
+            plan.removed.append(found)
+            plan.new.append((media, found.sha256))
+            continue
         if found and found.size == media.size and found.mtime_ns == media.mtime_ns:
             plan.unchanged.append(found)
             continue
@@ -72,7 +82,11 @@ def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path
     root_keys = [path_key(r) for r in roots]
     # Files under the indexed roots that discover no longer found (deleted, moved, now unreadable).
     vanished = [r for k, r in records.items() if k not in seen and is_under(k, root_keys)]
-    _match_moves(plan, pending, vanished, by_sha)
+    # Records that lack wanted speech lend nothing to moves or copies: their new paths are transcribed afresh.
+    plan.removed.extend(r for r in vanished if lacks_speech(r, want_speech))
+    vanished = [r for r in vanished if not lacks_speech(r, want_speech)]
+    usable = {sha: [r for r in recs if not lacks_speech(r, want_speech)] for sha, recs in by_sha.items()}
+    _match_moves(plan, pending, vanished, usable)
     return plan
 
 

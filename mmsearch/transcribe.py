@@ -32,6 +32,11 @@ class AsrOptions:
     language: str | None = None
     device: str = "auto"
 
+    @property
+    def label(self) -> str:
+        """Recorded per file in the catalog: which ASR produced its transcript."""
+        return f"{self.backend}:{self.model}"
+
 
 class Transcriber(Protocol):
     options: AsrOptions

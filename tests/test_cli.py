@@ -277,3 +277,17 @@ def test_index_without_model_reuses_the_index_model(golden: GoldenMedia, tmp_pat
     code, out, err = run("index", str(golden.shots), "--index", index, "--no-asr", "--json")
     assert code == 0, err
     assert json.loads(out)["files"] == 2 and "UNTRAINED" in err  # the index's test model, warned about
+
+
+@pytest.mark.slow
+def test_no_asr_then_asr_adds_speech_once(golden: GoldenMedia, tmp_path: Path, asr_model_dir: Path) -> None:
+    index = str(tmp_path / "i")
+    base = ("index", str(golden.talk), "--index", index, "--model", "test:hash", "--json")
+    first = json.loads(run(*base, "--no-asr")[1])
+    assert first["embedded"] == first["segments"] == 6  # frames only
+    upgraded = json.loads(run(*base, "--asr-model", str(asr_model_dir))[1])
+    assert upgraded["files"] == 1 and upgraded["segments"] > 6 and upgraded["embedded"] == upgraded["segments"]
+    again = json.loads(run(*base, "--asr-model", str(asr_model_dir))[1])
+    assert again["embedded"] == 0 and again["segments"] == upgraded["segments"]
+    without = json.loads(run(*base, "--no-asr")[1])
+    assert without["embedded"] == 0 and without["segments"] == upgraded["segments"]  # speech is kept
