@@ -26,7 +26,7 @@ def merge_hits(hits: Sequence[SegmentHit], gap: float = TOUCH_GAP) -> list[Momen
     for path_hits in by_path.values():
         moments.extend(_moment([h]) for h in path_hits if h.start is None)
         timed = sorted((h for h in path_hits if h.start is not None), key=lambda h: (h.start, h.end))
-        moments.extend(_grow_moments(timed, gap))
+        moments.extend(_moment(run) for run in grow_runs(timed, gap))
     moments.sort(key=lambda m: (-m.score, m.path, m.start or 0.0))
     return moments
 
@@ -37,32 +37,39 @@ def _touch(a: SegmentHit, b: SegmentHit, gap: float) -> bool:
     return b.start is not None and a_end is not None and b.start <= a_end + gap
 
 
-def _grow_moments(timed: list[SegmentHit], gap: float) -> list[Moment]:
+def _fits(timed: Sequence[SegmentHit], lo: int, hi: int, gap: float, max_span: float | None) -> bool:
+    """Hits lo..hi touch one another and, with a cap, span at most `max_span` seconds."""
+    if not all(_touch(a, b, gap) for a, b in zip(timed[lo:hi], timed[lo + 1 : hi + 1], strict=False)):
+        return False
+    return max_span is None or (timed[hi].end or 0.0) - (timed[lo].start or 0.0) <= max_span + 1e-6
+
+
+def grow_runs(
+    timed: Sequence[SegmentHit], gap: float = TOUCH_GAP, max_span: float | None = None
+) -> list[list[SegmentHit]]:
+    """Runs of touching hits (sorted by time) grown from the best ones, taking the better neighbour while it
+    scores within GROW_FRACTION of the way from the peak to the weakest hit; `max_span` caps a run's length."""
     if not timed:
         return []
     floor = min(h.score for h in timed)
     taken = [False] * len(timed)
-    moments = []
+    runs = []
     for seed in sorted(range(len(timed)), key=lambda i: -timed[i].score):
         if taken[seed]:
             continue
-        peak = timed[seed].score
-        cutoff = peak - max(MIN_MARGIN, GROW_FRACTION * (peak - floor))
+        cutoff = timed[seed].score - max(MIN_MARGIN, GROW_FRACTION * (timed[seed].score - floor))
         lo = hi = seed
         taken[seed] = True
-        while lo > 0 and not taken[lo - 1] and timed[lo - 1].score >= cutoff and _touch(timed[lo - 1], timed[lo], gap):
-            lo -= 1
-            taken[lo] = True
-        while (
-            hi + 1 < len(timed)
-            and not taken[hi + 1]
-            and timed[hi + 1].score >= cutoff
-            and _touch(timed[hi], timed[hi + 1], gap)
-        ):
-            hi += 1
-            taken[hi] = True
-        moments.append(_moment(timed[lo : hi + 1]))
-    return moments
+        while True:
+            sides = [i for i in (lo - 1, hi + 1) if 0 <= i < len(timed) and not taken[i] and timed[i].score >= cutoff]
+            sides = [i for i in sides if _fits(timed, min(lo, i), max(hi, i), gap, max_span)]
+            if not sides:
+                break
+            pick = max(sides, key=lambda i: timed[i].score)
+            taken[pick] = True
+            lo, hi = min(lo, pick), max(hi, pick)
+        runs.append(list(timed[lo : hi + 1]))
+    return runs
 
 
 def _moment(run: Sequence[SegmentHit]) -> Moment:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .moments import GROW_FRACTION, MIN_MARGIN, TOUCH_GAP, merge_hits
+from .moments import TOUCH_GAP, grow_runs, merge_hits
 from .types import SegmentHit, SegmentKind
 
 log = logging.getLogger(__name__)
@@ -105,40 +105,8 @@ def _units_in_shot(file_id: int, shot: tuple[float, float], hits: list[SegmentHi
 
 
 def _windows(timed: list[SegmentHit]) -> list[list[SegmentHit]]:
-    """Runs of touching frames grown from the best ones, each at most MAX_WINDOW_SECONDS long.
-
-    Growth takes the better neighbour while it scores within GROW_FRACTION of the way from the peak to the
-    shot's weakest hit (as `moments.py` does); the length cap keeps a long take of one unchanging view from
-    coming back whole.
-    """
-    floor = min(h.score for h in timed)
-    taken = [False] * len(timed)
-    runs = []
-    for seed in sorted(range(len(timed)), key=lambda i: -timed[i].score):
-        if taken[seed]:
-            continue
-        cutoff = timed[seed].score - max(MIN_MARGIN, GROW_FRACTION * (timed[seed].score - floor))
-        lo = hi = seed
-        taken[seed] = True
-        while True:
-            sides = [i for i in (lo - 1, hi + 1) if 0 <= i < len(timed) and not taken[i] and timed[i].score >= cutoff]
-            sides = [i for i in sides if _fits(timed, min(lo, i), max(hi, i))]
-            if not sides:
-                break
-            pick = max(sides, key=lambda i: timed[i].score)
-            taken[pick] = True
-            lo, hi = min(lo, pick), max(hi, pick)
-        runs.append(timed[lo : hi + 1])
-    return runs
-
-
-def _fits(timed: list[SegmentHit], lo: int, hi: int) -> bool:
-    """Frames lo..hi touch one another and span at most MAX_WINDOW_SECONDS."""
-    touching = all(
-        (b.start or 0.0) <= (a.end or a.start or 0.0) + TOUCH_GAP
-        for a, b in zip(timed[lo:hi], timed[lo + 1 : hi + 1], strict=False)
-    )
-    return touching and (timed[hi].end or 0.0) - (timed[lo].start or 0.0) <= MAX_WINDOW_SECONDS + 1e-6
+    """Runs of matching frames inside a long shot, capped so a long take of one view does not come back whole."""
+    return grow_runs(timed, TOUCH_GAP, MAX_WINDOW_SECONDS)
 
 
 def _widen(hits: Sequence[SegmentHit], start: float | None, end: float | None) -> SegmentHit:
