@@ -103,6 +103,9 @@ def index_cmd(
     language: Annotated[str | None, typer.Option(help="Spoken language code; detected if omitted.")] = None,  # noqa: UP007
     batch_size: Annotated[int, typer.Option(help="Frames embedded per batch.")] = 32,
     commit_interval: Annotated[float, typer.Option(help="Seconds between durable commits.")] = 30.0,
+    no_shots: Annotated[
+        bool, typer.Option("--no-shots", help="Skip shot detection (faster; visual hits become frame runs).")
+    ] = False,
     device: DeviceOpt = "auto",
     index_type: IndexTypeOpt = None,
     backend: BackendOpt = None,
@@ -124,6 +127,7 @@ def index_cmd(
             batch_size=batch_size,
             device=device,
             commit_interval=commit_interval,
+            detect_shots=not no_shots,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
         )
         options.validate()

@@ -58,6 +58,7 @@ class IngestOptions:
     batch_size: int = 32
     device: str = "auto"
     commit_interval: float = 30.0
+    detect_shots: bool = True  # a second, low-resolution decode of each video; off: hits fall back to frame runs
     store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
 
     def validate(self) -> None:
@@ -265,7 +266,8 @@ class _Pipeline:
             yield _Work(media, image=image)
             return
         if media.kind is MediaKind.VIDEO:
-            yield _Work(media, shots=self._detect_shots(media))
+            if self.options.detect_shots:
+                yield _Work(media, shots=self._detect_shots(media))
             t0 = time.perf_counter()
             for batch in iter_frames(media, self.options.fps, self.options.batch_size):
                 self.times.decode += time.perf_counter() - t0

@@ -291,3 +291,25 @@ def test_no_asr_then_asr_adds_speech_once(golden: GoldenMedia, tmp_path: Path, a
     assert again["embedded"] == 0 and again["segments"] == upgraded["segments"]
     without = json.loads(run(*base, "--no-asr")[1])
     assert without["embedded"] == 0 and without["segments"] == upgraded["segments"]  # speech is kept
+
+
+def test_index_no_shots_skips_detection(golden: GoldenMedia, tmp_path: Path) -> None:
+    from mmsearch.catalog import Catalog
+
+    index = tmp_path / "i"
+    code, out, err = run(
+        "index", str(golden.shots), "--index", str(index), "--model", "test:hash", "--no-asr", "--no-shots", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["times"]["shots"] == 0.0
+    catalog = Catalog.open(index / "catalog.sqlite", readonly=True)
+    try:
+        assert catalog.shots_of([f.id for f in catalog.files()]) == {}
+    finally:
+        catalog.close()
+    code, out, _ = run("index", str(golden.talk), "--index", str(index), "--no-asr", "--json")
+    catalog = Catalog.open(index / "catalog.sqlite", readonly=True)
+    try:
+        assert len(catalog.shots_of([f.id for f in catalog.files()])) == 1  # detection on by default
+    finally:
+        catalog.close()
