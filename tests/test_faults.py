@@ -209,3 +209,55 @@ def test_queries_see_last_commit_while_a_writer_holds_uncommitted_work(tmp_path:
         assert {m.path for m in moments} == {str(tmp_path / "first.png"), str(tmp_path / "second.png")}
     finally:
         searcher.close()
+
+
+def test_ctrl_c_commits_finished_files_and_exits_130(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-run: exit code 130, the files finished so far are committed, the index checks clean,
+    and a rerun completes to what a fresh index holds."""
+    media = make_media(tmp_path / "media", images=10, videos=6)
+    index_dir = tmp_path / "idx"
+    cmd = index_command(media, index_dir)
+    cmd[cmd.index("--commit-interval") + 1] = "3600"  # only the interrupt handler commits
+    proc = spawn(cmd)
+    deadline = time.time() + 60
+    # Wait until the run is past start-up (the catalog exists and files are being embedded).
+    while proc.poll() is None and not (index_dir / "vectors-00000001.faiss").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be interrupted")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted" in err.decode()
+    assert_committed_state_is_consistent(index_dir)
+    assert check_index(index_dir).problems == []
+    timed_run(cmd)
+    fresh = tmp_path / "fresh"
+    timed_run(index_command(media, fresh))
+    got, want = index_state(index_dir), index_state(fresh)
+    assert got.files == want.files and got.vectors == want.vectors
+
+
+def test_interrupt_keeps_exactly_the_finished_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C lands after the third file is stored: those three are committed, nothing else, exit code 130."""
+    from mmsearch import ui
+
+    media = make_media(tmp_path / "media", images=8, videos=0)
+    done: list[str] = []
+
+    def interrupt_after_three(self: object, path: str) -> None:
+        done.append(path)
+        if len(done) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ui.ProgressReporter, "file_done", interrupt_after_three)
+    index_dir = tmp_path / "idx"
+    result = CliRunner().invoke(
+        app, ["index", str(media), "--index", str(index_dir), "--model", "test:hash", "--no-asr",
+              "--commit-interval", "3600"],
+    )  # fmt: skip
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    state = index_state(index_dir)
+    assert sorted(k.decode() for k in state.files) == sorted(done) and len(done) == 3
+    assert state.vectors == 3 and check_index(index_dir).problems == []
