@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from . import __version__, maintenance_commands
 from .errors import EXIT_OK, EXIT_PARTIAL
@@ -212,7 +213,8 @@ def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         print_json(info)
         return
     for key, value in info.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        console.print(f"[bold]{key}[/]: {escape(str(shown))}")
 
 
 @app.command("models")
