@@ -136,10 +136,10 @@ def index_cmd(
             warn_untrained(model)
         with ProgressReporter(enabled=not json_out) as reporter:
             summary = run_ingest(options, reporter)
-    if json_out:
-        print_json(summary.to_json())
-    else:
-        print_summary(summary)
+        if json_out:
+            print_json(summary.to_json())
+        else:
+            print_summary(summary)
     raise typer.Exit(EXIT_PARTIAL if summary.failed else EXIT_OK)
 
 

@@ -214,7 +214,7 @@ def test_queries_see_last_commit_while_a_writer_holds_uncommitted_work(tmp_path:
 def test_ctrl_c_commits_finished_files_and_exits_130(tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) mid-run: exit code 130, the files finished so far are committed, the index checks clean,
     and a rerun completes to what a fresh index holds."""
-    media = make_media(tmp_path / "media", images=10, videos=6)
+    media = make_media(tmp_path / "media", images=10, videos=30)  # several seconds of work
     index_dir = tmp_path / "idx"
     cmd = index_command(media, index_dir)
     cmd[cmd.index("--commit-interval") + 1] = "3600"  # only the interrupt handler commits
@@ -223,7 +223,7 @@ def test_ctrl_c_commits_finished_files_and_exits_130(tmp_path: Path) -> None:
     # Wait until the run is past start-up (the catalog exists and files are being embedded).
     while proc.poll() is None and not (index_dir / "vectors-00000001.faiss").exists() and time.time() < deadline:
         time.sleep(0.01)
-    time.sleep(0.5)
+    time.sleep(0.3)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be interrupted")
     proc.send_signal(signal.SIGINT)
