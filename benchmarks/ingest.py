@@ -5,7 +5,7 @@
 
 Saves the JSON at --out and a bar chart of the per-stage rates beside it (same name, .png).
 
-Media comes from mmsearch.synth (lavfi shots + espeak-ng speech). Stage rates divide the media seconds
+Media comes from mmsearch.testing.media (lavfi shots + espeak-ng speech). Stage rates divide the media seconds
 processed by the seconds that stage spent (decode and transcribe run in the producer thread, embed and store
 in the consumer), so their sum can exceed the pipelined wall time. A second, unchanged run measures the cost
 of an incremental rerun.
@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmsearch.embed import resolve_device
-from mmsearch.ingest import IngestOptions, run_ingest
-from mmsearch.synth import make_collection
-from mmsearch.transcribe import AsrOptions
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.models.hub import resolve_device
+from mmsearch.testing.media import make_collection
 from mmsearch.types import IngestSummary
 
 STAGES = ("decode", "shots", "transcribe", "embed", "store")

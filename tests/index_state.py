@@ -7,9 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmsearch.catalog import Catalog
-from mmsearch.index import open_reader
-from mmsearch.synth import Shot, make_image, make_video
+from mmsearch.index.catalog import Catalog
+from mmsearch.index.manifest import open_reader
+from mmsearch.testing.media import Shot, make_image, make_video
 
 # Tiny media for fault and property tests: a frame is 64x48 so decoding and hashing cost next to nothing.
 TINY = (64, 48)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmsearch.synth import Shot, Utterance, make_audio, make_image, make_video
+from mmsearch.testing.media import Shot, Utterance, make_audio, make_image, make_video
 
 SPOKEN = "the red fox jumped over the wooden fence"
 AUDIO_SPOKEN = "seven purple whales sing under the frozen moon"

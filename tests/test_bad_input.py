@@ -16,9 +16,9 @@ from index_state import TINY, index_state
 from PIL import Image
 from typer.testing import CliRunner
 
-from mmsearch import discover, plan
-from mmsearch.cli import app
-from mmsearch.synth import Shot, make_audio, make_video
+from mmsearch.cli.app import app
+from mmsearch.ingest import discover, plan
+from mmsearch.testing.media import Shot, make_audio, make_video
 
 runner = CliRunner()
 

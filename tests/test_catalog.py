@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mmsearch.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
 from mmsearch.errors import CorruptIndex, SchemaTooNew
+from mmsearch.index.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog
 from mmsearch.types import MediaKind, Segment, SegmentKind
 
 

@@ -13,9 +13,9 @@ from index_state import TINY, catalog_segment_ids, index_state
 from PIL import Image
 from typer.testing import CliRunner
 
-from mmsearch import catalog as catalog_mod
-from mmsearch.cli import app
-from mmsearch.store import FaissStore
+from mmsearch.cli.app import app
+from mmsearch.index import catalog as catalog_mod
+from mmsearch.stores.faiss_store import FaissStore
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import pytest
 from media import GoldenMedia
 from typer.testing import CliRunner
 
-from mmsearch.cli import app
-from mmsearch.synth import extract_frame
+from mmsearch.cli.app import app
+from mmsearch.testing.media import extract_frame
 
 runner = CliRunner()
 
@@ -294,7 +294,7 @@ def test_no_asr_then_asr_adds_speech_once(golden: GoldenMedia, tmp_path: Path, a
 
 
 def test_index_no_shots_skips_detection(golden: GoldenMedia, tmp_path: Path) -> None:
-    from mmsearch.catalog import Catalog
+    from mmsearch.index.catalog import Catalog
 
     index = tmp_path / "i"
     code, out, err = run(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from media import AUDIO_SPOKEN, GoldenMedia
 
-from mmsearch.ingest import IngestOptions, run_ingest
-from mmsearch.search import Query, Searcher
-from mmsearch.synth import extract_frame
-from mmsearch.transcribe import AsrOptions
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.search.searcher import Query, Searcher
+from mmsearch.testing.media import extract_frame
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def _search(index: Path, **kw: object) -> list:
 
 
 def test_catalog_holds_every_kind(golden_index: Path) -> None:
-    from mmsearch.info import index_info
+    from mmsearch.index.info import index_info
 
     info = index_info(golden_index)
     assert info["files"] == 4

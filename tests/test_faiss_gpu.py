@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mmsearch import store as store_mod
 from mmsearch.errors import UsageError
-from mmsearch.store import GPU_MAX_K, GPU_SHARD_ABOVE_BYTES, FaissStore, gpu_mode
+from mmsearch.stores import faiss_store as store_mod
+from mmsearch.stores.faiss_store import GPU_MAX_K, GPU_SHARD_ABOVE_BYTES, FaissStore, gpu_mode
 
 
 class ClonerOptions:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch import faiss_index as fi
-from mmsearch import store as store_mod
 from mmsearch.errors import UsageError
-from mmsearch.faiss_index import auto_kind, check_index_type, needs_rebuild, nlist_for, plan_for, pq_m_for
-from mmsearch.store import FaissStore, generation_file
+from mmsearch.stores import faiss_index as fi
+from mmsearch.stores import faiss_store as store_mod
+from mmsearch.stores.faiss_index import auto_kind, check_index_type, needs_rebuild, nlist_for, plan_for, pq_m_for
+from mmsearch.stores.faiss_store import FaissStore, generation_file
 
 D = 32
 N = 10_500  # enough to train IVF-PQ's 256-centroid codebooks (PQ_MIN_TRAIN)

@@ -18,13 +18,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import mmsearch
-from mmsearch.catalog import Catalog
-from mmsearch.check import check_index
-from mmsearch.cli import app
+from mmsearch.cli.app import app
 from mmsearch.errors import CorruptIndex, IndexLocked
-from mmsearch.index import IndexWriter
-from mmsearch.search import Query, Searcher
-from mmsearch.synth import Shot, Utterance, make_video
+from mmsearch.index.catalog import Catalog
+from mmsearch.index.check import check_index
+from mmsearch.index.writer import IndexWriter
+from mmsearch.search.searcher import Query, Searcher
+from mmsearch.testing.media import Shot, Utterance, make_video
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
 
 REPO = Path(mmsearch.__file__).resolve().parent.parent
@@ -241,7 +241,7 @@ def test_ctrl_c_commits_finished_files_and_exits_130(tmp_path: Path) -> None:
 
 def test_interrupt_keeps_exactly_the_finished_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C lands after the third file is stored: those three are committed, nothing else, exit code 130."""
-    from mmsearch import ui
+    from mmsearch.cli import ui
 
     media = make_media(tmp_path / "media", images=8, videos=0)
     done: list[str] = []

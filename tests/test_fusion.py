@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mmsearch.channels import Candidate
 from mmsearch.errors import UsageError
-from mmsearch.fusion import RRF_K, fuse, parse_weights, to_moments
+from mmsearch.search.channels import Candidate
+from mmsearch.search.fusion import RRF_K, fuse, parse_weights, to_moments
 from mmsearch.types import SegmentHit, SegmentKind
 
 

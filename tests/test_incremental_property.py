@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from index_state import catalog_segment_ids, index_state, make_pool, place
 
-from mmsearch.catalog import Catalog
-from mmsearch.check import check_index
-from mmsearch.ingest import IngestOptions, run_ingest
-from mmsearch.plan import sha256_file
+from mmsearch.index.catalog import Catalog
+from mmsearch.index.check import check_index
+from mmsearch.ingest.plan import sha256_file
+from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.types import IngestSummary
 
 pytestmark = pytest.mark.slow

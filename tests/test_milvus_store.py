@@ -10,13 +10,13 @@ import pytest
 from media import GoldenMedia
 from typer.testing import CliRunner
 
-from mmsearch.cli import app
+from mmsearch.cli.app import app
 from mmsearch.errors import BackendUnavailable, UsageError
-from mmsearch.milvus_store import MilvusStore, default_collection, normalize_uri
-from mmsearch.search import Query, Searcher
-from mmsearch.store import FaissStore
-from mmsearch.synth import extract_frame
-from mmsearch.vectors import StoreConfig
+from mmsearch.search.searcher import Query, Searcher
+from mmsearch.stores.faiss_store import FaissStore
+from mmsearch.stores.milvus_store import MilvusStore, default_collection, normalize_uri
+from mmsearch.stores.protocol import StoreConfig
+from mmsearch.testing.media import extract_frame
 
 runner = CliRunner()
 

@@ -5,9 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch.embed import HashEmbedder, OpenClipEmbedder
 from mmsearch.errors import UnknownModel, UsageError, WeightsUnavailable
-from mmsearch.models import DEFAULT_MODEL, KNOWN_MODELS, load_embedder, parse_model_spec
+from mmsearch.models.clip import OpenClipEmbedder
+from mmsearch.models.hashing import HashEmbedder
+from mmsearch.models.registry import load_embedder
+from mmsearch.models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 
 
 def test_spec_grammar() -> None:

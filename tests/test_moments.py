@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mmsearch.moments import merge_hits
+from mmsearch.search.moments import merge_hits
 from mmsearch.types import SegmentHit, SegmentKind
 
 F, S, IMG = SegmentKind.FRAME, SegmentKind.SPEECH, SegmentKind.IMAGE

@@ -99,7 +99,7 @@ def test_whole_recipe_on_stand_in_videos(tmp_path: Path, media_tools: None, monk
     """The real code path on three generated clips named as MSR-VTT names them, with the test embedder."""
     import json
 
-    from mmsearch.synth import Shot, make_video
+    from mmsearch.testing.media import Shot, make_video
 
     for n, colour in ((7010, "red"), (7011, "blue"), (7012, "lime")):
         make_video(tmp_path / f"video{n}.mp4", [Shot(colour, 1.0), Shot("testsrc", 1.0)], audio=False)

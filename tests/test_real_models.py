@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from media import GoldenMedia
 
-from mmsearch.ingest import IngestOptions, run_ingest
-from mmsearch.search import Query, Searcher
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+from mmsearch.search.searcher import Query, Searcher
 
 REAL_MODEL = os.environ.get("MMSEARCH_TEST_MODEL")
 
@@ -54,7 +54,7 @@ def test_real_clip_finds_colour_shots_by_words(
 @pytest.mark.needs_gpu
 @pytest.mark.skipif(not _cuda(), reason="no CUDA GPU")
 def test_open_clip_runs_fp16_on_cuda() -> None:
-    from mmsearch.models import load_embedder
+    from mmsearch.models.registry import load_embedder
 
     emb = load_embedder("random:mmsearch-tiny", device="auto")
     assert emb.device == "cuda"  # type: ignore[attr-defined]
@@ -66,7 +66,7 @@ def test_open_clip_runs_fp16_on_cuda() -> None:
 @pytest.mark.needs_gpu
 @pytest.mark.skipif(_faiss_gpus() == 0, reason="faiss sees no GPU (install faiss-gpu on a CUDA machine)")
 def test_faiss_gpu_search_matches_cpu() -> None:
-    from mmsearch.store import FaissStore
+    from mmsearch.stores.faiss_store import FaissStore
 
     rng = np.random.default_rng(0)
     vecs = rng.standard_normal((2000, 64)).astype(np.float32)

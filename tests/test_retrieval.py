@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mmsearch.cli import app
-from mmsearch.fusion import RRF_K
-from mmsearch.ingest import IngestOptions, run_ingest
-from mmsearch.search import Query, Searcher
-from mmsearch.shots import LONG_SHOT_SECONDS
-from mmsearch.synth import Shot, Utterance, VideoTruth, extract_frame, make_video
-from mmsearch.transcribe import AsrOptions
+from mmsearch.cli.app import app
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.search.fusion import RRF_K
+from mmsearch.search.searcher import Query, Searcher
+from mmsearch.search.shots import LONG_SHOT_SECONDS
+from mmsearch.testing.media import Shot, Utterance, VideoTruth, extract_frame, make_video
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

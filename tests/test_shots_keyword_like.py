@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from mmsearch.channels import Exclusion
 from mmsearch.errors import UsageError
-from mmsearch.keyword import BM25_PREFIX, KeywordIndex, keyword_index, tokenize
-from mmsearch.like import parse_like
-from mmsearch.shots import LONG_SHOT_SECONDS, MAX_WINDOW_SECONDS, WINDOW_PAD_SECONDS, shot_units
+from mmsearch.search.channels import Exclusion
+from mmsearch.search.keyword import BM25_PREFIX, KeywordIndex, keyword_index, tokenize
+from mmsearch.search.like import parse_like
+from mmsearch.search.shots import LONG_SHOT_SECONDS, MAX_WINDOW_SECONDS, WINDOW_PAD_SECONDS, shot_units
 from mmsearch.types import SegmentHit, SegmentKind
 
 

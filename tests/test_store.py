@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmsearch.errors import CorruptIndex, UsageError
-from mmsearch.store import FaissStore, generation_file, stale_generation_files
+from mmsearch.stores.faiss_store import FaissStore, generation_file, stale_generation_files
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsearch import synth
 from mmsearch.errors import MediaError
-from mmsearch.synth import Shot, Utterance
+from mmsearch.testing import media as synth
+from mmsearch.testing.media import Shot, Utterance
 
 FPS = 25
 SHOTS = (

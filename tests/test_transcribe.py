@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmsearch.errors import UsageError, WeightsUnavailable
-from mmsearch.transcribe import AsrOptions, OpenAIWhisperTranscriber, is_silent, load_transcriber
+from mmsearch.ingest.transcribe import AsrOptions, OpenAIWhisperTranscriber, is_silent, load_transcriber
 from mmsearch.types import AudioClip, MediaFile, MediaKind
 
 RATE = 16_000
@@ -34,9 +34,9 @@ def test_unknown_backend_is_usage_error() -> None:
 
 @pytest.mark.slow
 def test_faster_whisper_real_transcription_with_times(asr_model_dir: Path, tmp_path: Path, media_tools: None) -> None:
-    from mmsearch.decode import load_audio
-    from mmsearch.discover import probe
-    from mmsearch.synth import Utterance, make_audio
+    from mmsearch.ingest.decode import load_audio
+    from mmsearch.ingest.discover import probe
+    from mmsearch.testing.media import Utterance, make_audio
 
     truth = make_audio(tmp_path / "s.wav", [Utterance("the green bicycle leans against the old wall", 1.5)])
     transcriber = load_transcriber(AsrOptions(model=str(asr_model_dir)))

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 from pytest import approx
 
-from mmsearch.synth import ShotSpan, SpeechSpan, VideoTruth
+from mmsearch.testing.media import ShotSpan, SpeechSpan, VideoTruth
 from mmsearch.trecvid.msb import load_msb
 from mmsearch.trecvid.topics import load_topics
 

@@ -13,8 +13,8 @@ import typer
 from pytest import approx
 from typer.testing import CliRunner
 
+from mmsearch.cli.trecvid import register
 from mmsearch.errors import IndexNotFound
-from mmsearch.trecvid.commands import register
 from mmsearch.types import SegmentHit, SegmentKind
 
 DATA = Path(__file__).parent / "data" / "trecvid"
@@ -119,9 +119,9 @@ class FakeSearcher:
 
 @pytest.fixture
 def fake_search(monkeypatch: pytest.MonkeyPatch) -> type[FakeSearcher]:
-    module = types.ModuleType("mmsearch.search")
+    module = types.ModuleType("mmsearch.search.searcher")
     module.Searcher = FakeSearcher  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "mmsearch.search", module)
+    monkeypatch.setitem(sys.modules, "mmsearch.search.searcher", module)
     FakeSearcher.opened, FakeSearcher.queries, FakeSearcher.closed = [], [], 0
     return FakeSearcher
 

@@ -8,14 +8,7 @@ import pytest
 from pytest import approx
 
 from mmsearch.errors import BadInput, UsageError
-from mmsearch.trecvid.measures import (
-    Moment,
-    is_correct,
-    load_qrels,
-    moment_recall,
-    standard_measures,
-    temporal_iou,
-)
+from mmsearch.trecvid.measures import Moment, is_correct, load_qrels, moment_recall, standard_measures, temporal_iou
 
 
 def test_standard_measures_by_hand() -> None:

@@ -64,7 +64,7 @@ class AvsRunInfo:
 
 
 class SegmentSearcher(Protocol):
-    """The part of `mmsearch.search.Searcher` a run needs."""
+    """The part of `mmsearch.search.searcher.Searcher` a run needs."""
 
     def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]: ...
 

@@ -1,0 +1,237 @@
+"""The `mmsearch` command: thin Typer commands that parse, call the library and print.
+
+Exit codes: 0 success; 1 some inputs failed but the rest was indexed; 2 usage error or unusable input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from .. import __version__
+from ..errors import EXIT_OK, EXIT_PARTIAL
+from ..index.manifest import resolve_model
+from ..ingest.runner import IngestOptions, run_ingest
+from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
+from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
+from ..paths import INDEX_ENV, resolve_index_dir
+from ..stores.protocol import StoreConfig
+from . import maintenance as maintenance_commands
+from . import trecvid as trecvid_commands
+from .ui import (
+    ProgressReporter,
+    console,
+    moment_json,
+    moments_table,
+    print_json,
+    print_summary,
+    reported_errors,
+    setup_logging,
+    warn_untrained,
+)
+
+app = typer.Typer(
+    name="mmsearch",
+    help="Cross-modal media search: index video, audio and images; find moments by text or by image.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+IndexOpt = Annotated[
+    Path | None,  # noqa: UP007 - typer needs Optional on 3.10
+    typer.Option(
+        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (GPU when available), cpu or gpu.")]
+
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="MMSEARCH_MODEL",
+        help=f"ARCH:TAG, ARCH:/path/to/checkpoint or random:ARCH. Default: the index's model, else {DEFAULT_MODEL}.",
+    ),
+]
+IndexTypeOpt = Annotated[
+    str | None,
+    typer.Option(help="faiss index: auto (by size, the default), flat, ivf, sq8, ivfpq or hnsw."),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(help="Vector store: faiss (in DIR) or milvus. Default: faiss, or what the index has."),
+]
+UriOpt = Annotated[str | None, typer.Option(help="Milvus: a milvus-lite file path.db or http://host:19530.")]  # noqa: UP007
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option(help="Milvus collection name. Default: derived from host and index path."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"mmsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+@app.command("index")
+def index_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of video, audio and images.")],
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    fps: Annotated[float, typer.Option(help="Video frames sampled per second.")] = 1.0,
+    asr_backend: Annotated[str, typer.Option(help="faster-whisper or openai-whisper.")] = DEFAULT_ASR_BACKEND,
+    asr_model: Annotated[
+        str, typer.Option(envvar="MMSEARCH_ASR_MODEL", help="Whisper model name or local path.")
+    ] = DEFAULT_ASR_MODEL,
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip speech transcription.")] = False,
+    language: Annotated[str | None, typer.Option(help="Spoken language code; detected if omitted.")] = None,  # noqa: UP007
+    batch_size: Annotated[int, typer.Option(help="Frames embedded per batch.")] = 32,
+    commit_interval: Annotated[float, typer.Option(help="Seconds between durable commits.")] = 30.0,
+    no_shots: Annotated[
+        bool, typer.Option("--no-shots", help="Skip shot detection (faster; visual hits become frame runs).")
+    ] = False,
+    device: DeviceOpt = "auto",
+    index_type: IndexTypeOpt = None,
+    backend: BackendOpt = None,
+    uri: UriOpt = None,
+    collection: CollectionOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""
+    with reported_errors():
+        asr = None if no_asr else AsrOptions(asr_backend, asr_model, language, device)
+        index_dir = resolve_index_dir(index)
+        model = resolve_model(index_dir, model)
+        options = IngestOptions(
+            paths=tuple(paths),
+            index_dir=index_dir,
+            model=model,
+            fps=fps,
+            asr=asr,
+            batch_size=batch_size,
+            device=device,
+            commit_interval=commit_interval,
+            detect_shots=not no_shots,
+            store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
+        )
+        options.validate()
+        if parse_model_spec(model).untrained:
+            warn_untrained(model)
+        with ProgressReporter(enabled=not json_out) as reporter:
+            summary = run_ingest(options, reporter)
+        if json_out:
+            print_json(summary.to_json())
+        else:
+            print_summary(summary)
+    raise typer.Exit(EXIT_PARTIAL if summary.failed else EXIT_OK)
+
+
+@app.command("query")
+def query_cmd(
+    text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,  # noqa: UP007
+    image: Annotated[Path | None, typer.Option("--image", help="Query by example image.")] = None,  # noqa: UP007
+    modality: Annotated[str, typer.Option(help="video, audio, image or any.")] = "any",
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Number of moments to return.")] = 10,
+    like: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option("--like", help="Query by example: an indexed file, optionally PATH@START-END (seconds)."),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword."),
+    ] = None,
+    fusion: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) or weighted.")] = "rrf",
+    weight: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--weight", help="Channel weight NAME=W (repeatable), e.g. keyword=2."),
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each channel's rank and score.")] = False,
+    index: IndexOpt = None,
+    model: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option("--model", help="Expected model; an error if the index was built with another."),
+    ] = None,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
+    from ..search.fusion import parse_weights
+    from ..search.searcher import Query, Searcher
+
+    with reported_errors():
+        query = Query(
+            text=text,
+            image=image,
+            modality=modality,
+            top_k=top_k,
+            like=like,
+            channels=tuple(channel or ()),
+            fusion=fusion,
+            weights=parse_weights(weight or []),
+        )
+        query.validate()
+        searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
+        try:
+            if searcher.manifest.untrained and not json_out:
+                warn_untrained(searcher.manifest.model)
+            moments = searcher.search(query)
+        finally:
+            searcher.close()
+    if json_out:
+        print_json({"query": query.label, "results": [moment_json(m, explain) for m in moments]})
+    elif moments:
+        console.print(moments_table(query.label, moments, explain))
+    else:
+        console.print("no results (the index is empty or nothing of that modality is indexed)")
+
+
+@app.command("info")
+def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
+    """Show what an index holds: files, segments by kind, model."""
+    from ..index.info import index_info
+
+    with reported_errors():
+        info = index_info(resolve_index_dir(index))
+    if json_out:
+        print_json(info)
+        return
+    for key, value in info.items():
+        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        console.print(f"[bold]{key}[/]: {escape(str(shown))}")
+
+
+@app.command("models")
+def models_cmd(json_out: JsonOpt = False) -> None:
+    """List recommended model specs for --model."""
+    if json_out:
+        print_json([{"spec": m.spec, "dim": m.dim, "note": m.note} for m in KNOWN_MODELS])
+        return
+    for m in KNOWN_MODELS:
+        console.print(f"[bold]{m.spec}[/]  dim={m.dim}  {m.note}")
+    console.print("Any open_clip ARCH:TAG works, and ARCH:/path/to/checkpoint for local weights.")
+
+
+trecvid_commands.register(app)
+maintenance_commands.register(app)
+
+
+def main() -> None:
+    app()

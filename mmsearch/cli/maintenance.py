@@ -1,0 +1,83 @@
+"""`mmsearch check` and `mmsearch remove`: keep an index consistent and trim it. Thin commands over
+`check.py` and `remove.py`; domain errors become one-line messages through `reported_errors`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ..errors import EXIT_OK, EXIT_PARTIAL
+from ..paths import INDEX_ENV, resolve_index_dir
+from .ui import console, err_console, print_json, reported_errors
+
+IndexOpt = Annotated[
+    Path | None,  # noqa: UP007 - typer needs Optional on 3.10
+    typer.Option(
+        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `check` and `remove` to the mmsearch CLI."""
+    app.command("check")(check_command)
+    app.command("remove")(remove_command)
+
+
+def check_command(
+    index: IndexOpt = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed (takes the write lock).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify that catalog, vectors and manifest agree; exit 1 when problems are found, 2 when unusable."""
+    from ..index.check import check_index, repair_index
+
+    with reported_errors():
+        index_dir = resolve_index_dir(index)
+        report = repair_index(index_dir) if repair else check_index(index_dir)
+    if json_out:
+        print_json(report.to_json())
+    else:
+        for line in report.repaired:
+            console.print(f"[green]repaired:[/] {escape(line)}", soft_wrap=True)
+        for note in report.notes:
+            console.print(f"[dim]note:[/] {escape(note)}", soft_wrap=True)
+        for path in report.stale:
+            console.print(f"[yellow]stale:[/] {escape(path)}: indexed but no longer on disk", soft_wrap=True)
+        for problem in report.problems:
+            fix = " (fixable with --repair)" if problem.fixable and not repair else ""
+            err_console.print(f"[bold red]problem:[/] {escape(problem.message)}{fix}", soft_wrap=True)
+        if not report.problems:
+            console.print(
+                f"[bold green]ok[/]: {report.files} file(s), {report.segments} segment(s), "
+                f"{report.vectors} vector(s), generation {report.generation}, schema {report.schema_version}"
+            )
+    raise typer.Exit(report.exit_code)
+
+
+def remove_command(
+    paths: Annotated[list[Path], typer.Argument(help="Indexed files or folders to drop (need not exist).")],
+    index: IndexOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove files, or everything under a folder, from the index."""
+    from ..index.remove import remove_paths
+
+    with reported_errors():
+        summary = remove_paths(resolve_index_dir(index), paths)
+    if json_out:
+        print_json(summary.to_json())
+    else:
+        console.print(
+            f"[bold green]removed[/] {summary.removed_files} file(s), {summary.removed_segments} segment(s); "
+            f"index now holds {summary.files} file(s), {summary.segments} segment(s)",
+            soft_wrap=True,
+        )
+        for f in summary.failed:
+            err_console.print(f"[red]failed:[/] {escape(f.path)}: {escape(f.reason)}", soft_wrap=True)
+    raise typer.Exit(EXIT_PARTIAL if summary.failed else EXIT_OK)

@@ -1,0 +1,193 @@
+"""Rich rendering for the CLI: progress, tables, warnings and one-line errors. Library code never imports this."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..errors import EXIT_USAGE, MMSearchError
+from ..types import FileFailure, IngestSummary, Moment
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Our logger on stderr; third-party chatter (download retries, random-weight notices) only with -v."""
+    root = logging.getLogger()
+    root.handlers[:] = [RichHandler(console=err_console, show_path=False)] if verbose else [logging.NullHandler()]
+    root.setLevel(logging.INFO if verbose else logging.CRITICAL)
+    ours = logging.getLogger("mmsearch")
+    ours.handlers[:] = [] if verbose else [RichHandler(console=err_console, show_path=False, show_time=False)]
+    ours.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn domain errors into `error: …` (+ `hint: …`) on stderr and the error's exit code."""
+    try:
+        yield
+    except MMSearchError as e:
+        err_console.print(f"[bold red]error:[/] {escape(e.message)}", soft_wrap=True)
+        if e.hint:
+            err_console.print(f"[dim]hint:[/] {escape(e.hint)}", soft_wrap=True)
+        raise typer.Exit(e.exit_code) from e
+    except KeyboardInterrupt as e:
+        err_console.print("[bold red]interrupted[/] (finished files were committed; rerun to resume)")
+        raise typer.Exit(130) from e
+
+
+def usage_error(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def warn_untrained(model: str) -> None:
+    err_console.print(
+        f"[bold yellow]WARNING:[/] model [bold]{escape(model)}[/] has UNTRAINED weights: results are "
+        "meaningless. Use it only to test the pipeline; pass real weights with --model ARCH:TAG or ARCH:/path.",
+        soft_wrap=True,
+    )
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+class ProgressReporter:
+    """Ingest progress: files and media seconds, failures printed above the bar as they happen."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[media]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.task = self.progress.add_task("scanning and loading models", total=None, media="")
+        self._media_total = 0.0
+        self._media_done = 0.0
+
+    def __enter__(self) -> ProgressReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def planned(self, files: int, media_seconds: float) -> None:
+        self._media_total = media_seconds
+        self.progress.update(self.task, description="indexing", total=files, media=self._media_text())
+
+    def advanced(self, media_seconds: float) -> None:
+        self._media_done += media_seconds
+        self.progress.update(self.task, media=self._media_text())
+
+    def file_done(self, path: str) -> None:
+        self.progress.update(self.task, advance=1)
+
+    def file_failed(self, failure: FileFailure) -> None:
+        self.progress.console.print(f"[red]failed:[/] {escape(failure.path)}: {escape(failure.reason)}", soft_wrap=True)
+
+    def _media_text(self) -> str:
+        return f"{_clock(self._media_done)}/{_clock(self._media_total)} media" if self._media_total else ""
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+def time_range(start: float | None, end: float | None) -> str:
+    if start is None:
+        return "—"
+    return f"{_clock(start)}–{_clock(end)}"
+
+
+def print_summary(summary: IngestSummary) -> None:
+    t = summary.times
+    rate = summary.media_seconds / t.total if t.total > 0 else 0.0
+    console.print(
+        f"[bold green]indexed[/] {summary.new_files} new file(s), {summary.embedded} segment(s) embedded; "
+        f"{summary.unchanged_files} unchanged, {summary.removed_files} removed; index now holds "
+        f"{summary.files} file(s), {summary.segments} segment(s) in {escape(summary.index)}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, shots {t.shots:.1f}, transcribe "
+        f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"
+    )
+    if summary.failed:
+        # Each failure already got its one line (path: reason) from the progress reporter as it happened.
+        err_console.print(f"[bold red]{len(summary.failed)} file(s) failed[/] (listed above)")
+
+
+def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
+    data = moment.to_json()
+    if explain:
+        data["channels"] = {name: c.to_json() for name, c in moment.channels.items()}
+    return data
+
+
+def _channels_text(moment: Moment) -> str:
+    return "\n".join(f"{name}#{c.rank} {c.score:.3f}" for name, c in moment.channels.items())
+
+
+def short_path(path: str) -> str:
+    """Paths under the working directory print relative to it (JSON keeps them absolute)."""
+    cwd = os.getcwd().rstrip("/") + "/"
+    return path[len(cwd) :] if path.startswith(cwd) else path
+
+
+def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) -> Table:
+    table = Table(title=f"results for {label!r}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("path", overflow="fold", min_width=12)
+    table.add_column("kind")
+    table.add_column("time", no_wrap=True)
+    table.add_column("score", justify="right")
+    table.add_column("text", overflow="fold")
+    if explain:
+        table.add_column("channels (#rank score)", no_wrap=True)
+    for rank, m in enumerate(moments, start=1):
+        text = m.text or ""
+        snippet = text if len(text) <= 80 else text[:77] + "..."
+        table.add_row(
+            str(rank),
+            escape(short_path(m.path)),
+            m.kind.value,
+            time_range(m.start, m.end),
+            f"{m.score:.3f}",
+            escape(snippet),
+            *([escape(_channels_text(m))] if explain else []),
+        )
+    return table

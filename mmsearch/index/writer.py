@@ -1,0 +1,220 @@
+"""An index directory: catalog + vector generations + manifest, opened for writing (locked) or for reading.
+
+Layout of DIR:
+  catalog.sqlite          files, segments, manifest (which vector generation is live, which model built it)
+  vectors-NNNNNNNN.faiss  vector generations; the manifest names the live one, the one before is kept for readers
+                          (with `--backend milvus` the vectors live in a Milvus collection the manifest names)
+  write.lock              flock held by the one writer
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .. import __version__
+from ..errors import IndexLocked
+from ..paths import CATALOG_FILE, LOCK_FILE, display_path
+from ..stores.faiss_store import Device, stale_generation_files
+from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
+from ..types import MediaFile, Segment
+from .catalog import Catalog, FileRecord
+from .manifest import Manifest, check_model
+
+
+@dataclass(frozen=True)
+class FileContent:
+    segments: list[Segment]
+    vectors: np.ndarray
+    shots: list[tuple[float, float]]
+    asr: str | None
+
+
+class IndexWriter:
+    """The one writer of an index directory. Changes accumulate in one SQLite transaction until `commit`."""
+
+    def __init__(
+        self, index_dir: Path, model: str, untrained: bool, device: Device = "auto", store: StoreConfig | None = None
+    ) -> None:
+        self.index_dir = index_dir
+        self.model = model
+        self.untrained = untrained
+        self.device = device
+        self.store_config = store or StoreConfig()
+        self._lock: IO[bytes] | None = None
+        self.catalog: Catalog | None = None
+        self.store: VectorStore | None = None
+        self.generation = 0
+        self.extra_manifest: dict[str, str] = {}
+        self._created_dir = False
+        # What the last commit saw; commit() skips writing a generation when neither changed since.
+        self._committed_changes = -1
+        self._store_changed = False
+
+    def open(self) -> None:
+        """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
+        self._created_dir = not self.index_dir.exists()
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.index_dir / LOCK_FILE, "ab")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            self._lock.close()
+            self._lock = None
+            raise IndexLocked(
+                f"index {display_path(self.index_dir)} is being written by another mmsearch process",
+                hint="wait for it to finish; queries keep working meanwhile",
+            ) from e
+        try:
+            self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
+            raw = self.catalog.manifest()
+            if "model" in raw:
+                check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
+                check_backend(raw, self.store_config)
+        except BaseException:
+            # A refused open (newer schema, other model or backend) must not keep the lock for the rest of the process.
+            self.close(commit=False)
+            raise
+
+    def ensure_store(self, dim: Callable[[], int]) -> VectorStore:
+        """Load the live vectors, or create the index; `dim` is asked only when creating."""
+        catalog = self._cat()
+        raw = catalog.manifest()
+        if "model" in raw:
+            manifest = Manifest.from_catalog(catalog, self.index_dir)
+            self.generation = manifest.generation
+            self.store = open_store(
+                raw, self.index_dir, self.generation, self.device, writer=True, index_type=self.store_config.index_type
+            )
+            self.store.sync(catalog.segment_ids())
+            self._committed_changes = catalog.total_changes
+        else:
+            size = dim()
+            self.store = create_store(self.store_config, self.index_dir, size, self.device)
+            catalog.begin()
+            catalog.set_manifest(self._manifest_values(size))
+            self._save_generation()
+        for stale in stale_generation_files(self.index_dir, self.generation):
+            stale.unlink(missing_ok=True)
+        self._cat().begin()
+        return self.store
+
+    def adopt_store(self, store: VectorStore) -> None:
+        """Use `store` as the live vectors from here on (check --repair replaces a damaged generation)."""
+        self.generation = Manifest.from_catalog(self._cat(), self.index_dir).generation
+        self.store = store
+        self._store_changed = True
+        self._cat().begin()
+
+    def _manifest_values(self, dim: int) -> dict[str, str]:
+        return {
+            "model": self.model,
+            "model_untrained": "1" if self.untrained else "0",
+            "dim": str(dim),
+            "backend": self.store_config.backend or BACKEND_FAISS,
+            "metric": "inner_product",
+            "mmsearch_version": __version__,
+            **self.extra_manifest,
+        }
+
+    def _cat(self) -> Catalog:
+        if self.catalog is None:
+            raise RuntimeError("IndexWriter.open() was not called")
+        return self.catalog
+
+    def _st(self) -> VectorStore:
+        if self.store is None:
+            raise RuntimeError("IndexWriter.ensure_store() was not called")
+        return self.store
+
+    def add_file(
+        self,
+        media: MediaFile,
+        sha256: str,
+        segments: list[Segment],
+        vectors: np.ndarray,
+        shots: Sequence[tuple[float, float]] = (),
+        asr: str | None = None,
+    ) -> int:
+        catalog = self._cat()
+        file_id = catalog.add_file(
+            media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio, asr
+        )
+        ids = catalog.add_segments(file_id, segments)
+        catalog.add_shots(file_id, shots)
+        self._st().add(np.asarray(ids, np.int64), vectors)
+        self._store_changed = True
+        return file_id
+
+    def file_content(self, record: FileRecord) -> FileContent:
+        """Segments, vectors and shots of an indexed file, to index a copy of it without embedding."""
+        records = self._cat().segments_of(record.id)
+        vectors = self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
+        segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
+        return FileContent(segments, vectors, self._cat().shots_of([record.id]).get(record.id, []), record.asr)
+
+    def remove_file(self, record: FileRecord) -> int:
+        ids = self._cat().remove_file(record.id)
+        self._st().remove(ids)
+        self._store_changed = True
+        return len(ids)
+
+    def commit(self) -> None:
+        """Make everything since the last commit durable and visible: new generation file, then manifest."""
+        catalog = self._cat()
+        if catalog.total_changes == self._committed_changes and not self._store_changed:
+            return  # nothing new: an unchanged rerun must not rewrite the whole vector file
+        if not catalog.in_transaction:
+            catalog.begin()
+        self._save_generation()
+        for stale in stale_generation_files(self.index_dir, self.generation):
+            stale.unlink(missing_ok=True)
+        catalog.begin()
+
+    def _save_generation(self) -> None:
+        catalog = self._cat()
+        generation = self.generation + 1
+        stored = self._st().persist(self.index_dir, generation)
+        catalog.set_manifest({"vectors_generation": str(generation), **stored})
+        catalog.commit()
+        self.generation = generation
+        self._committed_changes = catalog.total_changes
+        self._store_changed = False
+        self._st().after_commit()
+
+    def close(self, commit: bool = True) -> None:
+        if self.catalog is not None:
+            if commit and self.store is not None and self.catalog.in_transaction:
+                self.commit()
+            self.catalog.rollback()
+            never_initialised = "model" not in self.catalog.manifest()
+            self.catalog.close()
+            self.catalog = None
+            if never_initialised:
+                self._remove_stillborn()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def _remove_stillborn(self) -> None:
+        """A first run that failed before the index existed (e.g. no weights) leaves nothing half-made behind."""
+        for name in (CATALOG_FILE, CATALOG_FILE + "-wal", CATALOG_FILE + "-shm", LOCK_FILE):
+            (self.index_dir / name).unlink(missing_ok=True)
+        if self._created_dir and not any(self.index_dir.iterdir()):
+            self.index_dir.rmdir()
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        # The transaction only ever holds complete files, so Ctrl-C keeps what was finished.
+        self.close(commit=exc_type is None or issubclass(exc_type, KeyboardInterrupt))

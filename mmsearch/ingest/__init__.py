@@ -1,0 +1,1 @@
+"""The ingest pipeline: discover -> plan -> decode (+ shots) -> transcribe -> embed -> store (runner.py)."""

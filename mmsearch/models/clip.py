@@ -1,0 +1,142 @@
+"""The CLIP towers (embed stage of ingest, query side of search): frames, images and text into one L2-normalised space."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import UnknownModel, WeightsUnavailable
+from .hub import hub_mode, resolve_device
+from .spec import ModelSpec, checkpoint_path
+
+log = logging.getLogger(__name__)
+
+# Our own open_clip configs (tiny test architectures) live beside the package, like open_clip's model_configs.
+MODEL_CONFIG_DIR = Path(__file__).parents[1] / "assets" / "model_configs"
+DEFAULT_BATCH = 32
+RANDOM_WEIGHTS_SEED = 0
+
+
+class Embedder(Protocol):
+    spec: ModelSpec
+    dim: int
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _offline_hint(spec: ModelSpec) -> str:
+    return (
+        f'download the checkpoint on a connected machine (e.g. `python -c "import open_clip; '
+        f"open_clip.create_model_and_transforms('{spec.arch}', pretrained='{spec.weights}')\"` fills the cache), "
+        f"or pass a local file: --model {spec.arch}:/path/to/open_clip_pytorch_model.bin"
+    )
+
+
+class OpenClipEmbedder:
+    """open_clip image and text towers; fp16 on CUDA, fp32 on CPU, always under inference_mode."""
+
+    def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: str) -> None:
+        self.spec = spec
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.device = device
+        self.batch_size = DEFAULT_BATCH
+        self.dim = self._probe_dim()
+
+    @classmethod
+    def load(cls, spec: ModelSpec, device: str = "auto") -> OpenClipEmbedder:
+        import open_clip
+        import torch
+
+        if MODEL_CONFIG_DIR.is_dir():
+            open_clip.add_model_config(MODEL_CONFIG_DIR)
+        if spec.arch not in open_clip.list_models():
+            raise UnknownModel(
+                f"open_clip has no architecture {spec.arch!r}",
+                hint="`mmsearch models` lists recommended specs; open_clip.list_models() lists all",
+            )
+        torch_device = resolve_device(device)
+        pretrained = _pretrained_arg(spec)
+        precision = "fp16" if torch_device == "cuda" else "fp32"
+        try:
+            with warnings.catch_warnings(), hub_mode(), torch.random.fork_rng(devices=[]):
+                # random:ARCH is an explicit request (the CLI has warned loudly); a fixed seed makes the
+                # "random" weights the same in `index` and `query`, or the two would share no space at all.
+                warnings.simplefilter("ignore" if spec.family == "random" else "default")
+                torch.manual_seed(RANDOM_WEIGHTS_SEED)
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    spec.arch, pretrained=pretrained, device=torch_device, precision=precision
+                )
+        except Exception as e:  # download and checkpoint errors come in many types; all mean "no weights"
+            first = str(e).strip().split(". ")[0][:240]
+            raise WeightsUnavailable(
+                f"cannot load weights {spec.weights!r} for {spec.arch}: {first}", hint=_offline_hint(spec)
+            ) from e
+        model.eval()
+        return cls(spec, model, preprocess, open_clip.get_tokenizer(spec.arch), torch_device)
+
+    def _probe_dim(self) -> int:
+        return int(self.embed_texts(["probe"]).shape[1])
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        import torch
+        from PIL import Image
+
+        out = []
+        for lo in range(0, len(images), self.batch_size):
+            chunk = images[lo : lo + self.batch_size]
+            batch = torch.stack([self.preprocess(Image.fromarray(img)) for img in chunk]).to(self.device)
+            with torch.inference_mode():
+                feats = self.model.encode_image(batch.to(self._dtype()))
+            out.append(feats.float().cpu().numpy())
+        return normalize(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        for lo in range(0, len(texts), self.batch_size):
+            tokens = self.tokenizer(list(texts[lo : lo + self.batch_size])).to(self.device)
+            with torch.inference_mode():
+                feats = self.model.encode_text(tokens)
+            out.append(feats.float().cpu().numpy())
+        return normalize(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+
+    def _dtype(self) -> Any:
+        return next(self.model.parameters()).dtype
+
+
+def _pretrained_arg(spec: ModelSpec) -> str | None:
+    if spec.family == "random":
+        return None
+    path = checkpoint_path(spec)
+    if path is not None:
+        if not path.is_file():
+            raise WeightsUnavailable(
+                f"checkpoint {path} does not exist",
+                hint=f"pass an existing open_clip checkpoint: --model {spec.arch}:/path/to/model.bin",
+            )
+        return str(path)
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(spec.arch)
+    if spec.weights not in tags:
+        raise WeightsUnavailable(
+            f"{spec.arch} has no pretrained tag {spec.weights!r}",
+            hint=f"known tags: {', '.join(tags) or 'none'}; or pass a local checkpoint path",
+        )
+    return spec.weights

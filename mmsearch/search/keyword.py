@@ -1,0 +1,111 @@
+"""Keyword channel: BM25 (bm25s) over transcript segments, with English stop words and Snowball stemming.
+
+The BM25 index is built from the catalog's speech segments on the first keyword query after a commit and
+cached in the index directory as `bm25-NNNNNNNN/` (NNNNNNNN = the vector generation it matches), so later
+queries only load it. Building at query time instead of at every commit keeps long ingest runs from paying
+for it every `--commit-interval`; benchmarks/README.md has the measured build and load times. Readers that
+cannot write the directory just keep the index in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..index.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+BM25_PREFIX = "bm25-"
+_IDS_FILE = "segment_ids.npy"
+STOPWORDS = "en_plus"  # bm25s' 179-word English list; its "en" list (33 words) keeps "were", "over"
+
+
+def _stemmer() -> Any:
+    import Stemmer  # PyStemmer: Snowball stemmers in C
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop words removed, stemmed: 'Foxes jumped' -> ['fox', 'jump']."""
+    import bm25s
+
+    out = bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return [list(tokens) for tokens in out]
+
+
+@dataclass
+class KeywordIndex:
+    """A BM25 index whose document i is the speech segment `segment_ids[i]`."""
+
+    retriever: Any
+    segment_ids: np.ndarray
+
+    @classmethod
+    def build(cls, ids: list[int], texts: list[str]) -> KeywordIndex:
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if texts:
+            retriever.index(tokenize(texts), show_progress=False)
+        return cls(retriever, np.asarray(ids, np.int64))
+
+    def search(self, text: str, k: int) -> list[tuple[int, float]]:
+        """(segment id, BM25 score) of the best k segments that share at least one term with `text`."""
+        tokens = tokenize([text])[0]
+        n = len(self.segment_ids)
+        if not tokens or n == 0:
+            return []
+        docs, scores = self.retriever.retrieve([tokens], k=min(k, n), show_progress=False)
+        return [(int(self.segment_ids[d]), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+    def save(self, directory: Path) -> None:
+        self.retriever.save(str(directory), show_progress=False)
+        np.save(directory / _IDS_FILE, self.segment_ids)
+
+    @classmethod
+    def load(cls, directory: Path) -> KeywordIndex:
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(directory), mmap=False, show_progress=False)
+        return cls(retriever, np.load(directory / _IDS_FILE))
+
+
+def keyword_index(catalog: Catalog, index_dir: Path, generation: int) -> KeywordIndex:
+    """The cached BM25 index of this generation, else one built from the catalog (and cached when possible)."""
+    cached = index_dir / f"{BM25_PREFIX}{generation:08d}"
+    if (cached / _IDS_FILE).is_file():
+        try:
+            return KeywordIndex.load(cached)
+        except (OSError, ValueError) as e:
+            log.info("BM25 cache %s unreadable (%s); rebuilding", cached, e)
+    ids, texts = catalog.speech_texts()
+    index = KeywordIndex.build(ids, texts)
+    _try_cache(index, index_dir, cached)
+    return index
+
+
+def _try_cache(index: KeywordIndex, index_dir: Path, target: Path) -> None:
+    """Save beside the catalog (temp dir, then rename, so a reader never sees half a cache); drop older ones."""
+    if not os.access(index_dir, os.W_OK) or len(index.segment_ids) == 0:
+        return  # an empty index costs nothing to rebuild, and bm25s cannot save one
+    tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=index_dir))
+    try:
+        index.save(tmp)
+        tmp.rename(target)
+    except OSError as e:  # another reader got there first, or the disk is full: the cache is optional
+        log.info("BM25 cache not written (%s)", e)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    for old in index_dir.glob(f"{BM25_PREFIX}*"):
+        number = old.name[len(BM25_PREFIX) :]
+        if number.isdigit() and old.name < target.name:  # zero-padded: string order is generation order
+            shutil.rmtree(old, ignore_errors=True)

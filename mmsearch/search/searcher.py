@@ -1,0 +1,181 @@
+"""Search: the orchestrator. Builds the query's evidence, runs the channels that apply, fuses them into moments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInput, MediaError, UsageError
+from ..index.catalog import Catalog
+from ..index.manifest import Manifest, check_model, open_reader
+from ..ingest.decode import load_image
+from ..models.clip import Embedder
+from ..models.registry import load_embedder
+from ..paths import display_path
+from ..stores.faiss_store import Device
+from ..stores.protocol import VectorStore
+from ..types import MODALITY_KINDS, Moment, SegmentHit, SegmentKind
+from .channels import CHANNEL_KINDS, CHANNELS, ChannelContext, Evidence, dense_hits, run_channel
+from .fusion import FUSIONS, fuse, to_moments
+from .keyword import KeywordIndex, keyword_index
+from .like import example_evidence, parse_like
+
+# Units each channel contributes to fusion: enough below the top-k that fusion can promote them.
+MIN_CHANNEL_DEPTH = 50
+CHANNEL_DEPTH_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str | None = None
+    image: Path | None = None
+    modality: str = "any"
+    top_k: int = 10
+    like: str | None = None  # PATH[@START-END] of an indexed file
+    channels: tuple[str, ...] = ()  # empty: every channel that applies
+    fusion: str = "rrf"
+    weights: tuple[tuple[str, float], ...] = ()
+
+    def validate(self) -> None:
+        if self.text is not None and not self.text.strip():
+            raise UsageError("the query text is empty")
+        given = sum(x is not None for x in (self.text, self.image, self.like))
+        if given == 0:
+            raise UsageError("give a query text or --image PATH (or --like PATH[@START-END])")
+        if given > 1:
+            raise UsageError("give only one of a query text, --image or --like")
+        if self.modality not in MODALITY_KINDS:
+            raise UsageError(f"--modality must be one of {', '.join(MODALITY_KINDS)}, got {self.modality!r}")
+        if self.top_k < 1:
+            raise UsageError(f"--top-k must be at least 1, got {self.top_k}")
+        for name in self.channels:
+            if name not in CHANNELS:
+                raise UsageError(f"unknown channel {name!r}: use {', '.join(CHANNELS)}")
+        if self.fusion not in FUSIONS:
+            raise UsageError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.like is not None:
+            parse_like(self.like)
+
+    @property
+    def label(self) -> str:
+        if self.like is not None:
+            return parse_like(self.like).label
+        return self.text if self.text is not None else f"image:{display_path(self.image or '')}"
+
+
+def plan_channels(query: Query, evidence: Evidence) -> dict[str, frozenset[SegmentKind]]:
+    """The channels a query runs and the segment kinds each searches; UsageError for a channel that cannot."""
+    kinds = MODALITY_KINDS[query.modality]
+    wanted = query.channels or CHANNELS
+    plan: dict[str, frozenset[SegmentKind]] = {}
+    for name in wanted:
+        searched = CHANNEL_KINDS[name] & kinds
+        if not evidence.offers(name):
+            if query.channels:
+                raise UsageError(f"channel {name!r} needs words to search for; this query has none")
+        elif not searched:
+            if query.channels:
+                raise UsageError(f"channel {name!r} searches nothing of --modality {query.modality}")
+        else:
+            plan[name] = searched
+    return plan
+
+
+def read_query_image(path: Path) -> np.ndarray:
+    if path.is_dir():
+        raise BadInput(f"--image {display_path(path)} is a directory, not an image")
+    if not path.exists():
+        raise BadInput(f"--image {display_path(path)} does not exist")
+    try:
+        return load_image(path)
+    except (MediaError, OSError) as e:
+        raise BadInput(f"--image {display_path(path)} is not a readable image ({getattr(e, 'message', e)})") from e
+
+
+class Searcher:
+    """A read-only view of an index's last committed state, with the model that built it."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        manifest: Manifest,
+        store: VectorStore,
+        embedder: Embedder,
+        index_dir: Path | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.manifest = manifest
+        self.store = store
+        self.embedder = embedder
+        self.index_dir = index_dir
+        self._keyword: KeywordIndex | None = None
+        self.context = ChannelContext(catalog, store, self.keyword_index)
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: Path,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+        device: Device = "auto",
+    ) -> Searcher:
+        catalog, manifest, store = open_reader(index_dir, device)
+        try:
+            check_model(manifest, model)
+            if embedder is None:
+                embedder = load_embedder(manifest.model, device)
+            elif embedder.spec.raw != manifest.model:
+                check_model(manifest, embedder.spec.raw)
+        except BaseException:
+            catalog.close()
+            store.close()
+            raise
+        return cls(catalog, manifest, store, embedder, index_dir)
+
+    def close(self) -> None:
+        self.catalog.close()
+        self.store.close()
+
+    def keyword_index(self) -> KeywordIndex:
+        if self._keyword is None:
+            if self.index_dir is None:
+                ids, texts = self.catalog.speech_texts()
+                self._keyword = KeywordIndex.build(ids, texts)
+            else:
+                self._keyword = keyword_index(self.catalog, self.index_dir, self.manifest.generation)
+        return self._keyword
+
+    def evidence(self, query: Query) -> Evidence:
+        """What the query offers each channel: one CLIP vector for text and image queries, stored vectors for --like."""
+        if query.like is not None:
+            return example_evidence(self.catalog, self.store, parse_like(query.like))
+        if query.text is not None:
+            vector = self.embedder.embed_texts([query.text.strip()])[0]
+            return Evidence(visual=vector, speech=vector, text=query.text.strip())
+        assert query.image is not None  # validate() guarantees one of the three
+        vector = self.embedder.embed_images([read_query_image(query.image)])[0]
+        return Evidence(visual=vector, speech=vector, text=None)
+
+    def search(self, query: Query) -> list[Moment]:
+        """Run each channel that applies, fuse their rankings, return the top-k moments (channels filled in)."""
+        query.validate()
+        evidence = self.evidence(query)
+        plan = plan_channels(query, evidence)
+        depth = max(MIN_CHANNEL_DEPTH, query.top_k * CHANNEL_DEPTH_FACTOR)
+        lists = {name: run_channel(name, self.context, evidence, kinds, depth) for name, kinds in plan.items()}
+        fused = fuse(lists, query.fusion, dict(query.weights))
+        return to_moments(fused)[: query.top_k]
+
+    def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]:
+        """Segment-level hits for a text query (used by TRECVID runs, which score shots, not moments)."""
+        if not text.strip():
+            raise UsageError("the query text is empty")
+        return self.search_vector(self.embedder.embed_texts([text.strip()])[0], k, kinds)
+
+    def search_vector(
+        self, vector: np.ndarray, k: int, kinds: frozenset[SegmentKind] | None = None
+    ) -> list[SegmentHit]:
+        """Top-k segments of the wanted kinds, best first; searches deeper until k of those kinds are found."""
+        return [hit for _, hit in dense_hits(self.context, vector, k, kinds or frozenset(SegmentKind))]

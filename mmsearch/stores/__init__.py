@@ -1,0 +1,1 @@
+"""Vector stores behind one protocol (protocol.py): FAISS in the index directory, or Milvus."""

@@ -1,0 +1,1 @@
+"""Test-media generation for tests and benchmarks (ffmpeg lavfi + espeak-ng); product code never imports it."""
