@@ -82,3 +82,15 @@ def test_topic_files_read_as_published(row: list[str]) -> None:
     assert len(topics) == int(row[1])
     assert (topics[0].num, topics[-1].num) == (row[2], row[4])
     assert topics[0].text.startswith(row[3]) and topics[-1].text.startswith(row[5])
+
+
+def test_eval_detects_published_topic_numbers_against_nist_qrels(tmp_path: Path) -> None:
+    """A run made from the published topic list (661-670) scores as the same run numbered 1661-1670."""
+    cases = REAL / "cases"
+    published = tmp_path / "godspeed_661.run"
+    lines = (cases / "godspeed_tv21a.run").read_text().splitlines()
+    published.write_text("".join(line[1:] + "\n" for line in lines))  # "1661 0 ..." -> "661 0 ..."
+    shifted = evaluate(cases / "tv21a.qrels", published)
+    original = evaluate(cases / "tv21a.qrels", cases / "godspeed_tv21a.run")
+    assert shifted.topic_offset == 1000 and original.topic_offset == 0
+    assert shifted.per_topic == original.per_topic and shifted.means == original.means
