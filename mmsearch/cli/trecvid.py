@@ -67,8 +67,8 @@ def eval_command(
         result = evaluate(qrels, run, max_results=max_results, precision_ranks=REPORTED_RANKS)
     if result.topic_offset:
         Console(stderr=True).print(
-            f"note: no run topic is in the qrels as numbered; run topics {result.topic_offset:+d} match them "
-            "(published AVS topic lists say 611-680, NIST qrels 1611-1680), so they were renumbered",
+            f"note: no run topic is judged as numbered; scored with topic numbers {result.topic_offset:+d} "
+            "(published AVS topic lists say 611-680 where NIST's qrels say 1611-1680)",
             soft_wrap=True,
         )
     if as_json:
