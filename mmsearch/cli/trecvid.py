@@ -77,55 +77,67 @@ def eval_command(
         Console().print(eval_table(result))
 
 
+TopicsOpt = Annotated[
+    Path, typer.Option("--topics", help="NIST topics XML or 'num text' lines.", exists=True, dir_okay=False)
+]
+MsbOpt = Annotated[
+    Path,
+    typer.Option(
+        "--msb", help="Master shot reference: file, or directory of V3C <video>.tsv / IACC <video>.msb.", exists=True
+    ),
+]
+RunIndexOpt = Annotated[Path, typer.Option("--index", envvar="MMSEARCH_INDEX", help="Index directory to search.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Run file to write.")]
+RunIdOpt = Annotated[str, typer.Option("--run-id", help="Run id (last TREC column; XML pid default).")]
+MaxOpt = Annotated[int, typer.Option("--max-results", min=1, help="Shots per topic (TRECVID AVS: 1000).")]
+FormatOpt = Annotated[RunFormat, typer.Option("--format", help="trec or trecvid-xml.")]
+PerTopicOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--per-topic-k", min=1, help=f"Segments fetched per topic. Default: {SEGMENTS_PER_SHOT} x max results."
+    ),
+]
+OffsetOpt = Annotated[
+    int, typer.Option("--topic-offset", help="Added to numeric topic numbers in the run (e.g. 1000: 661 -> 1661).")
+]
+FpsOpt = Annotated[
+    float | None,
+    typer.Option("--fps", min=0.001, help="Frame rate for frame-numbered msb files. Default: probed from the video."),
+]
+PidOpt = Annotated[str | None, typer.Option("--pid", help="trecvid-xml: participant id. Default: the run id.")]
+DescOpt = Annotated[str, typer.Option("--desc", help="trecvid-xml: run description.")]
+PriorityOpt = Annotated[int, typer.Option("--priority", help="trecvid-xml: judging priority 1..10.")]
+TrTypeOpt = Annotated[str, typer.Option("--tr-type", help="trecvid-xml: training type (A, D, E, F).")]
+ClassOpt = Annotated[str, typer.Option("--class", help="trecvid-xml: F fully automatic, M manual.")]
+TaskOpt = Annotated[str | None, typer.Option("--task", help="trecvid-xml (2019+): M main, P progress.")]
+NoveltyOpt = Annotated[str | None, typer.Option("--novelty", help="trecvid-xml (2019+): novelty letter.")]
+AlgoOpt = Annotated[str | None, typer.Option("--algo", help="trecvid-xml (2022+): algorithm name.")]
+DtdOpt = Annotated[
+    Path | None,
+    typer.Option("--dtd", exists=True, dir_okay=False, help="trecvid-xml: validate the written run against it."),
+]
+
+
 def run_command(
-    topics: Annotated[
-        Path,
-        typer.Option("--topics", help="NIST topics XML or 'num text' lines.", exists=True, dir_okay=False),
-    ],
-    msb: Annotated[
-        Path,
-        typer.Option(
-            "--msb",
-            help="Master shot reference: file, or directory of V3C <video>.tsv / IACC <video>.msb.",
-            exists=True,
-        ),
-    ],
-    index: Annotated[Path, typer.Option("--index", envvar="MMSEARCH_INDEX", help="Index directory to search.")],
-    out: Annotated[Path, typer.Option("--out", help="Run file to write.")],
-    run_id: Annotated[str, typer.Option("--run-id", help="Run id (last TREC column; XML pid default).")] = "mmsearch",
-    max_results: Annotated[
-        int, typer.Option("--max-results", min=1, help="Shots per topic (TRECVID AVS: 1000).")
-    ] = DEFAULT_MAX_RESULTS,
-    fmt: Annotated[RunFormat, typer.Option("--format", help="trec or trecvid-xml.")] = RunFormat.TREC,
-    per_topic_k: Annotated[
-        int | None,
-        typer.Option(
-            "--per-topic-k",
-            min=1,
-            help=f"Segments fetched per topic. Default: {SEGMENTS_PER_SHOT} x max results.",
-        ),
-    ] = None,
-    topic_offset: Annotated[
-        int, typer.Option("--topic-offset", help="Added to numeric topic numbers in the run (e.g. 1000: 661 -> 1661).")
-    ] = 0,
-    fps: Annotated[
-        float | None,
-        typer.Option(
-            "--fps", min=0.001, help="Frame rate for frame-numbered msb files. Default: probed from the video."
-        ),
-    ] = None,
-    pid: Annotated[str | None, typer.Option("--pid", help="trecvid-xml: participant id. Default: the run id.")] = None,
-    desc: Annotated[str, typer.Option("--desc", help="trecvid-xml: run description.")] = "mmsearch automatic run",
-    priority: Annotated[int, typer.Option("--priority", help="trecvid-xml: judging priority 1..10.")] = 1,
-    tr_type: Annotated[str, typer.Option("--tr-type", help="trecvid-xml: training type (A, D, E, F).")] = "D",
-    run_class: Annotated[str, typer.Option("--class", help="trecvid-xml: F fully automatic, M manual.")] = "F",
-    task: Annotated[str | None, typer.Option("--task", help="trecvid-xml (2019+): M main, P progress.")] = None,
-    novelty: Annotated[str | None, typer.Option("--novelty", help="trecvid-xml (2019+): novelty letter.")] = None,
-    algo: Annotated[str | None, typer.Option("--algo", help="trecvid-xml (2022+): algorithm name.")] = None,
-    dtd: Annotated[
-        Path | None,
-        typer.Option("--dtd", exists=True, dir_okay=False, help="trecvid-xml: validate the written run against it."),
-    ] = None,
+    topics: TopicsOpt,
+    msb: MsbOpt,
+    index: RunIndexOpt,
+    out: OutOpt,
+    run_id: RunIdOpt = "mmsearch",
+    max_results: MaxOpt = DEFAULT_MAX_RESULTS,
+    fmt: FormatOpt = RunFormat.TREC,
+    per_topic_k: PerTopicOpt = None,
+    topic_offset: OffsetOpt = 0,
+    fps: FpsOpt = None,
+    pid: PidOpt = None,
+    desc: DescOpt = "mmsearch automatic run",
+    priority: PriorityOpt = 1,
+    tr_type: TrTypeOpt = "D",
+    run_class: ClassOpt = "F",
+    task: TaskOpt = None,
+    novelty: NoveltyOpt = None,
+    algo: AlgoOpt = None,
+    dtd: DtdOpt = None,
 ) -> None:
     # Imported here so the TRECVID commands load even where the search stack is unavailable.
     from mmsearch.search.searcher import Searcher
