@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mmsearch.search.calibration import EVIDENCE_CAP, MAD_TO_SIGMA, Background
+from mmsearch.search.calibration import EVIDENCE_CAP, MAD_TO_SIGMA, TAIL_Z, Background
 from mmsearch.search.channels import Candidate
 from mmsearch.search.fusion import CALIBRATED_FLOOR, fuse, to_moments
 from mmsearch.types import SegmentHit, SegmentKind
@@ -35,9 +35,10 @@ BACKGROUNDS = {"visual": VISUAL_BG, "speech": SPEECH_BG}
 
 
 def test_background_is_median_and_robust_spread() -> None:
-    bg = Background.of([1.0, 2.0, 3.0, 4.0, 100.0])
-    assert bg is not None and bg.center == 3.0
-    assert bg.spread == pytest.approx(max(1.0 * MAD_TO_SIGMA, 0.05 * 100.0))
+    normal = Background.of([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    assert normal is not None and normal.center == 5.5 and normal.spread == pytest.approx(2.5 * MAD_TO_SIGMA)
+    bg = Background.of([1.0, 2.0, 3.0, 4.0, 100.0])  # a heavy upper tail widens the spread
+    assert bg is not None and bg.center == 3.0 and bg.spread == pytest.approx((100.0 - 3.0) / TAIL_Z)
     assert bg.evidence(3.0) == 0.0 and bg.evidence(3.0 + bg.spread) == pytest.approx(1.0)
     assert bg.evidence(1e9) == EVIDENCE_CAP
     assert Background.of([]) is None
@@ -60,9 +61,9 @@ def test_noise_channel_top_item_stays_below_a_real_match_of_another_channel() ->
 
 def test_candidates_below_the_floor_are_dropped_not_padded_in() -> None:
     visual = [shot(1, 0.998), shot(2, 0.31), shot(3, 0.22), shot(4, 0.19)]
-    speech = [said(1, 0.62), said(2, 0.58), said(3, 0.55)]
+    speech = [said(1, 0.57), said(2, 0.56), said(3, 0.55)]
     fused = fuse({"visual": visual, "speech": speech}, "calibrated", backgrounds=BACKGROUNDS)
-    # 0.22 is about 0.7 spreads above the visual background, 0.62 about 1.4 above the speech one: below the floor.
+    # 0.22 is about 0.7 spreads above the visual background, 0.57 about 0.4 above the speech one: below the floor.
     assert [f.candidate.key for f in fused] == [("visual", 1), ("visual", 2)]
     assert all(f.score >= CALIBRATED_FLOOR for f in fused)
     # Nothing stands out anywhere: nothing comes back, however many candidates the channels offered.

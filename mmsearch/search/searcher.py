@@ -19,7 +19,7 @@ from ..paths import display_path
 from ..stores.faiss_store import Device
 from ..stores.protocol import VectorStore
 from ..types import MODALITY_KINDS, MODALITY_MEDIA, MediaKind, Moment, SegmentHit, SegmentKind
-from .calibration import PROBE_DEPTH, PROBE_TEXTS, Calibration, like_probes, probe_images
+from .calibration import PROBE_DEPTH, PROBE_TEXTS, Calibration, probe_images
 from .channels import CHANNEL_KINDS, CHANNELS, Candidate, ChannelContext, Evidence, dense_hits, run_channel
 from .fusion import DEFAULT_FUSION, FUSIONS, fuse, to_moments
 from .keyword import KeywordIndex, keyword_index
@@ -222,12 +222,13 @@ class Searcher:
 
     def _probes(self, kind: str, rng: random.Random) -> Sequence[Evidence]:
         """Calibration probes of one query kind (see calibration.py)."""
+        texts = [self.evidence(Query(text=t)) for t in PROBE_TEXTS] if kind != "image" else []
+        images: list[np.ndarray] = list(self.embedder.embed_images(probe_images(rng))) if kind != "text" else []
         if kind == "text":
-            return [self.evidence(Query(text=t)) for t in PROBE_TEXTS]
+            return texts
         if kind == "image":
-            vectors = self.embedder.embed_images(probe_images(rng))
-            return [Evidence(visual=v, speech=v, text=None) for v in vectors]
-        return like_probes(self.catalog, self.store, rng)
+            return [Evidence(visual=v, speech=v, text=None) for v in images]
+        return [replace(t, visual=v) for t, v in zip(texts, images, strict=False)]
 
     def _probe(self, name: str, evidence: Evidence) -> list[Candidate]:
         return run_channel(name, self.context, evidence, CHANNEL_KINDS[name], PROBE_DEPTH)
