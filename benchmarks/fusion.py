@@ -21,22 +21,18 @@ figures say little, the comparison between fusions on the same lists is what thi
 
 from __future__ import annotations
 
-import argparse
 import json
-import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from retrieval import PARAPHRASES, default_asr_model, keyword_query
+from retrieval import PARAPHRASES, build_collection, collection_parser, collection_report, keyword_query
 
-from mmsearch.ingest.runner import IngestOptions, run_ingest
-from mmsearch.ingest.transcribe import AsrOptions
 from mmsearch.search.fusion import FUSIONS
 from mmsearch.search.searcher import Query, Searcher
-from mmsearch.testing.media import VideoTruth, extract_frame, make_collection
+from mmsearch.testing.media import VideoTruth, extract_frame
 from mmsearch.types import Moment
 
 DEPTH = 10
@@ -89,23 +85,14 @@ def measure(searcher: Searcher, queries: list[tuple[Query, Relevant]], fusion: s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=12)
-    parser.add_argument("--sentences", type=int, default=3, help="spoken sentences per video")
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--model", default="test:hash", help="any --model spec (real weights: real figures)")
-    parser.add_argument("--asr-model", default=default_asr_model())
+    parser = collection_parser(__doc__, sentences=3, model="test:hash")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/fusion.json"))
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mmsearch-fusion-"))
     try:
         t0 = time.perf_counter()
-        truths = make_collection(work / "media", args.videos, args.sentences, seed=args.seed)
-        options = IngestOptions(
-            paths=(work / "media",), index_dir=work / "index", model=args.model, asr=AsrOptions(model=args.asr_model)
-        )
-        summary = run_ingest(options)
+        truths, summary = build_collection(work, args)
         (work / "frames").mkdir()
         kinds = {**text_queries(truths), "image": image_queries(truths, work / "frames")}
         t1 = time.perf_counter()
@@ -117,20 +104,7 @@ def main() -> None:
         query_s = time.perf_counter() - t1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {
-        "model": args.model,
-        "asr_model": args.asr_model,
-        "videos": args.videos,
-        "sentences": sum(len(t.utterances) for t in truths),
-        "seed": args.seed,
-        "results": results,
-        "media_seconds": round(summary.media_seconds, 2),
-        "build_seconds": round(t1 - t0, 2),
-        "query_seconds_total": round(query_s, 2),
-        "machine": platform.platform(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report = collection_report(args, truths, summary, results, t1 - t0, query_s)
     print(json.dumps(report, indent=2))
 
 

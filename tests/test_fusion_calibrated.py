@@ -4,11 +4,13 @@ what a noise channel can and cannot do, the meaning and order of the score, and 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from mmsearch.search.calibration import EVIDENCE_CAP, MAD_TO_SIGMA, TAIL_Z, Background
-from mmsearch.search.channels import Candidate
+from mmsearch.search.calibration import EVIDENCE_CAP, MAD_TO_SIGMA, TAIL_Z, Background, Calibration
+from mmsearch.search.channels import Candidate, Evidence
 from mmsearch.search.fusion import CALIBRATED_FLOOR, fuse, to_moments
 from mmsearch.types import SegmentHit, SegmentKind
 
@@ -144,3 +146,34 @@ def test_walk_stops_at_the_limit_instead_of_chaining_through_a_video() -> None:
     ]
     moments = to_moments(fuse({"visual": ranked}, "rrf"), limit=2)
     assert [(m.path, m.start, m.end) for m in moments] == [("v.mp4", 0.0, 2.0), ("b.mp4", 20.0, 22.0)]
+
+
+def test_calibration_is_measured_once_per_query_kind_and_cached_per_commit(tmp_path: Path) -> None:
+    calls: list[str] = []
+    vector = np.ones(4, np.float32) / 2
+
+    def probes(kind: str, rng: random.Random) -> list[Evidence]:
+        return [Evidence(visual=vector, speech=vector, text=f"probe {i}") for i in range(5)]
+
+    def run(name: str, evidence: Evidence) -> list[Candidate]:
+        calls.append(name)
+        i = int((evidence.text or "0").split()[-1])
+        return [] if name == "keyword" and i < 3 else [shot(i, 0.1 * i)]  # keyword finds nothing for 3 probes
+
+    first = Calibration(tmp_path, 7, ("visual", "keyword"), probes, run)
+    backgrounds = first.backgrounds("text")
+    assert len(calls) == 10 and first.backgrounds("text") == backgrounds and len(calls) == 10
+    assert backgrounds["visual"].center == pytest.approx(0.2) and backgrounds["visual"].samples == 5
+    assert backgrounds["keyword"].center == 0.0  # probes it found nothing for count as 0
+    assert (tmp_path / "calibration-00000007.json").is_file()
+    again = Calibration(tmp_path, 7, ("visual", "keyword"), probes, run)  # another process, same commit
+    assert again.backgrounds("text") == backgrounds and len(calls) == 10
+    again.backgrounds("image")
+    assert len(calls) == 20
+    later = Calibration(tmp_path, 8, ("visual", "keyword"), probes, run)  # a new commit measures again
+    later.backgrounds("text")
+    assert len(calls) == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibration-00000008.json"]
+    # A channel added to the registry (by name, nothing else) is measured too: the cache is of the old set.
+    with_new_channel = Calibration(tmp_path, 8, ("visual", "keyword", "speech"), probes, run)
+    assert "speech" in with_new_channel.backgrounds("text") and len(calls) == 45

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mmsearch.cli.app import app
 from mmsearch.search.searcher import Query, Searcher
+from mmsearch.testing.media import extract_frame
 from mmsearch.types import Moment
 
 pytestmark = pytest.mark.slow
@@ -58,3 +59,16 @@ def test_kind_flag_and_explain_show_evidence(golden: GoldenMedia, golden_index: 
     assert "talk.mp4" in result.stdout and "speech#1" in result.stdout and "e=" in result.stdout
     bad = runner.invoke(app, ["query", SPOKEN, "--kind", "smell", "--index", str(golden_index)])
     assert bad.exit_code == 2 and "--kind must be one of frame, speech, image" in bad.stderr
+
+
+def test_image_query_keeps_speech_noise_out_where_rrf_lets_it_in(
+    golden: GoldenMedia, golden_index: Path, tmp_path: Path
+) -> None:
+    """The issue's example: an image query whose speech channel has nothing relevant (test:hash cosines ~0)."""
+    frame = extract_frame(golden.shots, 3.0, tmp_path / "q.png")  # the testsrc shot, 2-4 s
+    calibrated = search(golden_index, image=frame, top_k=10)
+    assert calibrated[0].path == str(golden.shots) and calibrated[0].kind.value == "frame"
+    assert all(m.kind.value != "speech" for m in calibrated)
+    assert all("speech" not in m.channels for m in calibrated)
+    assert any(m.kind.value == "speech" for m in search(golden_index, image=frame, top_k=10, fusion="rrf"))
+    assert list(golden_index.glob("calibration-*.json"))  # measured once, cached beside the catalog

@@ -152,7 +152,7 @@ class Calibration:
         """Channel name -> background for queries of `kind` (text, image or like)."""
         scores = self._load()
         if kind not in scores:
-            probes = self._probes(kind, random.Random(f"{self.generation}:{kind}"))
+            probes = self._probes(kind, random.Random(f"probes:{kind}"))  # the same probes for every index
             scores[kind] = measure(probes, self.channels, self._run)
             self._save(scores)
         return {name: bg for name, s in scores[kind].items() if (bg := Background.of(s)) is not None}
