@@ -15,7 +15,8 @@ all channels (visual, speech, keyword), --modality any, top 10:
 
 Per query kind and fusion: R@1, R@5, MRR (first relevant rank within the top 10), and unrelated@5, the mean
 number of results in the top 5 that are not relevant (a method that returns fewer, better results scores
-lower). With test:hash (or random:ARCH) the dense channels carry only token/pixel overlap: the absolute
+lower). `--floors F ...` also measures calibrated fusion at other values of its floor (CALIBRATED_FLOOR, set on
+the module for the run: it is a constant of the product, not an option). With test:hash (or random:ARCH) the dense channels carry only token/pixel overlap: the absolute
 figures say little, the comparison between fusions on the same lists is what this measures.
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from retrieval import PARAPHRASES, build_collection, collection_parser, collection_report, keyword_query
 
+from mmsearch.search import fusion as fusion_module
 from mmsearch.search.fusion import FUSIONS
 from mmsearch.search.searcher import Query, Searcher
 from mmsearch.testing.media import VideoTruth, extract_frame
@@ -86,6 +88,7 @@ def measure(searcher: Searcher, queries: list[tuple[Query, Relevant]], fusion: s
 
 def main() -> None:
     parser = collection_parser(__doc__, sentences=3, model="test:hash")
+    parser.add_argument("--floors", type=float, nargs="*", default=[], help="calibrated floors to compare")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/fusion.json"))
     args = parser.parse_args()
 
@@ -99,6 +102,10 @@ def main() -> None:
         searcher = Searcher.open(work / "index")
         try:
             results = {kind: {f: measure(searcher, qs, f) for f in FUSIONS} for kind, qs in kinds.items()}
+            for floor in args.floors:
+                fusion_module.CALIBRATED_FLOOR = floor
+                for kind, qs in kinds.items():
+                    results[kind][f"calibrated floor={floor:g}"] = measure(searcher, qs, "calibrated")
         finally:
             searcher.close()
         query_s = time.perf_counter() - t1

@@ -221,6 +221,11 @@ def query_cmd(
         print_json({"query": query.label, "results": [moment_json(m, explain) for m in moments]})
     elif moments:
         console.print(moments_table(query.label, moments, explain))
+    elif query.fusion == "calibrated":
+        console.print(
+            "no results: nothing stands out from what this index returns for unrelated queries"
+            " (--fusion rrf lists the nearest anyway)"
+        )
     else:
         console.print("no results (the index is empty or nothing of that modality is indexed)")
 

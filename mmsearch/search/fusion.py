@@ -1,11 +1,11 @@
 """Late fusion of channel rankings, and fused units turned into moments.
 
-- `calibrated`: each channel's raw score becomes *evidence*: how many background spreads it stands above what
-  that channel typically returns as its best result for a query of this kind with no answer in this index
-  (`calibration.py`; capped at 10). score = sum over channels of weight * max(evidence, 0); a unit a channel did not return gets 0 from
-  it. Units scoring below CALIBRATED_FLOOR are dropped, so a query with no good answer returns few results or
-  none, and a channel that found nothing relevant adds little: its best unit sits near its own background.
-  A channel given no background (none measured) is measured against its own list.
+- `calibrated` (default): each channel's raw score becomes *evidence*: how many background spreads it stands
+  above what that channel typically returns as its best result for a query of this kind with no answer in this
+  index (`calibration.py`; capped at 10). score = sum over channels of weight * max(evidence, 0); a unit a
+  channel did not return gets 0 from it. Units scoring below CALIBRATED_FLOOR are dropped, so a query with no
+  good answer returns few results or none, and a channel that found nothing relevant adds little: its best unit
+  sits near its own background. A channel given no background is measured against its own list.
 - `rrf`: reciprocal rank fusion, score = sum over channels of weight / (RRF_K + rank). Ranks are comparable
   across channels whose raw scores are not (BM25 vs cosine), but the first result of a channel that found
   nothing counts as much as the first result of one that found the answer.
@@ -34,8 +34,8 @@ DEFAULT_FUSION = "calibrated"
 RRF_K = 60
 # Calibrated units must stand one background spread above a channel's typical best score for a query with no
 # answer (beat the best result of ~84% of such queries), or gather that much evidence from several channels.
-# benchmarks/fusion.py: a floor of 2 halves the unrelated results again but loses a quarter of the keyword hits
-# that Whisper's misheard words leave with one matching word; 0.5 lets in 60% more unrelated results.
+# benchmarks/fusion.py: a floor of 2 loses a quarter of the keyword answers (Whisper's misheard words leave one
+# matching word); 0.5 keeps them all there but more than doubles the unrelated results in the top 5.
 CALIBRATED_FLOOR = 1.0
 
 

@@ -15,7 +15,7 @@ from ..types import Moment
 
 DEFAULT_WITHIN = 60.0
 # Moments kept per part before chaining: the parts' own top-k would miss a weaker part of the best chain.
-PART_DEPTH = 200
+PART_DEPTH = 100
 
 
 def follows(before: Moment, after: Moment, within: float) -> bool:
