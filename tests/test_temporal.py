@@ -108,3 +108,12 @@ def test_reversed_order_and_a_short_window(three_videos: Path) -> None:
         query(three_videos, "lighthouse fishing boats", "--then", "astronaut space station", "--within", "5")["results"]
         == []
     )
+
+
+@pytest.mark.slow
+def test_explain_table_shows_each_part(three_videos: Path) -> None:
+    args = ["query", "lighthouse fishing boats", "--then", "astronaut space station", "--explain"]
+    result = runner.invoke(app, [*args, "--index", str(three_videos)])
+    assert result.exit_code == 0, result.output
+    assert "one.mp4" in result.stdout and "part 1 00:0" in result.stdout and "part 2 00:2" in result.stdout
+    assert "three.mp4" not in result.stdout and "two.mp4" not in result.stdout

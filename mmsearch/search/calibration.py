@@ -21,9 +21,9 @@ A probe that a channel returns nothing for counts as score 0 (BM25 finding no sh
 (raw - median) / spread, where spread is the larger of the background's robust standard deviation (MAD) and
 its upper tail ((90th percentile - median) / 1.28, what a normal background would have): a candidate at
 evidence 1 beats the best result of roughly 84% of queries with no answer, at 2 about 98%, even where the tail
-is heavy. A channel that finds nothing for most probes (BM25 sharing no word) has a background of zeros and a
-tiny spread: any hit it makes counts as strong evidence, up to the cap. It is capped at EVIDENCE_CAP so
-that one degenerate background (a channel that finds nothing for most probes) cannot decide alone.
+is heavy. Evidence is capped at EVIDENCE_CAP so that one degenerate background cannot decide alone: a channel
+that finds nothing for most probes (BM25 sharing no word) has a background of zeros and a tiny spread, so any
+hit it makes counts as strong evidence, up to the cap.
 Backgrounds depend only on the channel name and the query kind, so a new channel is calibrated with no code here.
 They are measured on first use and cached per commit as `DIR/calibration-NNNNNNNN.json` (older ones removed).
 """
@@ -46,11 +46,9 @@ from .channels import Candidate, Evidence
 
 log = logging.getLogger(__name__)
 
-QUERY_KINDS: tuple[str, ...] = ("text", "image", "like")
 PROBES = 32
+# Each probe contributes its best result only: the background is "the best an unrelated query gets".
 PROBE_DEPTH = 1
-PROBE_GRID = 4
-PROBE_IMAGE_SIZE = 224
 PROBE_GRID = 4
 PROBE_IMAGE_SIZE = 224
 EVIDENCE_CAP = 10.0
