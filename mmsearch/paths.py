@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import UsageError
+
 INDEX_ENV = "MMSEARCH_INDEX"
 DEFAULT_INDEX_DIR = Path("indexes") / "default"
 
@@ -18,11 +20,18 @@ VECTORS_SUFFIX = ".faiss"
 def resolve_index_dir(explicit: Path | str | None = None) -> Path:
     """`--index DIR` wins, then $MMSEARCH_INDEX, then ./indexes/default."""
     if explicit:
-        return Path(explicit).expanduser()
+        return _expand(Path(explicit), "--index")
     env = os.environ.get(INDEX_ENV)
     if env:
-        return Path(env).expanduser()
+        return _expand(Path(env), f"${INDEX_ENV}")
     return DEFAULT_INDEX_DIR
+
+
+def _expand(path: Path, source: str) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError as e:  # `~nouser/x`: no such user, so no home directory to expand
+        raise UsageError(f"{source} {display_path(path)}: {e}", hint="give the index directory without ~USER") from e
 
 
 def display_path(path: Path | str) -> str:
