@@ -15,6 +15,7 @@ CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = "write.lock"
 VECTORS_PREFIX = "vectors-"
 VECTORS_SUFFIX = ".faiss"
+BM25_PREFIX = "bm25-"  # keyword-index caches, one per vector generation (search/keyword.py)
 
 
 def resolve_index_dir(explicit: Path | str | None = None) -> Path:

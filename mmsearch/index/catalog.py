@@ -167,6 +167,9 @@ class Catalog:
     def _check_version(self) -> int:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
+            damage = self.damage()
+            if damage is not None:  # a garbled page can read as any version number
+                raise CorruptIndex(f"catalog {display_path(self.path)} is damaged: {damage}", hint=REPAIR_CATALOG_HINT)
             raise SchemaTooNew(
                 f"index schema version {version} is newer than this mmsearch understands ({SCHEMA_VERSION})",
                 hint="upgrade mmsearch to read this index",
@@ -378,6 +381,14 @@ class Catalog:
         wanted = ["manifest", "files", "segments"] + (["shots"] if self.schema_version() >= SHOTS_SCHEMA else [])
         missing = [t for t in wanted if t not in have]
         return f"table(s) {', '.join(missing)} missing" if missing else None
+
+    def homeless_shot_files(self) -> list[int]:
+        """File ids that shots name but no file row has (the shots a file id reused later would collide with)."""
+        sql = "SELECT DISTINCT file_id FROM shots WHERE file_id NOT IN (SELECT id FROM files) ORDER BY file_id"
+        return [int(r[0]) for r in self._conn.execute(sql)] if self.schema_version() >= SHOTS_SCHEMA else []
+
+    def remove_shots_of(self, file_ids: Sequence[int]) -> None:
+        self._conn.executemany("DELETE FROM shots WHERE file_id = ?", [(int(i),) for i in file_ids])
 
     def segment_owners(self) -> dict[int, int]:
         """Segment id → file id, for every segment (including any whose file row is gone)."""

@@ -136,6 +136,7 @@ class _CatalogView:
     raw: dict[str, str]
     files: list[FileRecord]
     owners: dict[int, int]
+    homeless_shots: list[int]
 
 
 def _read_catalog(index_dir: Path, report: CheckReport) -> _CatalogView | None:
@@ -154,7 +155,9 @@ def _read_catalog(index_dir: Path, report: CheckReport) -> _CatalogView | None:
             report.schema_version = catalog.schema_version()
             damage = catalog.damage()
             if damage is None:
-                view = _CatalogView(catalog.manifest(), catalog.files(), catalog.segment_owners())
+                view = _CatalogView(
+                    catalog.manifest(), catalog.files(), catalog.segment_owners(), catalog.homeless_shot_files()
+                )
     except CorruptIndex as e:
         damage = e.message
     finally:
@@ -172,6 +175,10 @@ def _check_once(index_dir: Path) -> CheckReport:
         return report
     raw, files, owners = view.raw, view.files, view.owners
     report.files, report.segments = len(files), len(owners)
+    if view.homeless_shots:
+        report.problems.append(
+            Problem("orphan-shots", f"shots of {len(view.homeless_shots)} file id(s) without a file row", True)
+        )
     report.stale = [r.path for r in files if not os.path.lexists(fs_path(r))]
     latest = catalog_module.SCHEMA_VERSION  # looked up now: tests add a migration to simulate an upgrade
     if report.schema_version < latest:

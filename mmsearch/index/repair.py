@@ -8,16 +8,17 @@ file, and files whose segments lack vectors, so that the next `mmsearch index` o
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorruptIndex
-from ..paths import CATALOG_FILE, VECTORS_PREFIX, VECTORS_SUFFIX, display_path
+from ..paths import BM25_PREFIX, CATALOG_FILE, VECTORS_PREFIX, VECTORS_SUFFIX, display_path
 from ..stores.faiss_store import FaissStore, file_checksum, generation_file, generation_of
-from ..stores.protocol import BACKEND_FAISS, VectorStore, open_store
+from ..stores.protocol import BACKEND_FAISS, BACKENDS, VectorStore, open_store
 from .check import ALWAYS_SEGMENTED, CheckReport, check_index
-from .salvage import salvage_catalog
+from .salvage import Unsalvageable, salvage_catalog, set_aside
 from .writer import IndexWriter
 
 # Problems repair handles before the catalog can even be opened.
@@ -42,15 +43,24 @@ def repair_index(index_dir: Path) -> CheckReport:
         writer.lock()  # IndexLocked while another writer works
         lost_from = None
         if "catalog" in codes:
-            salvaged = salvage_catalog(index_dir / CATALOG_FILE)
+            try:
+                salvaged = salvage_catalog(index_dir / CATALOG_FILE)
+            except Unsalvageable as e:
+                return _reset(index_dir, before, e.message)
             lost_from = salvaged.lost_from_file
             done.append(f"salvaged the damaged catalog ({_counts(salvaged.copied)}); kept it as {salvaged.kept_as.name}")
         writer.open_catalog()  # applies pending migrations
         raw = writer._cat().manifest()
         if "model" not in raw and not writer._cat().files():
-            done.append("removed the catalog of a first run that stopped before committing")
             writer.close(commit=False)  # removes what never held an index
-            return _after(index_dir, before, done)
+            report = CheckReport(index=before.index)
+            report.repaired = ["removed the catalog of a first run that stopped before committing"]
+            report.notes = ["run `mmsearch index PATH` to build the index"]
+            return report
+        if raw.get("backend", BACKEND_FAISS) not in BACKENDS and any(index_dir.glob(f"{VECTORS_PREFIX}*")):
+            raw["backend"] = BACKEND_FAISS  # an unknown name beside FAISS generation files: those are the store
+            writer._cat().set_manifest({"backend": BACKEND_FAISS})
+            done.append("the manifest named an unknown vector backend; set it to faiss, whose files the index has")
         recovered = _recover_vectors(index_dir, raw)
         if recovered.note:
             done.append(recovered.note)
@@ -60,6 +70,20 @@ def repair_index(index_dir: Path) -> CheckReport:
         writer.commit()
         _remove_other_generations(index_dir, writer.generation)
     return _after(index_dir, before, done)
+
+
+def _reset(index_dir: Path, before: CheckReport, why: str) -> CheckReport:
+    """No manifest to go by: set the catalog aside and drop the vectors, which nothing can vouch for any more."""
+    kept = set_aside(index_dir / CATALOG_FILE)
+    for path in [*index_dir.glob(f"{VECTORS_PREFIX}*"), *index_dir.glob(f"{BM25_PREFIX}*")]:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    report = CheckReport(index=before.index)
+    report.repaired = [f"{why}: reset the index (the damaged catalog is kept as {kept.name})"]
+    report.notes = ["run `mmsearch index PATH --model MODEL` with the index's model to build it again"]
+    return report
 
 
 def _after(index_dir: Path, before: CheckReport, done: list[str]) -> CheckReport:
@@ -142,6 +166,7 @@ def _drop_disagreements(writer: IndexWriter, store: VectorStore, lost_from: int 
     files = {r.id: r for r in catalog.files()}
     homeless = [s for s, f in owners.items() if f not in files]
     catalog.remove_segments(homeless)
+    catalog.remove_shots_of(catalog.homeless_shot_files())
     owners = {s: f for s, f in owners.items() if f in files}
     have = set(store.ids().tolist())
     store.remove(sorted(have - owners.keys()))

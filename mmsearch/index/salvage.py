@@ -23,6 +23,10 @@ DAMAGED_SUFFIX = ".damaged"
 TABLES: tuple[tuple[str, str | None], ...] = (("manifest", None), ("files", "id"), ("segments", "file_id"), ("shots", "file_id"))
 
 
+class Unsalvageable(CorruptIndex):
+    """Not even the manifest reads: nothing says which model built the index."""
+
+
 @dataclass(frozen=True)
 class Salvage:
     copied: dict[str, int]  # rows copied per table
@@ -70,6 +74,28 @@ def salvage_catalog(path: Path) -> Salvage:
     for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
         leftover.unlink(missing_ok=True)
     Catalog.open(fresh, create=True).close()  # every table at the latest schema
+    try:
+        copied, lost = _copy_all(path, fresh)
+    except BaseException:
+        for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
+            leftover.unlink(missing_ok=True)
+        raise
+    kept = set_aside(path)
+    os.replace(fresh, path)
+    return Salvage(copied, min(lost) if lost else None, kept)
+
+
+def set_aside(path: Path) -> Path:
+    """Move a damaged catalog (and its WAL) out of the way, kept for inspection as `catalog.sqlite.damaged`."""
+    kept = path.with_name(path.name + DAMAGED_SUFFIX)
+    os.replace(path, kept)
+    for log_file in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if log_file.exists():
+            os.replace(log_file, Path(f"{kept}{log_file.name[len(path.name) :]}"))
+    return kept
+
+
+def _copy_all(path: Path, fresh: Path) -> tuple[dict[str, int], list[int]]:
     src, dst = _connect_ro(path), sqlite3.connect(fresh, isolation_level=None)
     copied: dict[str, int] = {}
     lost: list[int] = []
@@ -82,18 +108,9 @@ def salvage_catalog(path: Path) -> Salvage:
         model = dst.execute("SELECT value FROM manifest WHERE key = 'model'").fetchone()
         if model is None:
             dst.execute("ROLLBACK")
-            raise CorruptIndex(
-                f"catalog {display_path(path)} is damaged beyond repair: its manifest cannot be read",
-                hint="move the index directory aside and index the media again (with --model)",
-            )
+            raise Unsalvageable(f"catalog {display_path(path)} is damaged beyond salvage: its manifest cannot be read")
         dst.execute("COMMIT")
     finally:
         src.close()
         dst.close()
-    kept = path.with_name(path.name + DAMAGED_SUFFIX)
-    os.replace(path, kept)
-    for log_file in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if log_file.exists():
-            os.replace(log_file, Path(f"{kept}{log_file.name[len(path.name):]}"))
-    os.replace(fresh, path)
-    return Salvage(copied, min(lost) if lost else None, kept)
+    return copied, lost

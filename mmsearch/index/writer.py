@@ -18,9 +18,9 @@ from typing import IO
 import numpy as np
 
 from .. import __version__
-from ..errors import DiskFull, IndexLocked, MMSearchError
+from ..errors import CorruptIndex, DiskFull, IndexLocked, MMSearchError
 from ..paths import CATALOG_FILE, LOCK_FILE, display_path
-from ..stores.faiss_store import Device, generation_file, is_disk_full, stale_generation_files, verify_checksum
+from ..stores.faiss_store import REPAIR_HINT, Device, generation_file, is_disk_full, stale_generation_files, verify_checksum
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 from ..types import MediaFile, Segment
 from .catalog import Catalog, FileRecord
@@ -102,6 +102,12 @@ class IndexWriter:
             self.store = open_store(
                 raw, self.index_dir, self.generation, self.device, writer=True, index_type=self.store_config.index_type
             )
+            if self.store.dim != manifest.dim:
+                raise CorruptIndex(
+                    f"the vectors of index {display_path(self.index_dir)} have dimension {self.store.dim}, "
+                    f"its manifest says {manifest.dim}",
+                    hint=REPAIR_HINT,
+                )
             self.store.sync(catalog.segment_ids())
             self._committed_changes = catalog.total_changes
         else:

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..index.catalog import Catalog
+from ..paths import BM25_PREFIX
 
 log = logging.getLogger(__name__)
 
-BM25_PREFIX = "bm25-"
 _IDS_FILE = "segment_ids.npy"
 STOPWORDS = "en_plus"  # bm25s' 179-word English list; its "en" list (33 words) keeps "were", "over"
 
