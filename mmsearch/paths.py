@@ -21,18 +21,18 @@ BM25_PREFIX = "bm25-"  # keyword-index caches, one per vector generation (search
 def resolve_index_dir(explicit: Path | str | None = None) -> Path:
     """`--index DIR` wins, then $MMSEARCH_INDEX, then ./indexes/default."""
     if explicit:
-        return _expand(Path(explicit), "--index")
+        return _expand(Path(explicit))
     env = os.environ.get(INDEX_ENV)
     if env:
-        return _expand(Path(env), f"${INDEX_ENV}")
+        return _expand(Path(env))
     return DEFAULT_INDEX_DIR
 
 
-def _expand(path: Path, source: str) -> Path:
+def _expand(path: Path) -> Path:
     try:
         return path.expanduser()
     except RuntimeError as e:  # `~nouser/x`: no such user, so no home directory to expand
-        raise UsageError(f"{source} {display_path(path)}: {e}", hint="give the index directory without ~USER") from e
+        raise UsageError(f"index directory {display_path(path)}: {e}", hint="give it without ~USER") from e
 
 
 def display_path(path: Path | str) -> str:

@@ -218,12 +218,13 @@ class IndexWriter:
         if self.catalog is not None:
             if commit and self.store is not None and self.catalog.in_transaction:
                 self.commit()
-                # The run is over: no reader of ours needs the retired generations any more (readers of others
-                # re-read the manifest when the file they wanted is gone).
-                for stale in stale_generation_files(self.index_dir, self.generation, grace=0):
-                    stale.unlink(missing_ok=True)
             self.catalog.rollback()
             never_initialised = "model" not in self.catalog.manifest()
+            if self.store is not None and not never_initialised:
+                # The run is over (or failed, maybe for lack of space): retired generations go now; readers
+                # that still wanted one re-read the manifest when its file is gone.
+                for stale in stale_generation_files(self.index_dir, self.generation, grace=0):
+                    stale.unlink(missing_ok=True)
             self.catalog.close()
             self.catalog = None
             if never_initialised:
