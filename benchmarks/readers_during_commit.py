@@ -62,7 +62,9 @@ def main() -> None:
                     examples.setdefault(name, (proc.stderr.decode() or proc.stdout.decode())[-300:])
 
         t0 = time.perf_counter()
-        writer_cmd = cli("index", str(media), "--index", str(index_dir), "--no-asr", "--no-shots", "--commit-interval", "0")
+        writer_cmd = cli(
+            "index", str(media), "--index", str(index_dir), "--no-asr", "--no-shots", "--commit-interval", "0"
+        )
         writer = subprocess.Popen(writer_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threads = [threading.Thread(target=loop, args=(n,)) for n in COMMANDS]
         for t in threads:

@@ -223,7 +223,7 @@ def test_lost_live_generation_is_recovered_from_the_previous_one(fresh: tuple[Pa
     code, out, _ = run("check", "--repair", "--index", str(index_dir))
     assert code == 0 and "recovered the vectors of the previous generation" in out
     # Only the files of the last run were dropped: the first run's three files keep their vectors.
-    assert out.count("dropped ") == 4 and "first/" not in "".join(l for l in out.splitlines() if "dropped" in l)
+    assert out.count("dropped ") == 4 and "first/" not in "".join(x for x in out.splitlines() if "dropped" in x)
     summary = index(media, index_dir)[1]
     assert summary["new_files"] == 4 and summary["unchanged_files"] == 3
     assert index_state(index_dir).files == index_state(fresh_dir).files
@@ -265,7 +265,7 @@ def test_kill_as_the_catalog_is_created_does_not_block_the_next_run(
 
         Catalog.open(index_dir / "catalog.sqlite", create=True).close()
     code, out, err = run("check", "--index", str(index_dir))
-    assert code == 2 and len([l for l in err.splitlines() if l.startswith("problem:")]) == 1
+    assert code == 2 and len([x for x in err.splitlines() if x.startswith("problem:")]) == 1
     # `mmsearch index PATH` without --model: the default model is chosen (its weights are not on this machine,
     # so it stops there), never the "catalog is empty, run `mmsearch index PATH`" loop.
     code, out, err = run("index", str(media), "--index", str(index_dir), "--no-asr")

@@ -20,8 +20,8 @@ import mmsearch.index.check as check_module
 import mmsearch.index.manifest as manifest_module
 from mmsearch.index.check import check_index
 from mmsearch.index.manifest import open_reader
-from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.index.writer import IndexWriter
+from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.stores.faiss_store import READER_GRACE_SECONDS, generation_file
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
 
@@ -56,10 +56,14 @@ def generation(index_dir: Path) -> int:
 
 def reader_loop(name: str, index_dir: Path, stop: threading.Event, runs: Counter[str], failures: list[str]) -> None:
     while not stop.is_set():
-        proc = subprocess.run(cli(*READER_COMMANDS[name], "--index", str(index_dir)), env=cli_env(), capture_output=True)
+        proc = subprocess.run(
+            cli(*READER_COMMANDS[name], "--index", str(index_dir)), env=cli_env(), capture_output=True
+        )
         runs[name] += 1
         if proc.returncode != 0:
-            failures.append(f"{name} exit {proc.returncode}: {proc.stderr.decode()[-300:]} {proc.stdout.decode()[-300:]}")
+            failures.append(
+                f"{name} exit {proc.returncode}: {proc.stderr.decode()[-300:]} {proc.stdout.decode()[-300:]}"
+            )
         elif name == "check" and json.loads(proc.stdout)["problems"]:
             failures.append(f"check reported {json.loads(proc.stdout)['problems']}")
 
@@ -200,7 +204,12 @@ def test_retired_generations_stay_for_the_grace_period_then_go(tmp_path: Path) -
         assert generation_file(index_dir, first).exists()  # retired two commits ago, but young: kept
         old = time.time() - 2 * READER_GRACE_SECONDS
         os.utime(generation_file(index_dir, first), (old, old))
-        writer.add_file(MediaFile(tmp_path / "x9.png", MediaKind.IMAGE, 1, 9), "sha9", [Segment(SegmentKind.IMAGE, None, None)], vector)
+        writer.add_file(
+            MediaFile(tmp_path / "x9.png", MediaKind.IMAGE, 1, 9),
+            "sha9",
+            [Segment(SegmentKind.IMAGE, None, None)],
+            vector,
+        )
         writer.commit()
         assert not generation_file(index_dir, first).exists()
         assert generation_file(index_dir, first + 1).exists()  # young still

@@ -34,7 +34,9 @@ SPEECH = ["the dog barks at the mail carrier", "rain falls on the quiet harbour"
 def cli(args: list[str], privileged: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     prefix = [] if privileged else ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
-    return subprocess.run([*prefix, sys.executable, "-m", "mmsearch", *args], env=env, capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "mmsearch", *args], env=env, capture_output=True, text=True, cwd=cwd
+    )
 
 
 def speech_index(index_dir: Path, folder: Path) -> None:
@@ -48,7 +50,9 @@ def speech_index(index_dir: Path, folder: Path) -> None:
             path = folder / f"talk-{i}.wav"
             path.write_bytes(b"RIFF")  # the catalog needs a path; the tests only read the index
             media = MediaFile(path, MediaKind.AUDIO, 4, i, has_audio=True, duration=5.0)
-            writer.add_file(media, f"sha-{i}", [Segment(SegmentKind.SPEECH, 0.0, 5.0, text)], embedder.embed_texts([text]))
+            writer.add_file(
+                media, f"sha-{i}", [Segment(SegmentKind.SPEECH, 0.0, 5.0, text)], embedder.embed_texts([text])
+            )
 
 
 def capabilities_can_be_dropped() -> bool:
@@ -138,7 +142,17 @@ def test_disk_full_during_a_commit_is_one_line_and_leaves_the_last_commit(tmp_pa
     disk = tmp_path / "disk"
     with mounted(["-t", "tmpfs", "-o", "size=1m", "tmpfs"], disk):
         index_dir = disk / "idx"
-        args = ["index", str(media), "--index", str(index_dir), "--model", "test:hash", "--no-asr", "--commit-interval", "0"]
+        args = [
+            "index",
+            str(media),
+            "--index",
+            str(index_dir),
+            "--model",
+            "test:hash",
+            "--no-asr",
+            "--commit-interval",
+            "0",
+        ]
         proc = cli(args)
         lines = [line for line in proc.stderr.splitlines() if not line.startswith(("WARNING: model", " "))]
         assert proc.returncode == 2, proc.stderr

@@ -25,6 +25,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..errors import EXIT_USAGE, MMSearchError
+from ..types import FileFailure, IngestSummary, Moment
+
 # Control characters (C0, DEL, C1) and the invisible reorderers (bidi overrides, line separators): a name
 # on disk holding them could recolour the terminal or forge extra output lines, so they are shown escaped.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -39,8 +42,6 @@ def safe(text: str) -> str:
     """Data (file names, transcripts, messages naming them) ready for rich: controls escaped, markup literal."""
     return escape(printable(text))
 
-from ..errors import EXIT_USAGE, MMSearchError
-from ..types import FileFailure, IngestSummary, Moment
 
 console = Console()
 err_console = Console(stderr=True)

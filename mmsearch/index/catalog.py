@@ -427,7 +427,9 @@ def fs_path(record: FileRecord) -> Path:
     return Path(os.fsdecode(record.raw_path))
 
 
-REPAIR_CATALOG_HINT = "`mmsearch check --repair` salvages what can be read; the next `mmsearch index` re-embeds the rest"
+REPAIR_CATALOG_HINT = (
+    "`mmsearch check --repair` salvages what can be read; the next `mmsearch index` re-embeds the rest"
+)
 
 
 def catalog_error(e: sqlite3.DatabaseError, path: Path) -> MMSearchError:

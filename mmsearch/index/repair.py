@@ -48,7 +48,9 @@ def repair_index(index_dir: Path) -> CheckReport:
             except Unsalvageable as e:
                 return _reset(index_dir, before, e.message)
             lost_from = salvaged.lost_from_file
-            done.append(f"salvaged the damaged catalog ({_counts(salvaged.copied)}); kept it as {salvaged.kept_as.name}")
+            done.append(
+                f"salvaged the damaged catalog ({_counts(salvaged.copied)}); kept it as {salvaged.kept_as.name}"
+            )
         writer.open_catalog()  # applies pending migrations
         raw = writer._cat().manifest()
         if "model" not in raw and not writer._cat().files():

@@ -20,7 +20,12 @@ from .catalog import Catalog
 
 DAMAGED_SUFFIX = ".damaged"
 # Tables copied, in order, and the column naming a row's file (None: the manifest).
-TABLES: tuple[tuple[str, str | None], ...] = (("manifest", None), ("files", "id"), ("segments", "file_id"), ("shots", "file_id"))
+TABLES: tuple[tuple[str, str | None], ...] = (
+    ("manifest", None),
+    ("files", "id"),
+    ("segments", "file_id"),
+    ("shots", "file_id"),
+)
 
 
 class Unsalvageable(CorruptIndex):
@@ -43,7 +48,9 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})").fetchall()]
 
 
-def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, owner: str | None) -> tuple[int, int | None]:
+def _copy_table(
+    src: sqlite3.Connection, dst: sqlite3.Connection, table: str, owner: str | None
+) -> tuple[int, int | None]:
     """Copy readable rows; returns (rows copied, first file id that may have lost rows, or None)."""
     try:
         have = set(_columns(src, table))

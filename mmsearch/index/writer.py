@@ -20,7 +20,14 @@ import numpy as np
 from .. import __version__
 from ..errors import CorruptIndex, DiskFull, IndexLocked, MMSearchError
 from ..paths import CATALOG_FILE, LOCK_FILE, display_path
-from ..stores.faiss_store import REPAIR_HINT, Device, generation_file, is_disk_full, stale_generation_files, verify_checksum
+from ..stores.faiss_store import (
+    REPAIR_HINT,
+    Device,
+    generation_file,
+    is_disk_full,
+    stale_generation_files,
+    verify_checksum,
+)
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 from ..types import MediaFile, Segment
 from .catalog import Catalog, FileRecord
