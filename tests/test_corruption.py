@@ -160,6 +160,8 @@ CASES: dict[str, Callable[[Path], None]] = {
     "manifest-dim-wrong": set_manifest("dim", "999"),
     "manifest-dim-not-a-number": set_manifest("dim", "sixty-four"),
     "manifest-index-type-wrong": set_manifest("index_type", "hnsw"),
+    "manifest-index-type-unknown": set_manifest("index_type", "annoy"),
+    "manifest-index-params-garbled": set_manifest("index_params", "nlist=x,nprobe=?"),
     "manifest-generation-previous": previous_generation,
     "manifest-generation-absent-file": set_manifest("vectors_generation", "77"),
     "manifest-checksum-wrong": set_manifest("vectors_checksum", "sha256:" + "0" * 64),

@@ -20,7 +20,7 @@ from ..trecvid.msb import load_msb
 from ..trecvid.runfile import AvsRunInfo, run_topics, write_avs_xml, write_trec_run
 from ..trecvid.topics import load_topics
 from ..trecvid.xinfap import DEFAULT_MAX_RESULTS, PRECISION_RANKS, EvalResult, evaluate
-from .ui import reported_errors
+from .ui import reported_errors, safe
 
 # A shot holds several sampled frames and transcript spans, so a run of N shots needs more than N segments.
 SEGMENTS_PER_SHOT = 10
@@ -116,7 +116,7 @@ def run_command(
         else:
             write_avs_xml(result.rankings, out, info, result.elapsed, max_results)
     console = Console(stderr=True)
-    console.print(f"wrote {result.num_shots} shots for {len(topic_list)} topics to {out}")
+    console.print(f"wrote {result.num_shots} shots for {len(topic_list)} topics to {safe(str(out))}")
     if result.num_shots == 0:
         console.print(
             "[yellow]warning:[/] no hit fell in a shot of the msb; media file names (without extension) "
@@ -146,7 +146,7 @@ def eval_table(result: EvalResult) -> Table:
         table.add_column(name, justify="right")
     for topic, scores in result.per_topic.items():
         row = [f"{scores[m]:.4f}" for m in TABLE_MEASURES]
-        table.add_row(topic, *row, f"{scores['inum_rel']:.4f}", f"{scores['num_ret']:.0f}")
+        table.add_row(safe(topic), *row, f"{scores['inum_rel']:.4f}", f"{scores['num_ret']:.0f}")
     means = [f"{result.means[m]:.4f}" for m in TABLE_MEASURES]
     table.add_row("all", *means, f"{result.totals['inum_rel']:.4f}", f"{result.totals['num_ret']:.0f}", style="bold")
     notes = []

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import CorruptIndex, SchemaTooNew
 from ..paths import LOCK_FILE, display_path
+from ..stores.faiss_index import plan_from_manifest
 from ..stores.faiss_store import FaissStore, file_checksum, generation_file, stale_generation_files
 from ..stores.protocol import BACKEND_FAISS, VectorStore, open_store
 from ..types import MediaKind
@@ -275,6 +276,12 @@ def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> Vect
 
 def _check_kind(store: FaissStore, manifest: Manifest, report: CheckReport) -> None:
     recorded = manifest.raw.get("index_type")
+    if recorded is not None:
+        try:
+            plan_from_manifest(recorded, manifest.raw.get("index_params", ""))
+        except ValueError as e:
+            report.problems.append(Problem("manifest", f"manifest's index type does not read ({e})", True, fatal=True))
+            return
     if recorded is not None and recorded != store.kind:
         report.problems.append(
             Problem("manifest", f"manifest says index type {recorded!r}, the vector file holds {store.kind!r}", True)

@@ -134,10 +134,7 @@ def open_generation(manifest: Manifest, index_dir: Path, device: Device) -> Vect
             raise CorruptIndex(f"vector file {display_path(path)} named by the manifest is missing", hint=REPAIR_HINT)
         if path.stat().st_size <= VERIFY_ON_OPEN_BYTES:
             verify_checksum(path, manifest.checksum)
-    try:
-        store = open_store(manifest.raw, index_dir, manifest.generation, device, writer=False, index_type=None)
-    except ValueError as e:  # index_params the size rules cannot parse
-        raise CorruptIndex(f"index {display_path(index_dir)} has a damaged manifest ({e})", hint=REPAIR_HINT) from e
+    store = open_store(manifest.raw, index_dir, manifest.generation, device, writer=False, index_type=None)
     if store.dim != manifest.dim:
         store.close()
         raise CorruptIndex(
@@ -149,4 +146,10 @@ def open_generation(manifest: Manifest, index_dir: Path, device: Device) -> Vect
 
 
 def index_size_bytes(index_dir: Path) -> int:
-    return sum(p.stat().st_size for p in index_dir.iterdir() if p.is_file()) if index_dir.is_dir() else 0
+    total = 0
+    for path in index_dir.iterdir() if index_dir.is_dir() else ():
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:
+            continue  # a generation a writer retired while we counted
+    return total
