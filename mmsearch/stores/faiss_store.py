@@ -42,7 +42,7 @@ Device = Literal["auto", "cpu", "gpu"]
 REPAIR_HINT = "`mmsearch check --repair` drops what cannot be read; the next `mmsearch index` re-embeds it"
 # Generation files older than the previous one stay this long after they stop being live, so that a reader
 # that read the manifest just before a commit can still open the generation it names (a reader lease by age).
-READER_GRACE_SECONDS = 60.0
+READER_GRACE_SECONDS = 15.0
 CHECKSUM_ALGORITHM = "sha256"
 
 
