@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .. import __version__
-from ..errors import EXIT_OK, EXIT_PARTIAL
+from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ..index.manifest import resolve_model
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
@@ -31,7 +30,9 @@ from .ui import (
     print_json,
     print_summary,
     reported_errors,
+    safe,
     setup_logging,
+    usage_error_line,
     warn_untrained,
 )
 
@@ -242,7 +243,7 @@ def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         return
     for key, value in info.items():
         shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-        console.print(f"[bold]{key}[/]: {escape(str(shown))}")
+        console.print(f"[bold]{key}[/]: {safe(str(shown))}")
 
 
 @app.command("models")
@@ -260,5 +261,19 @@ trecvid_commands.register(app)
 maintenance_commands.register(app)
 
 
+# click's UsageError (bad option value, unknown option), wherever this typer version takes click from.
+_CLICK_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+
+
 def main() -> None:
-    app()
+    """The console entry point: click's usage errors (`--top-k abc`) become one `error: …` line, exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except _CLICK_USAGE_ERROR as e:
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()  # type: ignore[attr-defined]  # bare `mmsearch`: the help, as click shows it
+            raise SystemExit(EXIT_USAGE) from None
+        raise SystemExit(usage_error_line(e)) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else EXIT_OK)

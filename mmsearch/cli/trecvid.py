@@ -23,7 +23,7 @@ from ..trecvid.runfile import AvsRunInfo, run_topics, validate_avs_xml, write_av
 from ..trecvid.topics import Topic, load_topics
 from ..trecvid.xinfap import DEFAULT_MAX_RESULTS, PRECISION_RANKS, EvalResult, evaluate, shift_topic
 from ..types import MediaKind
-from .ui import reported_errors
+from .ui import reported_errors, safe
 
 # A shot holds several sampled frames and transcript spans, so a run of N shots needs more than N segments.
 SEGMENTS_PER_SHOT = 10
@@ -168,7 +168,7 @@ def run_command(
             write_avs_xml(result.rankings, out, info, result.elapsed, max_results)
             if dtd is not None:
                 validate_avs_xml(out, dtd)
-    Console(stderr=True).print(f"wrote {result.num_shots} shots for {len(topic_list)} topics to {out}")
+    Console(stderr=True).print(f"wrote {result.num_shots} shots for {len(topic_list)} topics to {safe(str(out))}")
 
 
 def _indexed_videos(searcher: Any) -> dict[str, str]:
@@ -216,7 +216,7 @@ def eval_table(result: EvalResult) -> Table:
         table.add_column(name, justify="right")
     for topic, scores in result.per_topic.items():
         row = [f"{scores[m]:.4f}" for m in TABLE_MEASURES]
-        table.add_row(topic, *row, f"{scores['inum_rel']:.4f}", f"{scores['num_ret']:.0f}")
+        table.add_row(safe(topic), *row, f"{scores['inum_rel']:.4f}", f"{scores['num_ret']:.0f}")
     means = [f"{result.means[m]:.4f}" for m in TABLE_MEASURES]
     table.add_row("all", *means, f"{result.totals['inum_rel']:.4f}", f"{result.totals['num_ret']:.0f}", style="bold")
     notes = []

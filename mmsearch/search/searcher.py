@@ -120,6 +120,8 @@ def read_query_image(path: Path) -> np.ndarray:
         raise BadInput(f"--image {display_path(path)} is a directory, not an image")
     if not path.exists():
         raise BadInput(f"--image {display_path(path)} does not exist")
+    if not path.is_file():  # a FIFO or device would block the read forever, or never end
+        raise BadInput(f"--image {display_path(path)} is not a regular file")
     try:
         return load_image(path)
     except (MediaError, OSError) as e:
