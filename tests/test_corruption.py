@@ -36,7 +36,7 @@ def index(media: Path, index_dir: Path) -> tuple[int, dict]:
 
 def answer(index_dir: Path) -> tuple[int, object]:
     """What a user sees: the query's results (JSON) and info's counts; or the exit code of a refusal."""
-    code, out, err = run("query", "red", "--index", str(index_dir), "--json", "-k", "20")
+    code, out, err = run("query", "red", "--index", str(index_dir), "--json", "-k", "20", "--fusion", "rrf")
     if code != 0:
         return code, err
     results = [(r["path"], r["kind"], r["start"], round(r["score"], 5)) for r in json.loads(out)["results"]]

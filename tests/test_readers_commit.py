@@ -28,7 +28,7 @@ from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = 250  # one commit each: ~30-60 ms per commit on a loaded machine, so the writer runs 10-20 s
 READER_COMMANDS = {
-    "query": ["query", "red", "--json", "-k", "3"],
+    "query": ["query", "red", "--json", "-k", "3", "--fusion", "rrf"],
     "info": ["info", "--json"],
     "check": ["check", "--json"],
 }

@@ -50,9 +50,9 @@ def test_hostile_names_are_escaped_in_tables_and_failed_lines_but_exact_in_json(
     assert len(failed) == 1 and "bad\\nfailed: forged.png" in failed[0]  # one failure, one line: nothing forged
     assert "\x1b" not in proc.stdout + proc.stderr
 
-    table = cli("query", "red", *index)
+    table = cli("query", "red", *index, "--fusion", "rrf")
     assert table.returncode == 0 and "\\x1b[31mred\\x1b[0m.png" in table.stdout and "\x1b" not in table.stdout
-    exact = json.loads(cli("query", "red", *index, "--json").stdout)
+    exact = json.loads(cli("query", "red", *index, "--json", "--fusion", "rrf").stdout)
     assert exact["results"][0]["path"] == str(media / ANSI_NAME)  # JSON stays exact
 
     (media / ANSI_NAME).unlink()
