@@ -71,7 +71,11 @@ def project_requirements() -> list[Requirement]:
 
 
 def _sdist_requirements(name: str) -> list[Requirement]:
-    reqs = [Requirement(r) for r in metadata.requires(name) or []]
+    try:
+        listed = metadata.requires(name) or []
+    except metadata.PackageNotFoundError:
+        sys.exit(f"{name} is not installed here: run this after `pip install -e .[dev]` (it reads {name}'s requirements)")
+    reqs = [Requirement(r) for r in listed]
     return [r for r in reqs if r.marker is None or "extra" not in str(r.marker)]
 
 
