@@ -74,7 +74,9 @@ def _sdist_requirements(name: str) -> list[Requirement]:
     try:
         listed = metadata.requires(name) or []
     except metadata.PackageNotFoundError:
-        sys.exit(f"{name} is not installed here: run this after `pip install -e .[dev]` (it reads {name}'s requirements)")
+        sys.exit(
+            f"{name} is not installed here: run this after `pip install -e .[dev]` (it reads {name}'s requirements)"
+        )
     reqs = [Requirement(r) for r in listed]
     return [r for r in reqs if r.marker is None or "extra" not in str(r.marker)]
 

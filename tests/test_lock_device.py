@@ -82,4 +82,3 @@ def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPa
     assert hub.resolve_device("auto") == "cuda" and hub.resolve_device("gpu") == "cuda"
     with pytest.raises(UsageError, match="--device must be one of"):
         hub.resolve_device("tpu")
-
