@@ -46,6 +46,8 @@ PLATFORMS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
         {"sys_platform": "win32", "platform_system": "Windows", "platform_machine": "AMD64", "os_name": "nt"},
     ),
 }
+# Versions printed per target, to see when a platform silently falls back to an old release.
+SHOWN = ("torch", "av", "faiss-cpu", "ctranslate2", "decord")
 # Pure-Python sdists with no wheel anywhere: checked through their own requirements instead.
 PURE_SDISTS = ("openai-whisper",)
 # The child pip: patch the vendored `packaging` marker environment to the target's, then run pip as usual.
@@ -106,7 +108,9 @@ def check_target(platform: str, python: str) -> tuple[str, bool, str]:
     sdists = [i["metadata"]["name"] for i in installed if not i["download_info"]["url"].endswith(".whl")]
     if sdists:
         return name, False, f"resolved to source distributions: {', '.join(sdists)}"
-    return name, True, f"{len(installed)} wheels ({len(lines)} direct requirements)"
+    versions = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in installed}
+    shown = ", ".join(f"{k} {versions[k]}" for k in SHOWN if k in versions)
+    return name, True, f"{len(installed)} wheels ({len(lines)} direct requirements); {shown}"
 
 
 def _without_marker(req: Requirement) -> str:
