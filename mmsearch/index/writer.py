@@ -9,6 +9,7 @@ Layout of DIR:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +195,9 @@ class IndexWriter:
     def _remove_stillborn(self) -> None:
         """A first run that failed before the index existed (e.g. no weights) leaves nothing half-made behind."""
         for name in (CATALOG_FILE, CATALOG_FILE + "-wal", CATALOG_FILE + "-shm", LOCK_FILE):
-            (self.index_dir / name).unlink(missing_ok=True)
+            # Windows refuses to delete the lock file while it is open (locked); then it and the folder stay.
+            with contextlib.suppress(PermissionError):
+                (self.index_dir / name).unlink(missing_ok=True)
         if self._created_dir and not any(self.index_dir.iterdir()):
             self.index_dir.rmdir()
 
