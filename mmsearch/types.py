@@ -193,6 +193,8 @@ class IngestSummary:
     media_seconds: float = 0.0
     failed: list[FileFailure] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
+    device: str | None = None  # where this run embedded (cuda, mps, cpu); None when nothing was embedded
+    decoder: str | None = None  # which frame decoder this run used (decord, pyav)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -206,4 +208,6 @@ class IngestSummary:
             "media_seconds": round(self.media_seconds, 3),
             "failed": [f.to_json() for f in self.failed],
             "times": self.times.to_json(),
+            "device": self.device,
+            "decoder": self.decoder,
         }

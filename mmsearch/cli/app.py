@@ -51,7 +51,13 @@ IndexOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (GPU when available), cpu or gpu.")]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (CUDA, else Apple MPS, else CPU), cpu, cuda (or gpu) or mps.")
+]
+DecoderOpt = Annotated[
+    str,
+    typer.Option("--decoder", help="Video frame decoder: auto (decord where installed, else PyAV), decord or pyav."),
+]
 
 
 ModelOpt = Annotated[
@@ -112,6 +118,7 @@ def index_cmd(
         bool, typer.Option("--no-shots", help="Skip shot detection (faster; visual hits become frame runs).")
     ] = False,
     device: DeviceOpt = "auto",
+    decoder: DecoderOpt = "auto",
     index_type: IndexTypeOpt = None,
     backend: BackendOpt = None,
     uri: UriOpt = None,
@@ -133,6 +140,7 @@ def index_cmd(
             device=device,
             commit_interval=commit_interval,
             detect_shots=not no_shots,
+            decoder=decoder,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
         )
         options.validate()

@@ -168,6 +168,8 @@ def print_summary(summary: IngestSummary) -> None:
         f"{summary.files} file(s), {summary.segments} segment(s) in {safe(summary.index)}",
         soft_wrap=True,
     )
+    if summary.device:
+        console.print(f"[dim]embedded on {summary.device}, frames decoded with {summary.decoder}[/]")
     console.print(
         f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, shots {t.shots:.1f}, transcribe "
         f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"

@@ -14,20 +14,20 @@ work in progress is not a fault).
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CorruptIndex, SchemaTooNew
-from ..paths import LOCK_FILE, display_path
+from ..paths import display_path
 from ..stores.faiss_index import plan_from_manifest
 from ..stores.faiss_store import FaissStore, file_checksum, generation_file, stale_generation_files
 from ..stores.protocol import BACKEND_FAISS, VectorStore, open_store
 from ..types import MediaKind
 from . import catalog as catalog_module
 from .catalog import Catalog, FileRecord, fs_path
+from .lock import writer_active
 from .manifest import READER_ATTEMPTS, Manifest, require_index
 
 # Problem lines name at most this many example ids or paths; the count says how many there are.
@@ -85,24 +85,6 @@ class CheckReport:
 def _examples(items: list[int] | list[str]) -> str:
     shown = ", ".join(str(i) for i in items[:EXAMPLES])
     return shown + (", …" if len(items) > EXAMPLES else "")
-
-
-def writer_active(index_dir: Path) -> bool:
-    """Whether another process holds the write lock right now (its temporary files are then not stray)."""
-    lock = index_dir / LOCK_FILE
-    if not lock.exists():
-        return False
-    try:
-        fh = open(lock, "rb")  # noqa: SIM115 - closed below; read access is enough for flock
-    except OSError:
-        return False  # cannot tell (unreadable lock file): check everything
-    with fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return False
 
 
 # Kinds whose every indexed file has at least one segment: such a file without segments lost them.

@@ -18,6 +18,7 @@ def index_info(index_dir: Path) -> dict[str, object]:
             "vectors": store.ntotal,
             "model": manifest.model,
             "model_untrained": manifest.untrained,
+            "embed_device": manifest.raw.get("embed_device", "unknown"),  # the last run that embedded
             "dim": manifest.dim,
             "backend": manifest.backend,
             "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),

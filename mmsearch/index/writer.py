@@ -4,21 +4,20 @@ Layout of DIR:
   catalog.sqlite          files, segments, manifest (which vector generation is live, which model built it)
   vectors-NNNNNNNN.faiss  vector generations; the manifest names the live one, the one before is kept for readers
                           (with `--backend milvus` the vectors live in a Milvus collection the manifest names)
-  write.lock              flock held by the one writer
+  write.lock              OS lock held by the one writer (lock.py: flock, or LockFileEx on Windows)
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from .. import __version__
-from ..errors import CorruptIndex, DiskFull, IndexLocked, MMSearchError
+from ..errors import CorruptIndex, DiskFull, MMSearchError
 from ..paths import CATALOG_FILE, LOCK_FILE, display_path
 from ..stores.faiss_store import (
     REPAIR_HINT,
@@ -31,6 +30,7 @@ from ..stores.faiss_store import (
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 from ..types import MediaFile, Segment
 from .catalog import Catalog, FileRecord
+from .lock import WriteLock
 from .manifest import Manifest, check_model
 
 
@@ -53,7 +53,7 @@ class IndexWriter:
         self.untrained = untrained
         self.device = device
         self.store_config = store or StoreConfig()
-        self._lock: IO[bytes] | None = None
+        self._lock = WriteLock(index_dir)
         self.catalog: Catalog | None = None
         self.store: VectorStore | None = None
         self.generation = 0
@@ -72,16 +72,7 @@ class IndexWriter:
         """Take the write lock (IndexLocked if another writer holds it); the catalog is not opened yet."""
         self._created_dir = not self.index_dir.exists()
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.index_dir / LOCK_FILE, "ab")  # noqa: SIM115 - held until close()
-        try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            self._lock.close()
-            self._lock = None
-            raise IndexLocked(
-                f"index {display_path(self.index_dir)} is being written by another mmsearch process",
-                hint="wait for it to finish; queries keep working meanwhile",
-            ) from e
+        self._lock.acquire()
 
     def open_catalog(self) -> None:
         """Open (create, migrate) the catalog under the lock and check the model and backend asked for."""
@@ -239,15 +230,14 @@ class IndexWriter:
         if self.store is not None:
             self.store.close()
             self.store = None
-        if self._lock is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        self._lock.release()
 
     def _remove_stillborn(self) -> None:
         """A first run that failed before the index existed (e.g. no weights) leaves nothing half-made behind."""
         for name in (CATALOG_FILE, CATALOG_FILE + "-wal", CATALOG_FILE + "-shm", LOCK_FILE):
-            (self.index_dir / name).unlink(missing_ok=True)
+            # Windows refuses to delete the lock file while it is open (locked); then it and the folder stay.
+            with contextlib.suppress(PermissionError):
+                (self.index_dir / name).unlink(missing_ok=True)
         if self._created_dir and not any(self.index_dir.iterdir()):
             self.index_dir.rmdir()
 

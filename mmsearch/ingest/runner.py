@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import UsageError
 from ..index.writer import IndexWriter
 from ..models.clip import Embedder
+from ..models.hub import check_device
 from ..models.registry import load_embedder
 from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
@@ -37,7 +38,8 @@ from ..types import (
     SpeechSegment,
     StageTimes,
 )
-from .decode import iter_frames, load_audio, load_image
+from .decode import load_audio, load_image
+from .decoders import frame_decoder, resolve_decoder
 from .discover import discover
 from .plan import Plan, make_plan
 from .shots import detect_shots
@@ -60,6 +62,7 @@ class IngestOptions:
     device: str = "auto"
     commit_interval: float = 30.0
     detect_shots: bool = True  # a second, low-resolution decode of each video; off: hits fall back to frame runs
+    decoder: str = "auto"  # frame decoder (ingest/decoders.py): auto, decord or pyav
     store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
 
     def validate(self) -> None:
@@ -69,8 +72,8 @@ class IngestOptions:
             raise UsageError(f"--fps must be in (0, 60], got {self.fps}")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.device not in ("auto", "cpu", "gpu"):
-            raise UsageError(f"--device must be auto, cpu or gpu, got {self.device!r}")
+        check_device(self.device)
+        resolve_decoder(self.decoder)
         self.store.validate()
         parse_model_spec(self.model)
 
@@ -131,6 +134,11 @@ def run_ingest(
             runner = _Pipeline(options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
             reporter.planned(len(plan.new), sum(m.duration or 0.0 for m, _ in plan.new))
             runner.run(plan.new)
+            # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders
+            # have no device attribute and run on the CPU.
+            summary.device = str(getattr(runner.embedder, "device", "cpu"))
+            summary.decoder = resolve_decoder(options.decoder)
+            writer._cat().set_manifest({"embed_device": summary.device})
         writer.commit()
         summary.files = writer._cat().file_count()
         summary.segments = sum(writer._cat().counts().values())
@@ -218,6 +226,7 @@ class _Pipeline:
         self._pending: dict[Path, tuple[list[Segment], list[np.ndarray]]] = {}
         self._shots: dict[Path, list[tuple[float, float]]] = {}
         self._last_commit = time.perf_counter()
+        self._iter_frames = frame_decoder(options.decoder)
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         hashes = {media.path: sha for media, sha in work}
@@ -270,7 +279,7 @@ class _Pipeline:
             if self.options.detect_shots:
                 yield _Work(media, shots=self._detect_shots(media))
             t0 = time.perf_counter()
-            for batch in iter_frames(media, self.options.fps, self.options.batch_size):
+            for batch in self._iter_frames(media, self.options.fps, self.options.batch_size):
                 self.times.decode += time.perf_counter() - t0
                 yield _Work(media, frames=batch)
                 t0 = time.perf_counter()

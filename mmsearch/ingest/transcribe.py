@@ -63,7 +63,7 @@ class FasterWhisperTranscriber:
         from ..models.hub import hub_reachable, resolve_device
 
         self.options = options
-        device = resolve_device(options.device)
+        device = resolve_device(options.device, allow_mps=False)
         compute_type = "float16" if device == "cuda" else "int8"
         local = Path(options.model).expanduser()
         try:
@@ -99,7 +99,7 @@ class OpenAIWhisperTranscriber:
         from ..models.hub import resolve_device
 
         self.options = options
-        self._device = resolve_device(options.device)
+        self._device = resolve_device(options.device, allow_mps=False)
         local = Path(options.model).expanduser()
         name = str(local) if local.exists() else options.model
         if not local.exists() and name not in whisper.available_models():

@@ -3,18 +3,54 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 from collections.abc import Iterator
 
+from ..errors import UsageError
 
-def resolve_device(device: str) -> str:
+# `--device` values: gpu is the older spelling of cuda; auto picks CUDA, else Apple's MPS, else the CPU.
+DEVICES = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICES)}; got {device!r}")
+
+
+@functools.cache
+def mps_works() -> bool:
+    """MPS is present *and* runs a kernel: is_available() is true on some macOS/torch pairs that then fail."""
     import torch
 
+    backend = getattr(torch.backends, "mps", None)
+    if backend is None or not backend.is_available():
+        return False
+    try:
+        return bool((torch.ones(2, device="mps") * 2).sum().cpu().item() == 4.0)
+    except RuntimeError:
+        return False
+
+
+def resolve_device(device: str, allow_mps: bool = True) -> str:
+    """The torch device for `--device`. `allow_mps=False` for models whose runtime has no MPS kernels (Whisper)."""
+    import torch
+
+    check_device(device)
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "gpu":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if allow_mps and mps_works() else "cpu"
+    if device in ("gpu", "cuda"):
         return "cuda"
+    if device == "mps":
+        if not allow_mps:
+            return "cpu"
+        if not mps_works():
+            raise UsageError(
+                "--device mps: this torch build sees no working Apple MPS backend", hint="use --device auto"
+            )
     return device
 
 
