@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..paths import resolve_index_dir
 from ..search.results import moment_from_json
-from ..server.discovery import INDEX_HEADER, SERVER_ENV, TOKEN_ENV, UNTRAINED_HEADER, read_announcement
+from ..server.discovery import INDEX_HEADER, TOKEN_ENV, UNTRAINED_HEADER, read_announcement
 from ..types import Moment
 from .ui import warn_untrained
 

@@ -17,7 +17,9 @@ def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
 
 def moment_from_json(data: Mapping[str, Any]) -> Moment:
     """The inverse of `moment_json` (hits are not part of the JSON), for answers read back from a server."""
-    channels = {name: ChannelScore(int(c["rank"]), float(c["score"])) for name, c in (data.get("channels") or {}).items()}
+    channels = {
+        name: ChannelScore(int(c["rank"]), float(c["score"])) for name, c in (data.get("channels") or {}).items()
+    }
     return Moment(
         path=str(data["path"]),
         kind=SegmentKind(data["kind"]),

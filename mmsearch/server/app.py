@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import BadInput, BackendUnavailable, CorruptIndex, IndexNotFound, MMSearchError, UsageError
+from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
 from ..stores.faiss_store import Device
 from . import discovery
 from .live import LiveIndex
@@ -136,4 +136,3 @@ def _add_token_check(app: FastAPI, token: str) -> None:
         if ok and request.query_params.get("token"):
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         return response
-

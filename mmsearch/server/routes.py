@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query as Param, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import Query as Param
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,7 +26,6 @@ from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_PATHS = frozenset({"/", "/favicon.ico"})
 UPLOAD_CHUNK = 1 << 16
-
 
 
 class UploadTooLarge(MMSearchError):
@@ -200,4 +200,3 @@ def _thumbnail_url(moment: Moment, record: FileRecord) -> str | None:
     middle = moment.kind is SegmentKind.FRAME and moment.end is not None
     t = (moment.start + moment.end) / 2 if middle and moment.end is not None else moment.start
     return f"/thumbnail/{record.id}?t={t:.1f}"
-
