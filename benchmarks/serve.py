@@ -229,7 +229,9 @@ def serve_through_commits(work: Path, args: argparse.Namespace) -> dict[str, Any
         t0 = time.perf_counter()
         interval = ["--commit-interval", str(args.commit_interval)]
         subprocess.run([*mm, "index", str(more), *common, *interval], check=True, capture_output=True)
-        subprocess.run([*mm, "remove", str(first / "v0.mp4"), "--index", str(index_dir)], check=True, capture_output=True)
+        subprocess.run(
+            [*mm, "remove", str(first / "v0.mp4"), "--index", str(index_dir)], check=True, capture_output=True
+        )
         writing = time.perf_counter() - t0
         time.sleep(1.0)
         stop.set()

@@ -24,9 +24,21 @@ from mmsearch.testing.server import serving
 
 def make_media(root: Path) -> None:
     root.mkdir(parents=True)
-    make_video(root / "fox-at-dawn.mp4", [Shot("orange", 3), Shot("testsrc", 3)], [Utterance("a red fox runs across the snowy field at dawn", 1.0)])
-    make_video(root / "garden-talk.mp4", [Shot("smptebars", 3), Shot("mandelbrot", 3)], [Utterance("the red fox jumped over the wooden fence", 2.0)])
-    make_video(root / "river-walk.mp4", [Shot("green", 3), Shot("rgbtestsrc", 3)], [Utterance("we watched a fox family near the river", 0.5)])
+    make_video(
+        root / "fox-at-dawn.mp4",
+        [Shot("orange", 3), Shot("testsrc", 3)],
+        [Utterance("a red fox runs across the snowy field at dawn", 1.0)],
+    )
+    make_video(
+        root / "garden-talk.mp4",
+        [Shot("smptebars", 3), Shot("mandelbrot", 3)],
+        [Utterance("the red fox jumped over the wooden fence", 2.0)],
+    )
+    make_video(
+        root / "river-walk.mp4",
+        [Shot("green", 3), Shot("rgbtestsrc", 3)],
+        [Utterance("we watched a fox family near the river", 0.5)],
+    )
     make_audio(root / "field-notes.wav", [Utterance("the quick fox is red and the old dog is lazy", 0.5)])
     make_image(root / "poster.png", "mandelbrot")
     make_image(root / "test-card.png", "rgbtestsrc")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -334,3 +335,39 @@ def test_no_index_yet_then_first_index_is_served(tmp_path: Path) -> None:
         make_image(media / "a.png", "red")
         add_media(index, media)
         assert c.get("/api/search", params={"q": "red"}).json()["results"][0]["path"] == str(media / "a.png")
+
+
+@pytest.mark.slow
+def test_requests_during_commits_all_succeed_and_see_whole_generations(tmp_path: Path) -> None:
+    small = make_small_index(tmp_path)
+    statuses: list[int] = []
+    seen: list[set[str]] = []
+    stop = threading.Event()
+
+    def client_loop(c: TestClient) -> None:
+        while not stop.is_set():
+            response = c.get("/api/search", params={"q": "x", "modality": "image", "top_k": 50})
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                seen.append({Path(r["path"]).name for r in response.json()["results"]})
+
+    with TestClient(create_app(ServerConfig(small.index))) as c:
+        thread = threading.Thread(target=client_loop, args=(c,))
+        thread.start()
+        try:
+            for colour in ("red", "green", "blue"):
+                folder = tmp_path / colour
+                folder.mkdir()
+                make_image(folder / f"{colour}.png", colour)
+                add_media(small.index, folder)  # one commit per image
+        finally:
+            stop.set()
+            thread.join()
+        final = {
+            Path(r["path"]).name for r in c.get("/api/search", params={"q": "x", "modality": "image"}).json()["results"]
+        }
+    assert statuses and set(statuses) == {200}
+    assert final == {"still.png", "red.png", "green.png", "blue.png"}
+    # Every answer is one committed state: images appear in commit order, never out of it.
+    order = ["red.png", "green.png", "blue.png"]
+    assert all(s == {"still.png", *order[: len(s) - 1]} for s in seen), seen

@@ -22,7 +22,7 @@ from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, 
 from ..stores.faiss_store import Device
 from . import discovery
 from .live import LiveIndex
-from .media import NotFound, thumbnail_cache_dir
+from .media import NotFound
 from .routes import PAGE_PATHS, UploadTooLarge, api, page
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,6 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.config = config
-    app.state.thumbnails = thumbnail_cache_dir(config.index_dir)
     app.include_router(api)
     app.include_router(page)
     _add_error_handlers(app)

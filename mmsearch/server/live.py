@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import IndexNotFound
+from ..errors import CorruptIndex, IndexNotFound
 from ..index.catalog import Catalog, FileRecord
 from ..index.info import describe_index
 from ..index.manifest import require_index
@@ -109,7 +109,15 @@ class LiveIndex:
             if current is not None and current is not stale:
                 return current
             require_index(self.index_dir)
-            fresh = Searcher.open(self.index_dir, embedder=self._reusable_embedder(), device=self.device)
+            try:
+                fresh = Searcher.open(self.index_dir, embedder=self._reusable_embedder(), device=self.device)
+            except CorruptIndex as e:
+                if current is None:
+                    raise
+                # E.g. the generation just named was already superseded and deleted by a fast writer: keep
+                # serving the last state that opened; the next request tries the newest one again.
+                log.warning("keeping generation %d: %s", current.manifest.generation, e.message)
+                return current
             try:
                 fresh.keyword_index()  # built (or loaded) here, not inside the first keyword query's lock
                 files = {record.id: record for record in fresh.catalog.files()}

@@ -20,7 +20,7 @@ from ..search.searcher import Query
 from ..types import MediaKind, Moment, SegmentKind
 from .discovery import INDEX_HEADER, UNTRAINED_HEADER
 from .live import LiveIndex
-from .media import NotFound, media_path, media_type, parse_file_id, thumbnail
+from .media import NotFound, media_path, media_type, parse_file_id, thumbnail, thumbnail_cache_dir
 from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -149,14 +149,13 @@ def media(file_id: str, live: Live) -> FileResponse:
 
 @api.get("/thumbnail/{file_id}", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}})
 def thumbnail_jpeg(
-    request: Request,
     file_id: str,
     live: Live,
     t: Annotated[float, Param(ge=0, description="Seconds into a video; ignored for an image.")] = 0.0,
 ) -> Response:
     """A JPEG of the frame at t (a still image: the image), made once and cached."""
     number = parse_file_id(file_id)
-    data = thumbnail(live.file(number), number, t, request.app.state.thumbnails)
+    data = thumbnail(live.file(number), number, t, thumbnail_cache_dir(live.index_dir))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
