@@ -260,7 +260,7 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=3, help="cold CLI runs per size (each loads the model)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--throughput-queries", type=int, default=400)
-    parser.add_argument("--commit-files", type=int, default=8)
+    parser.add_argument("--commit-files", type=int, default=8, help="0 skips the serving-through-commits part")
     parser.add_argument("--commit-interval", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/serve.json"))
     args = parser.parse_args()
@@ -268,7 +268,7 @@ def main() -> None:
     try:
         dim = model_dim(args.model)
         sizes = [measure_size(n, args.model, dim, args, work) for n in args.sizes]
-        commits = serve_through_commits(work, args)
+        commits = serve_through_commits(work, args) if args.commit_files else None
         print(json.dumps(commits), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -277,6 +277,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
         "sizes": sizes,
         "serve_through_commits": commits,
+        "command": " ".join(sys.argv),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

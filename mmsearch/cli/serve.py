@@ -50,6 +50,9 @@ def serve_command(
         typer.Option(envvar=TOKEN_ENV, help="Required on every API and media request when given."),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto (GPU when available), cpu or gpu.")] = "auto",
+    threads: Annotated[
+        int, typer.Option(min=0, help="CPU threads per query (model and FAISS); 0 keeps the libraries' defaults.")
+    ] = 1,
 ) -> None:
     """Serve the index over HTTP: a search page at / and a JSON API (documented at /docs)."""
     import uvicorn
@@ -62,6 +65,12 @@ def serve_command(
         index_dir = resolve_index_dir(index)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}"
-        config = ServerConfig(index_dir=index_dir, token=token, device=device, announce_url=url)  # type: ignore[arg-type]
+        config = ServerConfig(
+            index_dir=index_dir,
+            token=token,
+            device=device,  # type: ignore[arg-type]
+            threads=threads or None,
+            announce_url=url,
+        )
         console.print(f"serving {index_dir} at [bold]{url}/[/] (API docs at {url}/docs); Ctrl-C stops")
         uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

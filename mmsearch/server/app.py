@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
 from ..stores.faiss_store import Device
 from . import discovery
-from .live import LiveIndex
+from .live import LiveIndex, limit_threads
 from .media import NotFound
 from .routes import PAGE_PATHS, UploadTooLarge, api, page
 
@@ -50,6 +50,7 @@ class ServerConfig:
     token: str | None = None
     device: Device = "auto"
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    threads: int | None = 1  # per query, for the model and FAISS; None leaves the libraries' defaults
     # Where clients reach this server; written to the index's server file for `mmsearch query`. None: not announced.
     announce_url: str | None = None
 
@@ -57,6 +58,8 @@ class ServerConfig:
 def create_app(config: ServerConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if config.threads is not None:
+            limit_threads(config.threads)
         live = LiveIndex(config.index_dir, config.device)
         live.open()
         app.state.live = live

@@ -144,5 +144,18 @@ class LiveIndex:
         return current.embedder if model == current.embedder.spec.raw else None
 
 
+def limit_threads(threads: int) -> None:
+    """Threads per query for the model (torch) and the vector search (FAISS's OpenMP).
+
+    A server answers one small query at a time: intra-op parallelism buys little there, and on a shared or
+    busy machine spinning OpenMP/torch workers make a query 10-40x slower (measured in benchmarks/README.md).
+    """
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
 def _generation(catalog: Catalog) -> int:
     return int(catalog.manifest().get("vectors_generation", "-1"))
