@@ -71,10 +71,20 @@ def build_synthetic_index(index_dir: Path, segments: int, model: str, dim: int, 
         writer.commit()
 
 
-def model_dim(model: str) -> int:
+def model_dim_and_embed_ms(model: str, texts: list[str]) -> tuple[int, dict[str, float]]:
+    """The model's dimension, and what embedding one query text costs here (1 thread, as the server runs it)."""
     from mmsearch.models.registry import load_embedder
+    from mmsearch.server.live import limit_threads
 
-    return int(load_embedder(model, "cpu").embed_texts(["x"]).shape[1])
+    limit_threads(1)
+    embedder = load_embedder(model, "cpu")
+    dim = int(embedder.embed_texts(["x"]).shape[1])
+    times = []
+    for text in texts:
+        t0 = time.perf_counter()
+        embedder.embed_texts([text])
+        times.append(time.perf_counter() - t0)
+    return dim, percentiles(times)
 
 
 @contextmanager
@@ -266,7 +276,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mmsearch-serve-bench-"))
     try:
-        dim = model_dim(args.model)
+        dim, embed = model_dim_and_embed_ms(args.model, queries(20, seed=3))
+        print(json.dumps({"text_embed_in_process": embed}), flush=True)
         sizes = [measure_size(n, args.model, dim, args, work) for n in args.sizes]
         commits = serve_through_commits(work, args) if args.commit_files else None
         print(json.dumps(commits), flush=True)
@@ -275,6 +286,7 @@ def main() -> None:
     result = {
         "model": args.model,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
+        "text_embed_in_process": embed,
         "sizes": sizes,
         "serve_through_commits": commits,
         "command": " ".join(sys.argv),

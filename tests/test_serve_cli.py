@@ -58,6 +58,8 @@ def test_server_file_is_written_while_serving_and_removed_after(small: SmallInde
         announced = json.loads((small.index / SERVER_FILE).read_text())
         assert announced["url"] == f"http://127.0.0.1:{port}"
         assert Path(announced["index"]) == small.index.resolve()
+        check = runner.invoke(cli, ["check", "--index", str(small.index)])  # the server's files are not strays
+        assert check.exit_code == 0, check.stdout + check.stderr
     assert not (small.index / SERVER_FILE).exists()
 
 
