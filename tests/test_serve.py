@@ -92,6 +92,7 @@ def test_search_filters_and_top_k(client: TestClient, small: SmallIndex) -> None
         ({"q": "x", "top_k": "many"}, "top_k"),
         ({"like": "1", "start": 1}, "both start and end"),
         ({"like": "1", "start": 3, "end": 1}, "END must be greater"),
+        ({"like": "1", "q": "red"}, "only one of"),
     ],
 )
 def test_bad_search_parameters_are_422(client: TestClient, params: dict[str, object], needle: str) -> None:

@@ -104,7 +104,7 @@ def search(
         # Query by example reads the stored vectors: the file itself need not be on disk any more.
         path = os.fsdecode(fs_path(record))
         span = f"@{start:.3f}-{end:.3f}" if start is not None and end is not None else ""
-        query = options.query(like=path + span)
+        query = options.query(like=path + span, text=q)  # both given: the CLI's "only one of" error
     else:
         query = options.query(text=q)
     return _answer(live, query, query.label, options.explain, response)

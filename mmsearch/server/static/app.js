@@ -123,8 +123,7 @@ async function runFromUrl() {
   }
   lastWords = state.q ? state.q.split(/\s+/) : [];
   setStatus("Searching…");
-  const response = await fetch(`/api/search?${searchParams(state)}`);
-  await show(response, state.explain);
+  await show(() => fetch(`/api/search?${searchParams(state)}`), state.explain);
 }
 
 async function searchImage(file) {
@@ -140,11 +139,18 @@ async function searchImage(file) {
   $("#q").value = "";
   lastWords = [];
   setStatus(`Searching by image ${escapeHtml(file.name || "")}…`);
-  const response = await fetch(`/api/search?${p}`, { method: "POST", body });
-  await show(response, state.explain);
+  await show(() => fetch(`/api/search?${p}`, { method: "POST", body }), state.explain);
 }
 
-async function show(response, explain) {
+async function show(request, explain) {
+  let response;
+  try {
+    response = await request();
+  } catch {
+    $("#results").innerHTML = "";
+    setStatus("Cannot reach the mmsearch server: is <code>mmsearch serve</code> still running?", true);
+    return;
+  }
   if (!response.ok) {
     showError(await apiError(response), response.status);
     return;
@@ -231,7 +237,12 @@ function moreLikeThis() {
 }
 
 async function showInfo() {
-  const response = await fetch("/api/info");
+  let response;
+  try {
+    response = await fetch("/api/info");
+  } catch {
+    return; // the search itself reports an unreachable server
+  }
   if (!response.ok) {
     const body = await apiError(response);
     if (response.status === 404) showError(body, 404);
