@@ -103,3 +103,16 @@ _DROP = """({bytes, name}) => {
   dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'image/png'}));
   window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
 }"""
+
+
+def test_empty_and_error_states(browser: Any, tmp_path: Path) -> None:
+    with serving(create_app(ServerConfig(tmp_path / "not-yet"))) as url:
+        page = browser.new_page(viewport={"width": 390, "height": 800})  # a phone
+        page.goto(url + "/?q=red+fox")
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('No index yet')")
+        assert "mmsearch index ./media" in page.inner_text("#status")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+        page.screenshot(path=str(tmp_path / "no-index.png"))
+        page.goto(url + "/?q=x&modality=smell")
+        page.wait_for_function("() => document.querySelector('#status').classList.contains('error')")
+        assert "--modality must be one of" in page.inner_text("#status")
