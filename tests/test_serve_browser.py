@@ -108,8 +108,9 @@ _DROP = """({bytes, name}) => {
 def test_empty_and_error_states(browser: Any, tmp_path: Path) -> None:
     with serving(create_app(ServerConfig(tmp_path / "not-yet"))) as url:
         page = browser.new_page(viewport={"width": 390, "height": 800})  # a phone
-        page.goto(url + "/?q=red+fox")
-        page.wait_for_function("() => document.querySelector('#status').innerText.includes('No index yet')")
+        for address in ("/", "/?q=red+fox"):  # the empty page, and a search, both say what to do
+            page.goto(url + address)
+            page.wait_for_function("() => document.querySelector('#status').innerText.includes('No index yet')")
         assert "mmsearch index ./media" in page.inner_text("#status")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
         page.screenshot(path=str(tmp_path / "no-index.png"))

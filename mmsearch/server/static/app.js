@@ -244,9 +244,11 @@ async function showInfo() {
     return; // the search itself reports an unreachable server
   }
   if (!response.ok) {
-    const body = await apiError(response);
-    if (response.status === 404) showError(body, 404);
-    else if (response.status === 401) showError(body, 401);
+    const state = stateFromUrl();
+    // With a query in the URL, its own answer reports the problem; don't race it for the status line.
+    if (!state.q && !state.like && (response.status === 404 || response.status === 401)) {
+      showError(await apiError(response), response.status);
+    }
     return;
   }
   const info = await response.json();
