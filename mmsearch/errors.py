@@ -38,6 +38,10 @@ class CorruptIndex(MMSearchError):
     """Index files are unreadable or disagree with each other."""
 
 
+class DiskFull(MMSearchError):
+    """A commit could not be written for lack of space; the last commit is intact."""
+
+
 class SchemaTooNew(MMSearchError):
     """The index was written by a newer mmsearch."""
 

@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import UsageError
+
 INDEX_ENV = "MMSEARCH_INDEX"
 DEFAULT_INDEX_DIR = Path("indexes") / "default"
 
@@ -13,16 +15,24 @@ CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = "write.lock"
 VECTORS_PREFIX = "vectors-"
 VECTORS_SUFFIX = ".faiss"
+BM25_PREFIX = "bm25-"  # keyword-index caches, one per vector generation (search/keyword.py)
 
 
 def resolve_index_dir(explicit: Path | str | None = None) -> Path:
     """`--index DIR` wins, then $MMSEARCH_INDEX, then ./indexes/default."""
     if explicit:
-        return Path(explicit).expanduser()
+        return _expand(Path(explicit))
     env = os.environ.get(INDEX_ENV)
     if env:
-        return Path(env).expanduser()
+        return _expand(Path(env))
     return DEFAULT_INDEX_DIR
+
+
+def _expand(path: Path) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError as e:  # `~nouser/x`: no such user, so no home directory to expand
+        raise UsageError(f"index directory {display_path(path)}: {e}", hint="give it without ~USER") from e
 
 
 def display_path(path: Path | str) -> str:

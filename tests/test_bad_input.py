@@ -231,8 +231,8 @@ def _garbage(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "needle"),
     [
-        (_truncate, "is unreadable"),
-        (_garbage, "is unreadable"),
+        (_truncate, "is damaged"),
+        (_garbage, "is damaged"),
         (Path.unlink, "is missing"),
     ],
     ids=["truncated", "garbage", "missing"],

@@ -66,10 +66,13 @@ def test_server_file_is_written_while_serving_and_removed_after(small: SmallInde
 @pytest.mark.parametrize(
     "args",
     [
-        ("red", "--json"),
-        ("red", "--json", "--explain", "-k", "2", "--modality", "video"),
-        ("red", "--explain"),  # the rich table too
+        ("red", "--json"),  # the default fusion (calibrated)
+        ("red", "--json", "--fusion", "rrf"),
+        ("red", "--json", "--explain", "-k", "2", "--modality", "video", "--fusion", "rrf"),
+        ("red", "--explain", "--fusion", "rrf"),  # the rich table too
         ("red", "--fusion", "weighted", "--weight", "visual=2", "--json"),
+        ("red", "--kind", "frame", "--then", "blue", "--within", "5", "--explain", "--json", "--fusion", "rrf"),
+        ("red", "--fusion", "rrf", "--explain", "--json"),
     ],
 )
 def test_query_through_the_server_prints_what_in_process_prints(
@@ -86,7 +89,7 @@ def test_query_through_the_server_prints_what_in_process_prints(
 
 
 def test_image_query_through_the_server(small: SmallIndex, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    args = ("--image", str(small.still), "--index", str(small.index), "--json")
+    args = ("--image", str(small.still), "--index", str(small.index), "--json", "--fusion", "rrf")
     local = query(*args, "--server", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setattr(Searcher, "open", _no_in_process)
     assert query(*args) == local
@@ -112,7 +115,7 @@ def test_stale_server_file_is_ignored(small: SmallIndex, tmp_path: Path) -> None
 
     shutil.copytree(small.index, index)
     (index / SERVER_FILE).write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 12345, "index": "x"}))
-    code, out, _ = query("red", "--index", str(index), "--json", "-k", "1")
+    code, out, _ = query("red", "--index", str(index), "--json", "-k", "1", "--fusion", "rrf")
     assert code == 0 and len(json.loads(out)["results"]) == 1
 
 
@@ -135,3 +138,19 @@ def test_raw_traversal_on_the_wire_is_404_json(server: str, target: str) -> None
 
 def _no_in_process(*args: object, **kwargs: object) -> Searcher:
     raise AssertionError("the query was answered in-process, not by the server")
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_moment_json_round_trips_through_a_server_answer(explain: bool) -> None:
+    """What the CLI prints from a server's answer is what it prints in-process: channels, evidence, parts."""
+    from mmsearch.search.results import moment_from_json, moment_json
+    from mmsearch.types import ChannelScore, Moment, SegmentKind
+
+    part = Moment(
+        "/m/a.mp4", SegmentKind.FRAME, 1.0, 2.5, 0.25, None, channels={"visual": ChannelScore(1, 0.3, 2.71828)}
+    )
+    said = Moment("/m/a.mp4", SegmentKind.SPEECH, 3.0, 4.0, 0.125, "a fox", channels={"keyword": ChannelScore(2, 7.5)})
+    chain = Moment("/m/a.mp4", SegmentKind.FRAME, 1.0, 4.0, 0.1 + 0.2, None, channels=part.channels, parts=(part, said))
+    for moment in (part, said, chain):
+        data = json.loads(json.dumps(moment_json(moment, explain)))
+        assert moment_json(moment_from_json(data), explain) == moment_json(moment, explain)

@@ -38,8 +38,11 @@ def test_save_load_roundtrip_and_generations(tmp_path: Path) -> None:
     (tmp_path / "vectors-00000004.faiss.tmp").write_bytes(b"partial")
     loaded = FaissStore.load(generation_file(tmp_path, 3), device="cpu")
     assert sorted(loaded.ids().tolist()) == [5, 9]
+    # Generation 2 is kept for readers; generation 1 too while it is within the readers' grace period.
     stale = sorted(p.name for p in stale_generation_files(tmp_path, live=3))
-    assert stale == ["vectors-00000001.faiss", "vectors-00000004.faiss.tmp"]  # generation 2 kept for readers
+    assert stale == ["vectors-00000004.faiss.tmp"]
+    stale = sorted(p.name for p in stale_generation_files(tmp_path, live=3, grace=0))
+    assert stale == ["vectors-00000001.faiss", "vectors-00000004.faiss.tmp"]
 
 
 def test_unreadable_vector_file_is_corrupt(tmp_path: Path) -> None:

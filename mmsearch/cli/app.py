@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .. import __version__
-from ..errors import EXIT_OK, EXIT_PARTIAL
+from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ..index.manifest import resolve_model
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from ..paths import INDEX_ENV, resolve_index_dir
+from ..search.fusion import DEFAULT_FUSION
+from ..search.temporal import DEFAULT_WITHIN
 from ..stores.protocol import StoreConfig
 from . import maintenance as maintenance_commands
 from . import serve as serve_commands
@@ -32,7 +33,9 @@ from .ui import (
     print_json,
     print_summary,
     reported_errors,
+    safe,
     setup_logging,
+    usage_error_line,
     warn_untrained,
 )
 
@@ -151,7 +154,20 @@ def index_cmd(
 def query_cmd(
     text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,  # noqa: UP007
     image: Annotated[Path | None, typer.Option("--image", help="Query by example image.")] = None,  # noqa: UP007
-    modality: Annotated[str, typer.Option(help="video, audio, image or any.")] = "any",
+    modality: Annotated[
+        str, typer.Option(help="In which files: video (frames, speech, on-screen text of videos), audio, image or any.")
+    ] = "any",
+    kind: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--kind", help="Only these segment kinds (repeatable): frame, speech, image."),
+    ] = None,
+    then: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--then", help="Temporal query: a text that must follow (repeatable, in order)."),
+    ] = None,
+    within: Annotated[
+        float, typer.Option("--within", help="--then: seconds allowed between one part's end and the next part.")
+    ] = DEFAULT_WITHIN,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Number of moments to return.")] = 10,
     like: Annotated[
         str | None,  # noqa: UP007
@@ -161,12 +177,16 @@ def query_cmd(
         list[str] | None,  # noqa: UP007
         typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword."),
     ] = None,
-    fusion: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) or weighted.")] = "rrf",
+    fusion: Annotated[
+        str, typer.Option(help="calibrated (evidence against each channel's background), rrf or weighted.")
+    ] = DEFAULT_FUSION,
     weight: Annotated[
         list[str] | None,  # noqa: UP007
         typer.Option("--weight", help="Channel weight NAME=W (repeatable), e.g. keyword=2."),
     ] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each channel's rank and score.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each channel's rank, raw score and calibrated evidence.")
+    ] = False,
     index: IndexOpt = None,
     model: Annotated[
         str | None,  # noqa: UP007
@@ -190,6 +210,9 @@ def query_cmd(
             channels=tuple(channel or ()),
             fusion=fusion,
             weights=parse_weights(weight or []),
+            kinds=tuple(kind or ()),
+            then=tuple(then or ()),
+            within=within,
         )
         query.validate()
         moments = None if model else search_via_server(query, index, server, explain, warn=not json_out)
@@ -205,6 +228,11 @@ def query_cmd(
         print_json({"query": query.label, "results": [moment_json(m, explain) for m in moments]})
     elif moments:
         console.print(moments_table(query.label, moments, explain))
+    elif query.fusion == "calibrated":
+        console.print(
+            "no results: nothing stands out from what this index returns for unrelated queries"
+            " (--fusion rrf lists the nearest anyway)"
+        )
     else:
         console.print("no results (the index is empty or nothing of that modality is indexed)")
 
@@ -221,7 +249,7 @@ def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         return
     for key, value in info.items():
         shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-        console.print(f"[bold]{key}[/]: {escape(str(shown))}")
+        console.print(f"[bold]{key}[/]: {safe(str(shown))}")
 
 
 @app.command("models")
@@ -240,5 +268,19 @@ maintenance_commands.register(app)
 serve_commands.register(app)
 
 
+# click's UsageError (bad option value, unknown option), wherever this typer version takes click from.
+_CLICK_USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+
+
 def main() -> None:
-    app()
+    """The console entry point: click's usage errors (`--top-k abc`) become one `error: …` line, exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except _CLICK_USAGE_ERROR as e:
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()  # type: ignore[attr-defined]  # bare `mmsearch`: the help, as click shows it
+            raise SystemExit(EXIT_USAGE) from None
+        raise SystemExit(usage_error_line(e)) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else EXIT_OK)

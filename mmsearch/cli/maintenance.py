@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ..errors import EXIT_OK, EXIT_PARTIAL
 from ..paths import INDEX_ENV, resolve_index_dir
-from .ui import console, err_console, print_json, reported_errors
+from .ui import console, err_console, print_json, reported_errors, safe
 
 IndexOpt = Annotated[
     Path | None,  # noqa: UP007 - typer needs Optional on 3.10
@@ -35,7 +34,8 @@ def check_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify that catalog, vectors and manifest agree; exit 1 when problems are found, 2 when unusable."""
-    from ..index.check import check_index, repair_index
+    from ..index.check import check_index
+    from ..index.repair import repair_index
 
     with reported_errors():
         index_dir = resolve_index_dir(index)
@@ -44,14 +44,14 @@ def check_command(
         print_json(report.to_json())
     else:
         for line in report.repaired:
-            console.print(f"[green]repaired:[/] {escape(line)}", soft_wrap=True)
+            console.print(f"[green]repaired:[/] {safe(line)}", soft_wrap=True)
         for note in report.notes:
-            console.print(f"[dim]note:[/] {escape(note)}", soft_wrap=True)
+            console.print(f"[dim]note:[/] {safe(note)}", soft_wrap=True)
         for path in report.stale:
-            console.print(f"[yellow]stale:[/] {escape(path)}: indexed but no longer on disk", soft_wrap=True)
+            console.print(f"[yellow]stale:[/] {safe(path)}: indexed but no longer on disk", soft_wrap=True)
         for problem in report.problems:
             fix = " (fixable with --repair)" if problem.fixable and not repair else ""
-            err_console.print(f"[bold red]problem:[/] {escape(problem.message)}{fix}", soft_wrap=True)
+            err_console.print(f"[bold red]problem:[/] {safe(problem.message)}{fix}", soft_wrap=True)
         if not report.problems:
             console.print(
                 f"[bold green]ok[/]: {report.files} file(s), {report.segments} segment(s), "
@@ -79,5 +79,5 @@ def remove_command(
             soft_wrap=True,
         )
         for f in summary.failed:
-            err_console.print(f"[red]failed:[/] {escape(f.path)}: {escape(f.reason)}", soft_wrap=True)
+            err_console.print(f"[red]failed:[/] {safe(f.path)}: {safe(f.reason)}", soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if summary.failed else EXIT_OK)

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 # A server on this machine answers a warm query in milliseconds; this only bounds a hung one.
 TIMEOUT_S = 30.0
 # The Query fields the HTTP API carries; a query using any other (a newer flag) runs in-process.
-SENT_FIELDS = frozenset({"text", "image", "modality", "top_k", "channels", "fusion", "weights"})
+SENT_FIELDS = frozenset(
+    {"text", "image", "modality", "top_k", "channels", "fusion", "weights", "kinds", "then", "within"}
+)
 
 
 def search_via_server(
@@ -89,6 +91,8 @@ def _request(url: str, query: Query, explain: bool) -> urllib.request.Request:
     params: list[tuple[str, str]] = [("modality", query.modality), ("top_k", str(query.top_k))]
     params += [("fusion", query.fusion), ("explain", "true" if explain else "false")]
     params += [("channel", name) for name in query.channels]
+    params += [("kind", name) for name in query.kinds] + [("then", text) for text in query.then]
+    params += [("within", repr(query.within))]
     params += [("weight", f"{name}={w!r}") for name, w in query.weights]
     headers = {"Accept": "application/json"}
     token = os.environ.get(TOKEN_ENV)

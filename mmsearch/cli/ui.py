@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -28,6 +29,21 @@ from ..errors import EXIT_USAGE, MMSearchError
 from ..search.results import moment_json as moment_json  # the CLI prints what the HTTP API serves
 from ..types import FileFailure, IngestSummary, Moment
 
+# Control characters (C0, DEL, C1) and the invisible reorderers (bidi overrides, line separators): a name
+# on disk holding them could recolour the terminal or forge extra output lines, so they are shown escaped.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as a Python escape (\\n, \\x1b, \\u202e)."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def safe(text: str) -> str:
+    """Data (file names, transcripts, messages naming them) ready for rich: controls escaped, markup literal."""
+    return escape(printable(text))
+
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -48,9 +64,9 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except MMSearchError as e:
-        err_console.print(f"[bold red]error:[/] {escape(e.message)}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {safe(e.message)}", soft_wrap=True)
         if e.hint:
-            err_console.print(f"[dim]hint:[/] {escape(e.hint)}", soft_wrap=True)
+            err_console.print(f"[dim]hint:[/] {safe(e.hint)}", soft_wrap=True)
         raise typer.Exit(e.exit_code) from e
     except KeyboardInterrupt as e:
         err_console.print("[bold red]interrupted[/] (finished files were committed; rerun to resume)")
@@ -58,13 +74,23 @@ def reported_errors() -> Iterator[None]:
 
 
 def usage_error(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {safe(message)}", soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
+
+
+def usage_error_line(e: Exception) -> int:
+    """Print a command-line usage error (bad option value, unknown option) as one line; returns its exit code."""
+    message = getattr(e, "format_message", lambda: str(e))()
+    err_console.print(f"[bold red]error:[/] {safe(message)}", soft_wrap=True)
+    ctx = getattr(e, "ctx", None)
+    command = ctx.command_path if ctx is not None else "mmsearch"
+    err_console.print(f"[dim]hint:[/] see `{safe(command)} --help`", soft_wrap=True)
+    return EXIT_USAGE
 
 
 def warn_untrained(model: str) -> None:
     err_console.print(
-        f"[bold yellow]WARNING:[/] model [bold]{escape(model)}[/] has UNTRAINED weights: results are "
+        f"[bold yellow]WARNING:[/] model [bold]{safe(model)}[/] has UNTRAINED weights: results are "
         "meaningless. Use it only to test the pipeline; pass real weights with --model ARCH:TAG or ARCH:/path.",
         soft_wrap=True,
     )
@@ -114,7 +140,7 @@ class ProgressReporter:
         self.progress.update(self.task, advance=1)
 
     def file_failed(self, failure: FileFailure) -> None:
-        self.progress.console.print(f"[red]failed:[/] {escape(failure.path)}: {escape(failure.reason)}", soft_wrap=True)
+        self.progress.console.print(f"[red]failed:[/] {safe(failure.path)}: {safe(failure.reason)}", soft_wrap=True)
 
     def _media_text(self) -> str:
         return f"{_clock(self._media_done)}/{_clock(self._media_total)} media" if self._media_total else ""
@@ -140,7 +166,7 @@ def print_summary(summary: IngestSummary) -> None:
     console.print(
         f"[bold green]indexed[/] {summary.new_files} new file(s), {summary.embedded} segment(s) embedded; "
         f"{summary.unchanged_files} unchanged, {summary.removed_files} removed; index now holds "
-        f"{summary.files} file(s), {summary.segments} segment(s) in {escape(summary.index)}",
+        f"{summary.files} file(s), {summary.segments} segment(s) in {safe(summary.index)}",
         soft_wrap=True,
     )
     console.print(
@@ -153,7 +179,15 @@ def print_summary(summary: IngestSummary) -> None:
 
 
 def _channels_text(moment: Moment) -> str:
-    return "\n".join(f"{name}#{c.rank} {c.score:.3f}" for name, c in moment.channels.items())
+    if moment.parts:
+        return "\n".join(
+            f"part {i} {time_range(p.start, p.end)}: {_channels_text(p)}".replace("\n", "; ")
+            for i, p in enumerate(moment.parts, start=1)
+        )
+    return "\n".join(
+        f"{name}#{c.rank} {c.score:.3f}" + (f" e={c.evidence:.1f}" if c.evidence is not None else "")
+        for name, c in moment.channels.items()
+    )
 
 
 def short_path(path: str) -> str:
@@ -163,7 +197,7 @@ def short_path(path: str) -> str:
 
 
 def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) -> Table:
-    table = Table(title=f"results for {label!r}", title_justify="left")
+    table = Table(title=f"results for {safe(repr(label))}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("path", overflow="fold", min_width=12)
     table.add_column("kind")
@@ -177,11 +211,11 @@ def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) 
         snippet = text if len(text) <= 80 else text[:77] + "..."
         table.add_row(
             str(rank),
-            escape(short_path(m.path)),
+            safe(short_path(m.path)),
             m.kind.value,
             time_range(m.start, m.end),
             f"{m.score:.3f}",
-            escape(snippet),
+            safe(snippet),
             *([escape(_channels_text(m))] if explain else []),
         )
     return table

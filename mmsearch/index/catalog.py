@@ -2,22 +2,25 @@
 
 Segment ids are the vector ids in the store, so catalog and vectors can be checked against each other.
 The catalog runs in WAL mode: a writer holds one transaction between commits while queries keep reading
-the last committed state.
+the last committed state. A reader that cannot create the `-shm` file (read-only mount, another user's index,
+a full disk) reads the file as immutable when no WAL is pending: SQLite folds the WAL into the file when the
+last writer closes, so that is exactly the last commit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import CorruptIndex, SchemaTooNew
+from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
 from ..types import MediaKind, Segment, SegmentKind
 
@@ -116,6 +119,7 @@ class Catalog:
                 conn.execute("PRAGMA synchronous = FULL")
             catalog = cls(conn, path)
             if readonly:
+                catalog = catalog._readable()
                 if catalog._check_version() == 0:
                     conn.close()
                     raise CorruptIndex(
@@ -125,8 +129,26 @@ class Catalog:
             else:
                 catalog._migrate()
         except sqlite3.DatabaseError as e:
-            raise CorruptIndex(f"catalog {display_path(path)} is unreadable: {e}") from e
+            raise catalog_error(e, path) from e
         return catalog
+
+    def _readable(self) -> Catalog:
+        """This catalog, or the same file opened immutable when SQLite cannot set up WAL reading here."""
+        try:
+            self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return self
+        except sqlite3.OperationalError as e:
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                # Commits wait in the WAL; reading without it would show an older state.
+                raise CorruptIndex(
+                    f"catalog {display_path(self.path)} cannot be read here ({e}) while a writer's log is pending",
+                    hint="query it again when the writer has finished, or as a user who can write the index",
+                ) from e
+            self._conn.close()
+        uri = f"file:{urllib.parse.quote(os.fsencode(self.path))}?mode=ro&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        return Catalog(conn, self.path)
 
     def close(self) -> None:
         self._conn.close()
@@ -145,6 +167,9 @@ class Catalog:
     def _check_version(self) -> int:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
+            damage = self.damage()
+            if damage is not None:  # a garbled page can read as any version number
+                raise CorruptIndex(f"catalog {display_path(self.path)} is damaged: {damage}", hint=REPAIR_CATALOG_HINT)
             raise SchemaTooNew(
                 f"index schema version {version} is newer than this mmsearch understands ({SCHEMA_VERSION})",
                 hint="upgrade mmsearch to read this index",
@@ -347,6 +372,24 @@ class Catalog:
         finally:
             self._conn.execute("COMMIT")
 
+    def damage(self) -> str | None:
+        """What SQLite's quick_check or a missing table says is wrong with the file; None when it is sound."""
+        rows = [str(r[0]) for r in self._conn.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            return "; ".join(rows[:3])
+        have = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        wanted = ["manifest", "files", "segments"] + (["shots"] if self.schema_version() >= SHOTS_SCHEMA else [])
+        missing = [t for t in wanted if t not in have]
+        return f"table(s) {', '.join(missing)} missing" if missing else None
+
+    def homeless_shot_files(self) -> list[int]:
+        """File ids that shots name but no file row has (the shots a file id reused later would collide with)."""
+        sql = "SELECT DISTINCT file_id FROM shots WHERE file_id NOT IN (SELECT id FROM files) ORDER BY file_id"
+        return [int(r[0]) for r in self._conn.execute(sql)] if self.schema_version() >= SHOTS_SCHEMA else []
+
+    def remove_shots_of(self, file_ids: Sequence[int]) -> None:
+        self._conn.executemany("DELETE FROM shots WHERE file_id = ?", [(int(i),) for i in file_ids])
+
     def segment_owners(self) -> dict[int, int]:
         """Segment id → file id, for every segment (including any whose file row is gone)."""
         return dict(self._conn.execute("SELECT id, file_id FROM segments").fetchall())
@@ -382,3 +425,41 @@ def _file_record(row: Any) -> FileRecord:
 
 def fs_path(record: FileRecord) -> Path:
     return Path(os.fsdecode(record.raw_path))
+
+
+REPAIR_CATALOG_HINT = (
+    "`mmsearch check --repair` salvages what can be read; the next `mmsearch index` re-embeds the rest"
+)
+
+
+def catalog_error(e: sqlite3.DatabaseError, path: Path) -> MMSearchError:
+    """The domain error for an SQLite failure: a full disk, or a catalog that is damaged or unreadable."""
+    text = str(e)
+    if "disk is full" in text or "no space" in text.lower():
+        return DiskFull(f"the disk holding {display_path(path.parent)} is full")
+    if isinstance(e, sqlite3.OperationalError) and "locked" in text:
+        return CorruptIndex(f"catalog {display_path(path)} is locked by another process ({text})")
+    return CorruptIndex(f"catalog {display_path(path)} is damaged or unreadable: {text}", hint=REPAIR_CATALOG_HINT)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Catalog, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.IntegrityError:
+            raise  # a constraint the caller asked for, not damage
+        except sqlite3.DatabaseError as e:
+            raise catalog_error(e, self.path) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+# A damaged page or a dropped table surfaces in whichever query touches it: every public method turns SQLite's
+# exception into a one-line domain error instead of a traceback.
+for _name, _member in list(vars(Catalog).items()):
+    if not _name.startswith("_") and callable(_member) and _name != "snapshot":
+        setattr(Catalog, _name, _guarded(_member))

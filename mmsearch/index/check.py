@@ -4,8 +4,12 @@ Every segment id must have exactly one vector in the live generation and every v
 must name the model, dimension and a live generation file that exists and can be read. Files that are indexed
 but gone from disk are *stale*, not corrupt: the next `index` of their folder (or `mmsearch remove`) drops them.
 
-Repair never invents data: it drops vectors without a segment, and drops files whose segments lack vectors
-(catalog rows included) so that the next `mmsearch index` of their folder embeds them again.
+Repair (repair.py) never invents data: it drops vectors without a segment, and drops files whose segments lack
+vectors (catalog rows included) so that the next `mmsearch index` of their folder embeds them again.
+
+A writer may commit while check runs: check reads catalog and manifest in one snapshot, and when the
+generation that snapshot named is retired before check could read its file, it checks again (a writer's
+work in progress is not a fault).
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CorruptIndex
+from ..errors import CorruptIndex, SchemaTooNew
 from ..paths import LOCK_FILE, display_path
-from ..stores.faiss_store import FaissStore, generation_file, stale_generation_files
+from ..stores.faiss_index import plan_from_manifest
+from ..stores.faiss_store import FaissStore, file_checksum, generation_file, stale_generation_files
 from ..stores.protocol import BACKEND_FAISS, VectorStore, open_store
+from ..types import MediaKind
 from . import catalog as catalog_module
 from .catalog import Catalog, FileRecord, fs_path
-from .manifest import Manifest, require_index
-from .writer import IndexWriter
+from .manifest import READER_ATTEMPTS, Manifest, require_index
 
 # Problem lines name at most this many example ids or paths; the count says how many there are.
 EXAMPLES = 3
@@ -100,19 +105,81 @@ def writer_active(index_dir: Path) -> bool:
     return False
 
 
+# Kinds whose every indexed file has at least one segment: such a file without segments lost them.
+ALWAYS_SEGMENTED = (MediaKind.IMAGE, MediaKind.VIDEO)
+
+
 def check_index(index_dir: Path) -> CheckReport:
-    """Read-only check of the last committed state. Raises IndexNotFound, CorruptIndex or SchemaTooNew."""
-    catalog = Catalog.open(require_index(index_dir), readonly=True)
-    report = CheckReport(index=display_path(index_dir))
+    """Read-only check of the last committed state. Raises IndexNotFound or SchemaTooNew."""
+    for _ in range(READER_ATTEMPTS):
+        report = _check_once(index_dir)
+        if not report.problems or _live_generation(index_dir) == report.generation:
+            return report
+        # A writer committed meanwhile: what looked missing or stray may be its work. Check its new state.
+    return report
+
+
+def _live_generation(index_dir: Path) -> int | None:
+    try:
+        catalog = Catalog.open(require_index(index_dir), readonly=True)
+    except CorruptIndex:
+        return None
+    try:
+        return int(catalog.manifest().get("vectors_generation", -1))
+    except (CorruptIndex, ValueError):
+        return None
+    finally:
+        catalog.close()
+
+
+@dataclass(frozen=True)
+class _CatalogView:
+    raw: dict[str, str]
+    files: list[FileRecord]
+    owners: dict[int, int]
+    homeless_shots: list[int]
+
+
+def _read_catalog(index_dir: Path, report: CheckReport) -> _CatalogView | None:
+    """Manifest, files and segment owners from one snapshot; None (and a fatal problem) if the catalog is damaged."""
+    try:
+        catalog = Catalog.open(require_index(index_dir), readonly=True)
+    except SchemaTooNew:
+        raise
+    except CorruptIndex as e:
+        stillborn = "stopped before committing" in e.message
+        code = "stillborn" if stillborn else "catalog"
+        report.problems.append(Problem(code, e.message, fixable=True, fatal=True))
+        return None
     try:
         with catalog.snapshot():
             report.schema_version = catalog.schema_version()
-            raw = catalog.manifest()
-            files = catalog.files()
-            owners = catalog.segment_owners()
+            damage = catalog.damage()
+            if damage is None:
+                view = _CatalogView(
+                    catalog.manifest(), catalog.files(), catalog.segment_owners(), catalog.homeless_shot_files()
+                )
+    except CorruptIndex as e:
+        damage = e.message
     finally:
         catalog.close()
+    if damage is not None:
+        report.problems.append(Problem("catalog", f"catalog is damaged: {damage}", fixable=True, fatal=True))
+        return None
+    return view
+
+
+def _check_once(index_dir: Path) -> CheckReport:
+    report = CheckReport(index=display_path(index_dir))
+    view = _read_catalog(index_dir, report)
+    if view is None:
+        return report
+    raw, files, owners = view.raw, view.files, view.owners
     report.files, report.segments = len(files), len(owners)
+    if view.homeless_shots:
+        report.problems.append(
+            Problem("orphan-shots", f"shots of {len(view.homeless_shots)} file id(s) without a file row", True)
+        )
     report.stale = [r.path for r in files if not os.path.lexists(fs_path(r))]
     latest = catalog_module.SCHEMA_VERSION  # looked up now: tests add a migration to simulate an upgrade
     if report.schema_version < latest:
@@ -126,11 +193,21 @@ def check_index(index_dir: Path) -> CheckReport:
         )
     missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in raw]
     if missing:
+        stillborn = not files and "model" not in raw
         report.problems.append(
-            Problem("manifest", f"manifest lacks {', '.join(missing)} (never committed?)", fixable=False, fatal=True)
+            Problem(
+                "stillborn" if stillborn else "manifest",
+                f"manifest lacks {', '.join(missing)} (never committed?)",
+                fixable=stillborn,
+                fatal=True,
+            )
         )
         return report
-    manifest = Manifest.from_catalog_values(raw, index_dir)
+    try:
+        manifest = Manifest.from_catalog_values(raw, index_dir)
+    except CorruptIndex as e:
+        report.problems.append(Problem("manifest", e.message, fixable=True, fatal=True))
+        return report
     report.generation = manifest.generation
     store = _load_live(index_dir, manifest, report)
     if store is not None:
@@ -138,12 +215,20 @@ def check_index(index_dir: Path) -> CheckReport:
             _compare(store, files, owners, report)
         finally:
             store.close()
+    _check_strays(index_dir, manifest.generation, report)
+    return report
+
+
+def _check_strays(index_dir: Path, generation: int, report: CheckReport) -> None:
     if writer_active(index_dir):
         report.notes.append("a writer is indexing now: this is its last commit; temporary files not checked")
-    else:
-        for stray in stale_generation_files(index_dir, manifest.generation):
-            report.problems.append(Problem("stray-file", f"stray file {display_path(stray)}", fixable=True))
-    return report
+        return
+    strays = stale_generation_files(index_dir, generation)
+    if strays and (writer_active(index_dir) or _live_generation(index_dir) != generation):
+        report.notes.append("a writer committed during the check; temporary files not checked")
+        return
+    for stray in strays:
+        report.problems.append(Problem("stray-file", f"stray file {display_path(stray)}", fixable=True))
 
 
 def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> VectorStore | None:
@@ -153,6 +238,8 @@ def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> Vect
     path = generation_file(index_dir, manifest.generation)
     if not path.is_file():
         reason = f"live vector file {display_path(path)} is missing"
+    elif manifest.checksum is not None and file_checksum(path) != manifest.checksum:
+        reason = f"live vector file {display_path(path)} is damaged (checksum differs from the manifest's)"
     else:
         try:
             store = FaissStore.load(path, device="cpu")
@@ -160,12 +247,45 @@ def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> Vect
             reason = e.message
         else:
             if store.dim == manifest.dim:
+                _check_kind(store, manifest, report)
                 return store
+            store.close()
+            if manifest.checksum is not None:  # the file is verified: the manifest is what is wrong
+                report.problems.append(
+                    Problem(
+                        "manifest",
+                        f"manifest says dimension {manifest.dim}, its verified vector file has {store.dim}; "
+                        "repair corrects the manifest",
+                        fixable=True,
+                        fatal=True,
+                    )
+                )
+                return None
             reason = f"live vector file has dimension {store.dim}, the manifest says {manifest.dim}"
     report.problems.append(
-        Problem("vectors", f"{reason}; repair re-indexes its {report.files} file(s)", fixable=True, fatal=True)
+        Problem(
+            "vectors",
+            f"{reason}; repair recovers what the previous generation holds and re-indexes the rest "
+            f"of its {report.files} file(s)",
+            fixable=True,
+            fatal=True,
+        )
     )
     return None
+
+
+def _check_kind(store: FaissStore, manifest: Manifest, report: CheckReport) -> None:
+    recorded = manifest.raw.get("index_type")
+    if recorded is not None:
+        try:
+            plan_from_manifest(recorded, manifest.raw.get("index_params", ""))
+        except ValueError as e:
+            report.problems.append(Problem("manifest", f"manifest's index type does not read ({e})", True, fatal=True))
+            return
+    if recorded is not None and recorded != store.kind:
+        report.problems.append(
+            Problem("manifest", f"manifest says index type {recorded!r}, the vector file holds {store.kind!r}", True)
+        )
 
 
 def _compare(store: VectorStore, files: list[FileRecord], owners: dict[int, int], report: CheckReport) -> None:
@@ -193,55 +313,9 @@ def _compare(store: VectorStore, files: list[FileRecord], owners: dict[int, int]
         report.problems.append(
             Problem("missing-vectors", f"{by_id[file_id].path}: {n} segment(s) without a vector", fixable=True)
         )
-
-
-def repair_index(index_dir: Path) -> CheckReport:
-    """Fix what `check_index` finds, under the write lock, in one commit; returns the check after repair."""
-    before = check_index(index_dir)
-    if not any(p.fixable for p in before.problems) or any(p.code == "manifest" for p in before.problems):
-        return before
-    catalog = Catalog.open(require_index(index_dir), readonly=True)
-    try:
-        manifest = Manifest.from_catalog(catalog, index_dir)
-    finally:
-        catalog.close()
-    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu")
-    writer.open()  # takes the lock and applies pending migrations
-    with writer:
-        store = _repairable_store(index_dir, manifest)
-        writer.adopt_store(store)
-        repaired = _repair(writer, store)
-        writer.commit()
-    after = check_index(index_dir)
-    after.repaired = [p.message for p in before.problems if p.fixable] + repaired
-    return after
-
-
-def _repairable_store(index_dir: Path, manifest: Manifest) -> VectorStore:
-    if manifest.backend != BACKEND_FAISS:
-        return open_store(manifest.raw, index_dir, manifest.generation, "cpu", writer=True, index_type=None)
-    try:
-        store = FaissStore.load(generation_file(index_dir, manifest.generation), device="cpu")
-    except CorruptIndex:
-        return FaissStore.create(manifest.dim, device="cpu")
-    return store if store.dim == manifest.dim else FaissStore.create(manifest.dim, device="cpu")
-
-
-def _repair(writer: IndexWriter, store: VectorStore) -> list[str]:
-    catalog = writer._cat()
-    done: list[str] = []
-    ids = store.ids().tolist()
-    # remove_ids drops every vector with a duplicated id; their files are then re-indexed like any other.
-    duplicates = [i for i, n in Counter(ids).items() if n > 1]
-    store.remove(duplicates)
-    owners = catalog.segment_owners()
-    files = {r.id: r for r in catalog.files()}
-    homeless = [s for s, f in owners.items() if f not in files]
-    catalog.remove_segments(homeless)
-    have = set(store.ids().tolist())
-    store.remove(sorted(have - owners.keys()))
-    lacking = {f for s, f in owners.items() if s not in have and f in files}
-    for file_id in sorted(lacking):
-        writer.remove_file(files[file_id])
-        done.append(f"dropped {files[file_id].path} from the index: the next `mmsearch index` re-embeds it")
-    return done
+    segmented = set(owners.values())
+    for rec in files:
+        if rec.kind in ALWAYS_SEGMENTED and rec.id not in segmented:
+            report.problems.append(
+                Problem("missing-segments", f"{rec.path}: indexed {rec.kind.value} without segments", fixable=True)
+            )

@@ -18,9 +18,16 @@ from typing import IO
 import numpy as np
 
 from .. import __version__
-from ..errors import IndexLocked
+from ..errors import CorruptIndex, DiskFull, IndexLocked, MMSearchError
 from ..paths import CATALOG_FILE, LOCK_FILE, display_path
-from ..stores.faiss_store import Device, stale_generation_files
+from ..stores.faiss_store import (
+    REPAIR_HINT,
+    Device,
+    generation_file,
+    is_disk_full,
+    stale_generation_files,
+    verify_checksum,
+)
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 from ..types import MediaFile, Segment
 from .catalog import Catalog, FileRecord
@@ -58,6 +65,11 @@ class IndexWriter:
 
     def open(self) -> None:
         """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
+        self.lock()
+        self.open_catalog()
+
+    def lock(self) -> None:
+        """Take the write lock (IndexLocked if another writer holds it); the catalog is not opened yet."""
         self._created_dir = not self.index_dir.exists()
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.index_dir / LOCK_FILE, "ab")  # noqa: SIM115 - held until close()
@@ -70,10 +82,13 @@ class IndexWriter:
                 f"index {display_path(self.index_dir)} is being written by another mmsearch process",
                 hint="wait for it to finish; queries keep working meanwhile",
             ) from e
+
+    def open_catalog(self) -> None:
+        """Open (create, migrate) the catalog under the lock and check the model and backend asked for."""
         try:
             self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
             raw = self.catalog.manifest()
-            if "model" in raw:
+            if "model" in raw and self.model:  # repair opens with no model: it reads the manifest as it is
                 check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
                 check_backend(raw, self.store_config)
         except BaseException:
@@ -88,9 +103,18 @@ class IndexWriter:
         if "model" in raw:
             manifest = Manifest.from_catalog(catalog, self.index_dir)
             self.generation = manifest.generation
+            if manifest.backend == BACKEND_FAISS:
+                # Carrying damaged vectors into the next generation would give them a valid checksum.
+                verify_checksum(generation_file(self.index_dir, self.generation), manifest.checksum)
             self.store = open_store(
                 raw, self.index_dir, self.generation, self.device, writer=True, index_type=self.store_config.index_type
             )
+            if self.store.dim != manifest.dim:
+                raise CorruptIndex(
+                    f"the vectors of index {display_path(self.index_dir)} have dimension {self.store.dim}, "
+                    f"its manifest says {manifest.dim}",
+                    hint=REPAIR_HINT,
+                )
             self.store.sync(catalog.segment_ids())
             self._committed_changes = catalog.total_changes
         else:
@@ -104,9 +128,10 @@ class IndexWriter:
         self._cat().begin()
         return self.store
 
-    def adopt_store(self, store: VectorStore) -> None:
-        """Use `store` as the live vectors from here on (check --repair replaces a damaged generation)."""
-        self.generation = Manifest.from_catalog(self._cat(), self.index_dir).generation
+    def adopt_store(self, store: VectorStore, generation: int) -> None:
+        """Use `store` as the live vectors from here on, the next commit writing `generation + 1`
+        (check --repair replaces a damaged generation)."""
+        self.generation = generation
         self.store = store
         self._store_changed = True
         self._cat().begin()
@@ -180,8 +205,17 @@ class IndexWriter:
         catalog = self._cat()
         generation = self.generation + 1
         stored = self._st().persist(self.index_dir, generation)
-        catalog.set_manifest({"vectors_generation": str(generation), **stored})
-        catalog.commit()
+        before = catalog.manifest()
+        if "vectors_checksum" in before:
+            # The previous generation stays on disk: its checksum lets repair recover from it if the live one is lost.
+            stored["previous_vectors_generation"] = before.get("vectors_generation", "")
+            stored["previous_vectors_checksum"] = before["vectors_checksum"]
+        try:
+            catalog.set_manifest({"vectors_generation": str(generation), **stored})
+            catalog.commit()
+        except MMSearchError:  # the catalog refused the commit (a full disk): the new file names nothing
+            generation_file(self.index_dir, generation).unlink(missing_ok=True)
+            raise
         self.generation = generation
         self._committed_changes = catalog.total_changes
         self._store_changed = False
@@ -193,6 +227,11 @@ class IndexWriter:
                 self.commit()
             self.catalog.rollback()
             never_initialised = "model" not in self.catalog.manifest()
+            if self.store is not None and not never_initialised:
+                # The run is over (or failed, maybe for lack of space): retired generations go now; readers
+                # that still wanted one re-read the manifest when its file is gone.
+                for stale in stale_generation_files(self.index_dir, self.generation, grace=0):
+                    stale.unlink(missing_ok=True)
             self.catalog.close()
             self.catalog = None
             if never_initialised:
@@ -215,6 +254,19 @@ class IndexWriter:
     def __enter__(self) -> IndexWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, *rest: object) -> None:
         # The transaction only ever holds complete files, so Ctrl-C keeps what was finished.
-        self.close(commit=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
+        try:
+            self.close(commit=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
+        except (OSError, RuntimeError, MMSearchError) as e:
+            if exc is not None:
+                return  # closing after a failure can fail the same way (a full disk): report the first error
+            if is_disk_full(e) and not isinstance(e, MMSearchError):
+                raise _disk_full(self.index_dir) from e
+            raise
+        if exc is not None and not isinstance(exc, MMSearchError) and is_disk_full(exc):
+            raise _disk_full(self.index_dir) from exc
+
+
+def _disk_full(index_dir: Path) -> DiskFull:
+    return DiskFull(f"the disk holding {display_path(index_dir)} is full; the index keeps its last commit")

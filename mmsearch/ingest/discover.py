@@ -58,8 +58,10 @@ def discover(paths: Sequence[Path]) -> Discovery:
                     skipped.append(display_path(path))
                 continue
             files.append(media)
-    files.sort(key=lambda f: os.fsencode(f.path))
-    return Discovery(tuple(files), tuple(failed), tuple(skipped), tuple(roots))
+    # Overlapping arguments (`media media/sub`, `media ./media`, a file given twice) name one file once.
+    unique = {os.fsencode(f.path): f for f in files}
+    once = tuple(dict.fromkeys(failed))
+    return Discovery(tuple(unique[k] for k in sorted(unique)), once, tuple(dict.fromkeys(skipped)), tuple(roots))
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+# OpenCV's ffmpeg log level (AV_LOG_QUIET); read when OpenCV first opens a video. Without it every damaged packet
+# prints a raw `[h264 @ 0x…]` line on stderr around the one-line `failed:` reports.
+OPENCV_QUIET = "-8"
 
 # AdaptiveDetector compares each frame's content change with its neighbours', so camera motion and
 # flashes cause fewer false cuts than a fixed ContentDetector threshold. Shots shorter than this many
@@ -16,6 +23,8 @@ def detect_shots(path: Path, duration: float | None) -> list[tuple[float, float]
     PySceneDetect decodes every frame with OpenCV, downscaled (auto_downscale) before comparing, which costs
     far less than embedding; see benchmarks/README.md for the measured rate.
     """
+    if not log.isEnabledFor(logging.INFO):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", OPENCV_QUIET)
     from scenedetect import AdaptiveDetector, SceneManager, open_video
 
     video = open_video(str(path), backend="opencv")

@@ -4,7 +4,8 @@ The BM25 index is built from the catalog's speech segments on the first keyword 
 cached in the index directory as `bm25-NNNNNNNN/` (NNNNNNNN = the vector generation it matches), so later
 queries only load it. Building at query time instead of at every commit keeps long ingest runs from paying
 for it every `--commit-interval`; benchmarks/README.md has the measured build and load times. Readers that
-cannot write the directory just keep the index in memory.
+cannot write the directory just keep the index in memory; the cache takes the index directory's permissions,
+so a cache written by one user serves every user who can read the index.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..index.catalog import Catalog
+from ..paths import BM25_PREFIX
 
 log = logging.getLogger(__name__)
 
-BM25_PREFIX = "bm25-"
 _IDS_FILE = "segment_ids.npy"
 STOPWORDS = "en_plus"  # bm25s' 179-word English list; its "en" list (33 words) keeps "were", "over"
 
@@ -82,11 +83,11 @@ class KeywordIndex:
 def keyword_index(catalog: Catalog, index_dir: Path, generation: int) -> KeywordIndex:
     """The cached BM25 index of this generation, else one built from the catalog (and cached when possible)."""
     cached = index_dir / f"{BM25_PREFIX}{generation:08d}"
-    if (cached / _IDS_FILE).is_file():
-        try:
+    try:
+        if (cached / _IDS_FILE).is_file():
             return KeywordIndex.load(cached)
-        except (OSError, ValueError) as e:
-            log.info("BM25 cache %s unreadable (%s); rebuilding", cached, e)
+    except (OSError, ValueError) as e:  # another user's cache we may not read, or a damaged one
+        log.info("BM25 cache %s unreadable (%s); rebuilding", cached, e)
     ids, texts = catalog.speech_texts()
     index = KeywordIndex.build(ids, texts)
     _try_cache(index, index_dir, cached)
@@ -100,6 +101,11 @@ def _try_cache(index: KeywordIndex, index_dir: Path, target: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=index_dir))
     try:
         index.save(tmp)
+        # mkdtemp makes it 0700: give it the index's own permissions, so that every reader of the index can use it.
+        mode = index_dir.stat().st_mode & 0o777
+        tmp.chmod(mode)
+        for part in tmp.iterdir():
+            part.chmod(mode & 0o666)
         tmp.rename(target)
     except OSError as e:  # another reader got there first, or the disk is full: the cache is optional
         log.info("BM25 cache not written (%s)", e)

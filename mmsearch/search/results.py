@@ -12,13 +12,16 @@ def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
     data = moment.to_json()
     if explain:
         data["channels"] = {name: c.to_json() for name, c in moment.channels.items()}
+        if moment.parts:
+            data["parts"] = [moment_json(p, explain) for p in moment.parts]
     return data
 
 
 def moment_from_json(data: Mapping[str, Any]) -> Moment:
     """The inverse of `moment_json` (hits are not part of the JSON), for answers read back from a server."""
     channels = {
-        name: ChannelScore(int(c["rank"]), float(c["score"])) for name, c in (data.get("channels") or {}).items()
+        name: ChannelScore(int(c["rank"]), float(c["score"]), c.get("evidence"))
+        for name, c in (data.get("channels") or {}).items()
     }
     return Moment(
         path=str(data["path"]),
@@ -28,4 +31,5 @@ def moment_from_json(data: Mapping[str, Any]) -> Moment:
         score=data["score"],
         text=data["text"],
         channels=channels,
+        parts=tuple(moment_from_json(p) for p in data.get("parts") or ()),
     )

@@ -12,18 +12,27 @@ from pydantic import BaseModel, ConfigDict, Field
 class ChannelScoreOut(BaseModel):
     rank: int = Field(description="Where this channel ranked the moment (1 = best).")
     score: float = Field(description="The channel's own score, before fusion.")
+    evidence: float | None = Field(default=None, description="Calibrated fusion: how far above the background.")
 
 
-class SearchResult(BaseModel):
+class MomentOut(BaseModel):
+    """One moment, as `mmsearch query --json` prints it."""
+
     path: str
     kind: str = Field(description="Segment kind: frame (video), speech or image.")
     start: float | None
     end: float | None
     score: float
     text: str | None = Field(description="Transcript of a speech moment.")
+    parts: list[MomentOut] | None = Field(
+        default=None, description="A temporal query (then=...): the moment each part matched, in order."
+    )
     channels: dict[str, ChannelScoreOut] | None = Field(
         default=None, description="Only with explain=true: each channel's rank and score."
     )
+
+
+class SearchResult(MomentOut):
     file_id: int = Field(description="Catalog id of the file: /media/{file_id}, like={file_id}.")
     media_kind: str = Field(description="What the file is: video, audio or image.")
     media_url: str

@@ -14,9 +14,10 @@ from fastapi.staticfiles import StaticFiles
 
 from ..errors import MMSearchError, UsageError
 from ..index.catalog import FileRecord, fs_path
-from ..search.fusion import parse_weights
+from ..search.fusion import DEFAULT_FUSION, parse_weights
 from ..search.results import moment_json
 from ..search.searcher import Query
+from ..search.temporal import DEFAULT_WITHIN
 from ..types import MediaKind, Moment, SegmentKind
 from .discovery import INDEX_HEADER, UNTRAINED_HEADER
 from .live import LiveIndex
@@ -48,13 +49,19 @@ class QueryOptions:
     def __init__(
         self,
         modality: Annotated[str, Param(description="video, audio, image or any.")] = "any",
+        kind: Annotated[list[str] | None, Param(description="Only these segment kinds (repeatable).")] = None,
+        then: Annotated[list[str] | None, Param(description="Temporal query: texts that must follow.")] = None,
+        within: Annotated[float, Param(description="With then: seconds allowed between parts.")] = DEFAULT_WITHIN,
         channel: Annotated[list[str] | None, Param(description="Only these channels (repeatable).")] = None,
-        fusion: Annotated[str, Param(description="rrf or weighted.")] = "rrf",
+        fusion: Annotated[str, Param(description="calibrated, rrf or weighted.")] = DEFAULT_FUSION,
         weight: Annotated[list[str] | None, Param(description="Channel weight NAME=W (repeatable).")] = None,
         top_k: Annotated[int, Param(ge=1, le=1000, description="Number of moments.")] = 10,
         explain: Annotated[bool, Param(description="Add each channel's rank and score.")] = False,
     ) -> None:
         self.modality = modality
+        self.kinds = tuple(kind or ())
+        self.then = tuple(then or ())
+        self.within = within
         self.channels = tuple(channel or ())
         self.fusion = fusion
         self.weights = parse_weights(weight or [])
@@ -64,6 +71,9 @@ class QueryOptions:
     def query(self, **what: Any) -> Query:
         query = Query(
             modality=self.modality,
+            kinds=self.kinds,
+            then=self.then,
+            within=self.within,
             channels=self.channels,
             fusion=self.fusion,
             weights=self.weights,

@@ -3,20 +3,24 @@
 Writes are atomic: each commit saves a new generation file beside the old one (write, fsync, rename) and the
 catalog's manifest names the live generation inside the same SQLite transaction that adds the segments.
 A crash at any instant therefore leaves a manifest pointing to a complete file that matches the catalog.
+The manifest also records the file's checksum, so damage to a generation file is detected, not searched.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import CorruptIndex, UsageError
+from ..errors import CorruptIndex, DiskFull, UsageError
 from ..paths import VECTORS_PREFIX, VECTORS_SUFFIX, display_path
 from .faiss_index import (
     HNSW_EF_SEARCH,
@@ -36,6 +40,10 @@ log = logging.getLogger(__name__)
 Device = Literal["auto", "cpu", "gpu"]
 
 REPAIR_HINT = "`mmsearch check --repair` drops what cannot be read; the next `mmsearch index` re-embeds it"
+# Generation files older than the previous one stay this long after they stop being live, so that a reader
+# that read the manifest just before a commit can still open the generation it names (a reader lease by age).
+READER_GRACE_SECONDS = 15.0
+CHECKSUM_ALGORITHM = "sha256"
 
 
 def _faiss() -> Any:
@@ -237,12 +245,14 @@ class FaissStore:
     def persist(self, index_dir: Path, generation: int) -> dict[str, str]:
         """Apply the size rule, then save generation `generation`; returns what the manifest records."""
         self.optimize()
-        self.save(generation_file(index_dir, generation))
+        path = generation_file(index_dir, generation)
+        self.save(path)
         return {
             "index_type": self.kind,
             "index_params": self.plan.params(),
             "index_type_requested": self.requested,
             "faiss_version": str(_faiss().__version__),
+            "vectors_checksum": file_checksum(path),
         }
 
     def after_commit(self) -> None:
@@ -259,10 +269,16 @@ class FaissStore:
         """Write to a temporary name, fsync, then rename, so a reader never sees a half-written file."""
         faiss = _faiss()
         tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            faiss.write_index(self.index, str(tmp))
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as e:
+            tmp.unlink(missing_ok=True)  # nothing half-written stays behind; the last commit is untouched
+            if is_disk_full(e) or _free_bytes(path.parent) == 0:
+                raise DiskFull(f"the disk holding {display_path(path.parent)} is full") from e
+            raise
         _fsync_dir(path.parent)
 
 
@@ -289,6 +305,41 @@ def _read_index(path: Path, kind: IndexKind | None, mmap: bool) -> tuple[Any, bo
         ) from e
 
 
+def is_disk_full(e: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the OS, or faiss' and SQLite's words for it."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(e).lower()
+    return "no space left" in text or "disk is full" in text or "disk quota" in text
+
+
+def _free_bytes(directory: Path) -> int:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return -1
+    return st.f_bavail * st.f_frsize
+
+
+def file_checksum(path: Path) -> str:
+    """`sha256:HEX` of a file's bytes, as recorded in the manifest for every vector generation."""
+    digest = hashlib.new(CHECKSUM_ALGORITHM)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return f"{CHECKSUM_ALGORITHM}:{digest.hexdigest()}"
+
+
+def verify_checksum(path: Path, expected: str | None) -> None:
+    """CorruptIndex when the file's bytes differ from what the manifest recorded (None: written before checksums)."""
+    if expected is None or not path.is_file():
+        return  # no checksum recorded, or no file: loading it says it is missing
+    if file_checksum(path) != expected:
+        raise CorruptIndex(
+            f"vector file {display_path(path)} is damaged (its checksum differs from the manifest's)", hint=REPAIR_HINT
+        )
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -301,11 +352,28 @@ def generation_file(index_dir: Path, generation: int) -> Path:
     return index_dir / f"{VECTORS_PREFIX}{generation:08d}{VECTORS_SUFFIX}"
 
 
-def stale_generation_files(index_dir: Path, live: int) -> list[Path]:
-    """Vector files older than the previous generation (kept one back for readers mid-load) and stray temps."""
+def generation_of(path: Path) -> int | None:
+    stem = path.name[len(VECTORS_PREFIX) :]
+    if not path.name.startswith(VECTORS_PREFIX) or not stem.endswith(VECTORS_SUFFIX):
+        return None
+    number = stem[: -len(VECTORS_SUFFIX)]
+    return int(number) if number.isdigit() else None
+
+
+def stale_generation_files(index_dir: Path, live: int, grace: float = READER_GRACE_SECONDS) -> list[Path]:
+    """Vector files no reader can need: older than the previous generation and out of the readers' grace period,
+    newer than the live one (a crashed commit), and temporaries (the caller holds the write lock)."""
     stale = []
+    now = time.time()
     for p in index_dir.glob(f"{VECTORS_PREFIX}*"):
-        stem = p.name[len(VECTORS_PREFIX) :].split(".")[0]
-        if p.name.endswith(".tmp") or not stem.isdigit() or int(stem) < live - 1 or int(stem) > live:
-            stale.append(p)
+        number = generation_of(p)
+        if number is not None and live - 1 <= number <= live:
+            continue
+        if number is not None and number < live and grace > 0:
+            try:
+                if now - p.stat().st_mtime < grace:
+                    continue  # a reader may have read the manifest that named it a moment ago
+            except FileNotFoundError:
+                continue
+        stale.append(p)
     return stale

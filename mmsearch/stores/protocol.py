@@ -12,9 +12,10 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import CorruptIndex, UsageError
+from ..paths import display_path
 from .faiss_index import check_index_type, plan_from_manifest
-from .faiss_store import Device, FaissStore, SearchResult, generation_file
+from .faiss_store import REPAIR_HINT, Device, FaissStore, SearchResult, generation_file
 
 BACKEND_FAISS = "faiss"
 BACKEND_MILVUS = "milvus"
@@ -91,7 +92,12 @@ def open_store(
 
         return MilvusStore.open(raw["milvus_uri"], raw["milvus_collection"], dim)
     path = generation_file(index_dir, generation)
-    plan = plan_from_manifest(raw["index_type"], raw.get("index_params", "")) if "index_type" in raw else None
+    try:
+        plan = plan_from_manifest(raw["index_type"], raw.get("index_params", "")) if "index_type" in raw else None
+    except ValueError as e:
+        raise CorruptIndex(
+            f"the manifest's index type of {display_path(index_dir)} is damaged ({e})", hint=REPAIR_HINT
+        ) from e
     store = FaissStore.load(path, device, plan, mmap=not writer)
     store.requested = index_type or raw.get("index_type_requested", "auto")
     return store
