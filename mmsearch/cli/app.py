@@ -21,7 +21,10 @@ from ..search.fusion import DEFAULT_FUSION
 from ..search.temporal import DEFAULT_WITHIN
 from ..stores.protocol import StoreConfig
 from . import maintenance as maintenance_commands
+from . import serve as serve_commands
 from . import trecvid as trecvid_commands
+from .remote import search_via_server
+from .serve import ServerOpt
 from .ui import (
     ProgressReporter,
     console,
@@ -199,6 +202,7 @@ def query_cmd(
     ] = None,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
     from ..search.fusion import parse_weights
@@ -219,13 +223,15 @@ def query_cmd(
             within=within,
         )
         query.validate()
-        searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
-        try:
-            if searcher.manifest.untrained and not json_out:
-                warn_untrained(searcher.manifest.model)
-            moments = searcher.search(query)
-        finally:
-            searcher.close()
+        moments = None if model else search_via_server(query, index, server, explain, warn=not json_out)
+        if moments is None:
+            searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
+            try:
+                if searcher.manifest.untrained and not json_out:
+                    warn_untrained(searcher.manifest.model)
+                moments = searcher.search(query)
+            finally:
+                searcher.close()
     if json_out:
         print_json({"query": query.label, "results": [moment_json(m, explain) for m in moments]})
     elif moments:
@@ -267,6 +273,7 @@ def models_cmd(json_out: JsonOpt = False) -> None:
 
 trecvid_commands.register(app)
 maintenance_commands.register(app)
+serve_commands.register(app)
 
 
 # click's UsageError (bad option value, unknown option), wherever this typer version takes click from.

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..errors import EXIT_USAGE, MMSearchError
+from ..search.results import moment_json as moment_json  # the CLI prints what the HTTP API serves
 from ..types import FileFailure, IngestSummary, Moment
 
 # Control characters (C0, DEL, C1) and the invisible reorderers (bidi overrides, line separators): a name
@@ -177,15 +178,6 @@ def print_summary(summary: IngestSummary) -> None:
     if summary.failed:
         # Each failure already got its one line (path: reason) from the progress reporter as it happened.
         err_console.print(f"[bold red]{len(summary.failed)} file(s) failed[/] (listed above)")
-
-
-def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
-    data = moment.to_json()
-    if explain:
-        data["channels"] = {name: c.to_json() for name, c in moment.channels.items()}
-        if moment.parts:
-            data["parts"] = [moment_json(p, explain) for p in moment.parts]
-    return data
 
 
 def _channels_text(moment: Moment) -> str:

@@ -1,31 +1,37 @@
-"""What an index holds, for `mmsearch info`."""
+"""What an index holds, for `mmsearch info` (and the server's `/api/info`, which describes its open reader)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..paths import display_path
-from .manifest import index_size_bytes, open_reader
+from ..stores.protocol import VectorStore
+from .catalog import Catalog
+from .manifest import Manifest, index_size_bytes, open_reader
 
 
 def index_info(index_dir: Path) -> dict[str, object]:
     catalog, manifest, store = open_reader(index_dir, device="cpu")
     try:
-        return {
-            "index": display_path(index_dir),
-            "files": catalog.file_count(),
-            "segments": catalog.counts(),
-            "vectors": store.ntotal,
-            "model": manifest.model,
-            "model_untrained": manifest.untrained,
-            "embed_device": manifest.raw.get("embed_device", "unknown"),  # the last run that embedded
-            "dim": manifest.dim,
-            "backend": manifest.backend,
-            "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),
-            "generation": manifest.generation,
-            "schema_version": catalog.schema_version(),
-            "size_bytes": index_size_bytes(index_dir),
-        }
+        return describe_index(index_dir, catalog, manifest, store)
     finally:
         catalog.close()
         store.close()
+
+
+def describe_index(index_dir: Path, catalog: Catalog, manifest: Manifest, store: VectorStore) -> dict[str, object]:
+    return {
+        "index": display_path(index_dir),
+        "files": catalog.file_count(),
+        "segments": catalog.counts(),
+        "vectors": store.ntotal,
+        "model": manifest.model,
+        "model_untrained": manifest.untrained,
+        "embed_device": manifest.raw.get("embed_device", "unknown"),  # the last run that embedded
+        "dim": manifest.dim,
+        "backend": manifest.backend,
+        "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),
+        "generation": manifest.generation,
+        "schema_version": catalog.schema_version(),
+        "size_bytes": index_size_bytes(index_dir),
+    }

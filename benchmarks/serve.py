@@ -1,0 +1,300 @@
+"""`mmsearch serve`: warm HTTP query latency, cold CLI latency, concurrent throughput, and serving through commits.
+
+    python benchmarks/serve.py --sizes 10000 100000 --out benchmarks/out/serve.json
+
+Per size, a synthetic index is written through mmsearch's own IndexWriter (random unit vectors for frames and
+speech, transcripts of words drawn from mmsearch.testing.media.SENTENCES), so the query path measured is the
+real one: `mmsearch serve` in its own process, its Searcher embedding the query text with the index's model
+(default random:ViT-B-32: the real ViT-B/32 text tower's compute, untrained weights), FAISS, BM25, fusion.
+
+  warm      p50/p95 of GET /api/search over HTTP (one client, after warm-up)
+  cold_cli  `mmsearch query TEXT --json` as a new process that loads the index itself (--server at a closed port)
+  cli_via_server  the same command finding the running server through the index's server file
+  concurrent      N clients (threads) sharing a fixed number of queries: wall time, queries/s, errors
+
+Then a small index of generated media is served while `mmsearch index` adds more files to it (committing every
+--commit-interval) and `mmsearch remove` drops one: clients query throughout; every non-200 is counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from mmsearch.index.writer import IndexWriter
+from mmsearch.testing.media import SENTENCES, Shot, make_video
+from mmsearch.testing.server import free_port
+from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
+
+FRAMES_PER_FILE = 150  # a 2.5-minute video sampled at 1 fps
+SPEECH_PER_FILE = 50
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # nothing listens: the CLI falls back to loading the index itself
+WORDS = sorted({w.strip(".,").lower() for s in SENTENCES for w in s.split()})
+
+
+def build_synthetic_index(index_dir: Path, segments: int, model: str, dim: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    words = random.Random(seed)
+    per_file = FRAMES_PER_FILE + SPEECH_PER_FILE
+    writer = IndexWriter(index_dir, model, untrained=True, device="cpu")
+    writer.open()
+    with writer:
+        writer.ensure_store(lambda: dim)
+        for i in range((segments + per_file - 1) // per_file):
+            media = MediaFile(Path(f"/synthetic/video{i:05d}.mp4"), MediaKind.VIDEO, 1, 1, True, 150.0, 320, 240)
+            rows = [Segment(SegmentKind.FRAME, float(t), float(t + 1)) for t in range(FRAMES_PER_FILE)]
+            rows += [
+                Segment(SegmentKind.SPEECH, 3.0 * j, 3.0 * j + 3, " ".join(words.choice(WORDS) for _ in range(14)))
+                for j in range(SPEECH_PER_FILE)
+            ]
+            vectors = rng.standard_normal((len(rows), dim)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            writer.add_file(media, hashlib.sha256(str(i).encode()).hexdigest(), rows, vectors)
+        writer.commit()
+
+
+def model_dim_and_embed_ms(model: str, texts: list[str]) -> tuple[int, dict[str, float]]:
+    """The model's dimension, and what embedding one query text costs here (1 thread, as the server runs it)."""
+    from mmsearch.models.registry import load_embedder
+    from mmsearch.server.live import limit_threads
+
+    limit_threads(1)
+    embedder = load_embedder(model, "cpu")
+    dim = int(embedder.embed_texts(["x"]).shape[1])
+    times = []
+    for text in texts:
+        t0 = time.perf_counter()
+        embedder.embed_texts([text])
+        times.append(time.perf_counter() - t0)
+    return dim, percentiles(times)
+
+
+@contextmanager
+def server_process(index_dir: Path, port: int) -> Iterator[str]:
+    """`mmsearch serve` as its own process (as a user runs it); waits until /api/info answers."""
+    cmd = [sys.executable, "-m", "mmsearch", "serve", "--index", str(index_dir), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(url + "/api/info", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+
+
+def queries(n: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 4))) for _ in range(n)]
+
+
+def warm_latency(url: str, texts: list[str]) -> dict[str, Any]:
+    times = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for text in texts[:5]:
+            client.get("/api/search", params={"q": text}).raise_for_status()
+        for text in texts:
+            t0 = time.perf_counter()
+            client.get("/api/search", params={"q": text}).raise_for_status()
+            times.append(time.perf_counter() - t0)
+    return {"queries": len(texts), **percentiles(times)}
+
+
+def cli_latency(index_dir: Path, texts: list[str], server: str | None) -> dict[str, Any]:
+    times = []
+    for text in texts:
+        cmd = [sys.executable, "-m", "mmsearch", "query", text, "--index", str(index_dir), "--json"]
+        cmd += ["--server", server] if server else []
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return {"queries": len(texts), **percentiles(times), "mean_s": round(float(np.mean(times)), 2)}
+
+
+def concurrent(url: str, texts: list[str], clients: int) -> dict[str, Any]:
+    """`clients` threads share the queries; every response must be a 200."""
+    errors: list[str] = []
+    todo = iter(texts)
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            while True:
+                with lock:
+                    text = next(todo, None)
+                if text is None:
+                    return
+                response = client.get("/api/search", params={"q": text})
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {
+        "clients": clients,
+        "queries": len(texts),
+        "wall_s": round(wall, 2),
+        "qps": round(len(texts) / wall, 1),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
+def measure_size(size: int, model: str, dim: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    index_dir = work / f"index-{size}"
+    t0 = time.perf_counter()
+    build_synthetic_index(index_dir, size, model, dim)
+    built = time.perf_counter() - t0
+    texts = queries(args.queries)
+    cold = cli_latency(index_dir, texts[: args.cold], CLOSED_PORT_URL)
+    with server_process(index_dir, free_port()) as url:
+        info = httpx.get(url + "/api/info").json()
+        row = {
+            "segments": sum(info["segments"].values()),
+            "index_type": info["index_type"],
+            "build_s": round(built, 1),
+            "warm_http": warm_latency(url, texts),
+            "cold_cli": cold,
+            "cli_via_server": cli_latency(index_dir, texts[: args.cold], None),
+            "concurrent": concurrent(url, queries(args.throughput_queries, seed=2), args.clients),
+        }
+    shutil.rmtree(index_dir, ignore_errors=True)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def serve_through_commits(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Clients query a served index while `mmsearch index` commits into it and `mmsearch remove` trims it."""
+    first, more = work / "media-first", work / "media-more"
+    first.mkdir()
+    more.mkdir()
+    colours = ["red", "green", "blue", "yellow", "white", "magenta", "cyan", "orange", "purple", "gray"]
+    make_video(first / "v0.mp4", [Shot("red", 2), Shot("testsrc", 2)], audio=False)
+    for i, colour in enumerate(colours[: args.commit_files]):
+        make_video(more / f"v{i + 1}.mp4", [Shot(colour, 2), Shot("mandelbrot", 2), Shot("smptebars", 2)], audio=False)
+    index_dir = work / "index-commits"
+    mm = [sys.executable, "-m", "mmsearch"]
+    common = ["--index", str(index_dir), "--model", "test:hash", "--no-asr"]
+    subprocess.run([*mm, "index", str(first), *common], check=True, capture_output=True)
+    statuses: Counter[int] = Counter()  # HTTP status -> count; 0 = no response at all (connection error)
+    generations: set[int] = set()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client_loop(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            while not stop.is_set():
+                for path in ("/api/search?q=red&top_k=20", "/api/info"):
+                    try:
+                        response = client.get(path)
+                        status = response.status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    with lock:
+                        statuses[status] += 1
+                        if path == "/api/info" and status == 200:
+                            generations.add(response.json()["generation"])
+
+    with server_process(index_dir, free_port()) as url:
+        threads = [threading.Thread(target=client_loop, args=(url,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        t0 = time.perf_counter()
+        interval = ["--commit-interval", str(args.commit_interval)]
+        subprocess.run([*mm, "index", str(more), *common, *interval], check=True, capture_output=True)
+        subprocess.run(
+            [*mm, "remove", str(first / "v0.mp4"), "--index", str(index_dir)], check=True, capture_output=True
+        )
+        writing = time.perf_counter() - t0
+        time.sleep(1.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        final = httpx.get(url + "/api/search", params={"q": "red", "top_k": 100}).json()["results"]
+        info = httpx.get(url + "/api/info").json()
+    return {
+        "files_added": args.commit_files,
+        "commit_interval_s": args.commit_interval,
+        "writing_s": round(writing, 1),
+        "requests": sum(statuses.values()),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "failed_requests": sum(v for k, v in statuses.items() if k != 200),
+        "generations_seen": sorted(generations),
+        "final_files": info["files"],
+        "removed_file_in_results": any(r["path"].endswith("/v0.mp4") for r in final),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--model", default="random:ViT-B-32")
+    parser.add_argument("--queries", type=int, default=100, help="warm queries per size")
+    parser.add_argument("--cold", type=int, default=3, help="cold CLI runs per size (each loads the model)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--throughput-queries", type=int, default=400)
+    parser.add_argument("--commit-files", type=int, default=8, help="0 skips the serving-through-commits part")
+    parser.add_argument("--commit-interval", type=float, default=0.5)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/serve.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mmsearch-serve-bench-"))
+    try:
+        dim, embed = model_dim_and_embed_ms(args.model, queries(20, seed=3))
+        print(json.dumps({"text_embed_in_process": embed}), flush=True)
+        sizes = [measure_size(n, args.model, dim, args, work) for n in args.sizes]
+        commits = serve_through_commits(work, args) if args.commit_files else None
+        print(json.dumps(commits), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "model": args.model,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
+        "text_embed_in_process": embed,
+        "sizes": sizes,
+        "serve_through_commits": commits,
+        "command": " ".join(sys.argv),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""A moment as JSON: the one shape shared by `mmsearch query --json` and the HTTP API (`/api/search`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..types import ChannelScore, Moment, SegmentKind
+
+
+def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
+    data = moment.to_json()
+    if explain:
+        data["channels"] = {name: c.to_json() for name, c in moment.channels.items()}
+        if moment.parts:
+            data["parts"] = [moment_json(p, explain) for p in moment.parts]
+    return data
+
+
+def moment_from_json(data: Mapping[str, Any]) -> Moment:
+    """The inverse of `moment_json` (hits are not part of the JSON), for answers read back from a server."""
+    channels = {
+        name: ChannelScore(int(c["rank"]), float(c["score"]), c.get("evidence"))
+        for name, c in (data.get("channels") or {}).items()
+    }
+    return Moment(
+        path=str(data["path"]),
+        kind=SegmentKind(data["kind"]),
+        start=data["start"],
+        end=data["end"],
+        score=data["score"],
+        text=data["text"],
+        channels=channels,
+        parts=tuple(moment_from_json(p) for p in data.get("parts") or ()),
+    )

@@ -1,0 +1,1 @@
+"""`mmsearch serve`: the HTTP API and the web page over one index (FastAPI on uvicorn)."""

@@ -1,0 +1,140 @@
+"""The FastAPI application: one LiveIndex per server (made in the lifespan), routes, token check, JSON errors.
+
+Errors of every kind leave as `{"error": ..., "hint": ...}` with a fitting status; a traceback never does.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
+from ..stores.faiss_store import Device
+from . import discovery
+from .live import LiveIndex, limit_threads
+from .media import NotFound
+from .routes import PAGE_PATHS, UploadTooLarge, api, page
+
+log = logging.getLogger(__name__)
+
+# 16 MiB: a camera JPEG or PNG screenshot fits; anything bigger is not a query image.
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+TOKEN_COOKIE = "mmsearch_token"
+
+
+# Most specific first: the first class an error is an instance of decides its status.
+ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
+    (NotFound, 404),
+    (IndexNotFound, 404),
+    (UploadTooLarge, 413),
+    (BadInput, 400),
+    (UsageError, 422),
+    (CorruptIndex, 503),
+    (BackendUnavailable, 503),
+)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    index_dir: Path
+    token: str | None = None
+    device: Device = "auto"
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    threads: int | None = 1  # per query, for the model and FAISS; None leaves the libraries' defaults
+    # Where clients reach this server; written to the index's server file for `mmsearch query`. None: not announced.
+    announce_url: str | None = None
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if config.threads is not None:
+            limit_threads(config.threads)
+        live = LiveIndex(config.index_dir, config.device)
+        live.open()
+        app.state.live = live
+        announced = discovery.announce(config.index_dir, config.announce_url) if config.announce_url else None
+        try:
+            yield
+        finally:
+            if announced is not None:
+                discovery.withdraw(announced)
+            live.close()
+
+    app = FastAPI(
+        title="mmsearch",
+        version=__version__,
+        description="Search video, audio and images for moments, by text, by image or by example.",
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.include_router(api)
+    app.include_router(page)
+    _add_error_handlers(app)
+    if config.token:
+        _add_token_check(app, config.token)
+    return app
+
+
+def error_response(status: int, error: str, hint: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "hint": hint}, status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MMSearchError)
+    async def domain_error(request: Request, exc: MMSearchError) -> JSONResponse:
+        status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+        return error_response(status, exc.message, exc.hint)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        hint = "see /docs for the API" if exc.status_code in (404, 405) else None
+        return error_response(exc.status_code, str(exc.detail), hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return error_response(422, f"invalid request: {problems}", "see /docs for the parameters")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s", request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__})", "the server log has the details")
+
+
+def _add_token_check(app: FastAPI, token: str) -> None:
+    """Every request but the page shell needs the token: `Authorization: Bearer T`, `?token=T` or the cookie.
+
+    Opening the page with `?token=T` sets the cookie, so that `<video>` and `<img>` (which cannot send headers)
+    carry it from then on.
+    """
+
+    def given(request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+
+    @app.middleware("http")
+    async def check_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        sent = given(request)
+        ok = sent is not None and secrets.compare_digest(sent.encode(), token.encode())
+        public = request.url.path in PAGE_PATHS or request.url.path.startswith("/static/")
+        if not ok and not public:
+            return error_response(
+                401, "this server needs a token", "send `Authorization: Bearer TOKEN`, or open /?token=TOKEN"
+            )
+        response = await call_next(request)
+        if ok and request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response

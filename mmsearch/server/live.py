@@ -1,0 +1,161 @@
+"""The server's view of one index: a Searcher on the last committed generation, swapped when a newer one commits.
+
+Every request runs inside a catalog read transaction (`Catalog.snapshot`) whose first read is the live
+generation: if it is the one the searcher's vectors were loaded from, catalog rows and vectors agree for the
+whole request; if a commit has landed since, a new searcher is opened beside the old one, swapped in, and the
+request retried on it. A writer never makes a half-written state visible (catalog rows and the manifest's
+generation commit in one SQLite transaction, after the generation's vector file is written), so a request sees
+one committed state or the next, never a mix. Requests are serialised on one lock: a Searcher (one SQLite
+connection, lazily built keyword index) is not meant for concurrent use, and a search takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from ..errors import CorruptIndex, IndexNotFound
+from ..index.catalog import Catalog, FileRecord
+from ..index.info import describe_index
+from ..index.manifest import require_index
+from ..models.clip import Embedder
+from ..search.searcher import Query, Searcher
+from ..stores.faiss_store import Device
+from ..types import Moment
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A request that keeps meeting a newer generation (an index run committing every few ms) is served on the
+# newest searcher it managed to open rather than retried forever.
+MAX_REOPENS = 3
+
+
+class LiveIndex:
+    """One index directory, opened once (model included) and followed as it changes."""
+
+    def __init__(self, index_dir: Path, device: Device = "auto") -> None:
+        self.index_dir = index_dir
+        self.device = device
+        self._searcher: Searcher | None = None
+        self._files: dict[int, FileRecord] = {}
+        self._lock = threading.Lock()  # held while a searcher is used, swapped or closed
+        self._opening = threading.Lock()  # one reopen at a time; requests keep using the old searcher meanwhile
+
+    def open(self) -> None:
+        """Load the index now if there is one; a server may start before the first `mmsearch index`."""
+        try:
+            self._reopen(None)
+        except IndexNotFound:
+            log.warning("no index at %s yet; serving it once `mmsearch index` creates it", self.index_dir)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+
+    def run(self, work: Callable[[Searcher], T]) -> T:
+        """`work(searcher)` on one committed state of the index, the newest one at the time of the call."""
+        for attempt in range(MAX_REOPENS + 1):
+            last = attempt == MAX_REOPENS
+            seen = self._searcher or self._reopen(None)
+            with self._lock:
+                current = self._searcher
+                if current is not None and (current is seen or last):
+                    with current.catalog.snapshot():
+                        if last or _generation(current.catalog) == current.manifest.generation:
+                            return work(current)
+            self._reopen(seen)
+        raise IndexNotFound(f"the index at {self.index_dir} was closed while it was being read")
+
+    @property
+    def untrained_model(self) -> str | None:
+        """The model's name when its weights are untrained (clients warn about it, as the CLI does)."""
+        searcher = self._searcher
+        return searcher.manifest.model if searcher is not None and searcher.manifest.untrained else None
+
+    def search(self, query: Query) -> list[tuple[Moment, FileRecord]]:
+        """The query's moments, each with the catalog record of its file (for media and thumbnail URLs)."""
+
+        def work(searcher: Searcher) -> list[tuple[Moment, FileRecord]]:
+            moments = searcher.search(query)
+            segments = searcher.catalog.segments_by_ids(m.hits[0].segment_id for m in moments)
+            found = []
+            for moment in moments:
+                segment = segments.get(moment.hits[0].segment_id)
+                record = self._files.get(segment.file_id) if segment is not None else None
+                if record is not None:
+                    found.append((moment, record))
+            return found
+
+        return self.run(work)
+
+    def file(self, file_id: int) -> FileRecord | None:
+        """The catalog's record of a file in the live generation (what media and thumbnails are served from)."""
+        return self.run(lambda _: self._files.get(file_id))
+
+    def info(self) -> dict[str, object]:
+        """`mmsearch info --json` of the live generation."""
+        return self.run(lambda s: describe_index(self.index_dir, s.catalog, s.manifest, s.store))
+
+    def _reopen(self, stale: Searcher | None) -> Searcher:
+        """Open the newest generation and make it live, unless another request already did."""
+        with self._opening:
+            current = self._searcher
+            if current is not None and current is not stale:
+                return current
+            require_index(self.index_dir)
+            try:
+                fresh = Searcher.open(self.index_dir, embedder=self._reusable_embedder(), device=self.device)
+            except CorruptIndex as e:
+                if current is None:
+                    raise
+                # E.g. the generation just named was already superseded and deleted by a fast writer: keep
+                # serving the last state that opened; the next request tries the newest one again.
+                log.warning("keeping generation %d: %s", current.manifest.generation, e.message)
+                return current
+            try:
+                fresh.keyword_index()  # built (or loaded) here, not inside the first keyword query's lock
+                files = {record.id: record for record in fresh.catalog.files()}
+            except BaseException:
+                fresh.close()
+                raise
+            with self._lock:
+                old, self._searcher, self._files = self._searcher, fresh, files
+                if old is not None:
+                    old.close()
+            log.info("serving generation %d of %s", fresh.manifest.generation, self.index_dir)
+            return fresh
+
+    def _reusable_embedder(self) -> Embedder | None:
+        """The loaded model, unless the index was rebuilt with another one."""
+        current = self._searcher
+        if current is None:
+            return None
+        catalog = Catalog.open(require_index(self.index_dir), readonly=True)
+        try:
+            model = catalog.manifest().get("model")
+        finally:
+            catalog.close()
+        return current.embedder if model == current.embedder.spec.raw else None
+
+
+def limit_threads(threads: int) -> None:
+    """Threads per query for the model (torch) and the vector search (FAISS's OpenMP).
+
+    A server answers one small query at a time: intra-op parallelism buys little there, and on a shared or
+    busy machine spinning OpenMP/torch workers make a query 10-40x slower (measured in benchmarks/README.md).
+    """
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
+def _generation(catalog: Catalog) -> int:
+    return int(catalog.manifest().get("vectors_generation", "-1"))

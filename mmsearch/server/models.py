@@ -1,0 +1,68 @@
+"""Response shapes of the HTTP API; `/openapi.json` and `/docs` are generated from them.
+
+A search result has exactly the fields of `mmsearch query --json` (built by `search.results.moment_json`),
+plus where to get the media and a picture of the moment.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChannelScoreOut(BaseModel):
+    rank: int = Field(description="Where this channel ranked the moment (1 = best).")
+    score: float = Field(description="The channel's own score, before fusion.")
+    evidence: float | None = Field(default=None, description="Calibrated fusion: how far above the background.")
+
+
+class MomentOut(BaseModel):
+    """One moment, as `mmsearch query --json` prints it."""
+
+    path: str
+    kind: str = Field(description="Segment kind: frame (video), speech or image.")
+    start: float | None
+    end: float | None
+    score: float
+    text: str | None = Field(description="Transcript of a speech moment.")
+    parts: list[MomentOut] | None = Field(
+        default=None, description="A temporal query (then=...): the moment each part matched, in order."
+    )
+    channels: dict[str, ChannelScoreOut] | None = Field(
+        default=None, description="Only with explain=true: each channel's rank and score."
+    )
+
+
+class SearchResult(MomentOut):
+    file_id: int = Field(description="Catalog id of the file: /media/{file_id}, like={file_id}.")
+    media_kind: str = Field(description="What the file is: video, audio or image.")
+    media_url: str
+    thumbnail_url: str | None = Field(description="A JPEG of the moment; null for audio files.")
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="The query as `mmsearch query --json` labels it.")
+    results: list[SearchResult]
+
+
+class IndexInfo(BaseModel):
+    """`mmsearch info --json`."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    index: str
+    files: int
+    segments: dict[str, int]
+    vectors: int
+    model: str
+    model_untrained: bool
+    dim: int
+    backend: str
+    index_type: str
+    generation: int
+    schema_version: int
+    size_bytes: int
+
+
+class ErrorOut(BaseModel):
+    error: str
+    hint: str | None = None

@@ -1,0 +1,211 @@
+"""HTTP routes: they parse, call the same library the CLI calls (Query, Searcher via LiveIndex), and shape JSON."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import Query as Param
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..errors import MMSearchError, UsageError
+from ..index.catalog import FileRecord, fs_path
+from ..search.fusion import DEFAULT_FUSION, parse_weights
+from ..search.results import moment_json
+from ..search.searcher import Query
+from ..search.temporal import DEFAULT_WITHIN
+from ..types import MediaKind, Moment, SegmentKind
+from .discovery import INDEX_HEADER, UNTRAINED_HEADER
+from .live import LiveIndex
+from .media import NotFound, media_path, media_type, parse_file_id, thumbnail, thumbnail_cache_dir
+from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
+
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE_PATHS = frozenset({"/", "/favicon.ico"})
+UPLOAD_CHUNK = 1 << 16
+
+
+class UploadTooLarge(MMSearchError):
+    """An uploaded query image over the size limit (HTTP 413)."""
+
+
+api = APIRouter()
+page = APIRouter(include_in_schema=False)
+page.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut}
+    for code in (400, 401, 404, 413, 422)  # the statuses a client must expect; 5xx only when the index is broken
+}
+
+
+class QueryOptions:
+    """The options /api/search shares with `mmsearch query` (GET and POST alike)."""
+
+    def __init__(
+        self,
+        modality: Annotated[str, Param(description="video, audio, image or any.")] = "any",
+        kind: Annotated[list[str] | None, Param(description="Only these segment kinds (repeatable).")] = None,
+        then: Annotated[list[str] | None, Param(description="Temporal query: texts that must follow.")] = None,
+        within: Annotated[float, Param(description="With then: seconds allowed between parts.")] = DEFAULT_WITHIN,
+        channel: Annotated[list[str] | None, Param(description="Only these channels (repeatable).")] = None,
+        fusion: Annotated[str, Param(description="calibrated, rrf or weighted.")] = DEFAULT_FUSION,
+        weight: Annotated[list[str] | None, Param(description="Channel weight NAME=W (repeatable).")] = None,
+        top_k: Annotated[int, Param(ge=1, le=1000, description="Number of moments.")] = 10,
+        explain: Annotated[bool, Param(description="Add each channel's rank and score.")] = False,
+    ) -> None:
+        self.modality = modality
+        self.kinds = tuple(kind or ())
+        self.then = tuple(then or ())
+        self.within = within
+        self.channels = tuple(channel or ())
+        self.fusion = fusion
+        self.weights = parse_weights(weight or [])
+        self.top_k = top_k
+        self.explain = explain
+
+    def query(self, **what: Any) -> Query:
+        query = Query(
+            modality=self.modality,
+            kinds=self.kinds,
+            then=self.then,
+            within=self.within,
+            channels=self.channels,
+            fusion=self.fusion,
+            weights=self.weights,
+            top_k=self.top_k,
+            **what,
+        )
+        query.validate()
+        return query
+
+
+def live_index(request: Request) -> LiveIndex:
+    live: LiveIndex = request.app.state.live
+    return live
+
+
+Live = Annotated[LiveIndex, Depends(live_index)]
+Options = Annotated[QueryOptions, Depends()]
+
+
+@api.get("/api/search", response_model=SearchResponse, response_model_exclude_unset=True, responses=ERRORS)
+def search(
+    live: Live,
+    options: Options,
+    response: Response,
+    q: Annotated[str | None, Param(description="What to look for, in words.")] = None,
+    like: Annotated[str | None, Param(description="Query by example: a file_id from a result.")] = None,
+    start: Annotated[float | None, Param(ge=0, description="With like: start of the example, seconds.")] = None,
+    end: Annotated[float | None, Param(ge=0, description="With like: end of the example, seconds.")] = None,
+) -> dict[str, Any]:
+    """Moments matching a text (`q`) or an indexed example (`like`): the results of `mmsearch query --json`."""
+    if (start is None) != (end is None):
+        raise UsageError("give both start and end, or neither")
+    if like is not None:
+        number = parse_file_id(like)
+        record = live.file(number)
+        if record is None:
+            raise NotFound(f"no file with id {number} in the index", hint="ids come from /api/search results")
+        # Query by example reads the stored vectors: the file itself need not be on disk any more.
+        path = os.fsdecode(fs_path(record))
+        span = f"@{start:.3f}-{end:.3f}" if start is not None and end is not None else ""
+        query = options.query(like=path + span, text=q)  # both given: the CLI's "only one of" error
+    else:
+        query = options.query(text=q)
+    return _answer(live, query, query.label, options.explain, response)
+
+
+@api.post("/api/search", response_model=SearchResponse, response_model_exclude_unset=True, responses=ERRORS)
+def search_image(
+    request: Request,
+    live: Live,
+    options: Options,
+    response: Response,
+    image: Annotated[UploadFile, File(description="The query image (JPEG, PNG, ...).")],
+) -> dict[str, Any]:
+    """Moments that look like an uploaded image (`mmsearch query --image`)."""
+    limit = request.app.state.config.max_upload_bytes
+    with tempfile.TemporaryDirectory(prefix="mmsearch-upload-") as tmp:
+        path = Path(tmp) / "query-image"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := image.file.read(UPLOAD_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLarge(f"the image is larger than {limit} bytes", hint="send a smaller image")
+                out.write(chunk)
+        query = options.query(image=path)
+        return _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+
+
+@api.get("/api/info", response_model=IndexInfo, responses=ERRORS)
+def info(live: Live) -> dict[str, object]:
+    """What the index holds (`mmsearch info --json`) in the generation being served."""
+    return live.info()
+
+
+@api.get("/media/{file_id}", responses={**ERRORS, 206: {"description": "A byte range (HTTP Range)."}})
+def media(file_id: str, live: Live) -> FileResponse:
+    """The indexed file itself, by catalog id, with HTTP Range support (seeking in a long video)."""
+    number = parse_file_id(file_id)
+    path = media_path(live.file(number), number)
+    return FileResponse(path, media_type=media_type(path), content_disposition_type="inline")
+
+
+@api.get("/thumbnail/{file_id}", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}})
+def thumbnail_jpeg(
+    file_id: str,
+    live: Live,
+    t: Annotated[float, Param(ge=0, description="Seconds into a video; ignored for an image.")] = 0.0,
+) -> Response:
+    """A JPEG of the frame at t (a still image: the image), made once and cached."""
+    number = parse_file_id(file_id)
+    data = thumbnail(live.file(number), number, t, thumbnail_cache_dir(live.index_dir))
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@page.get("/")
+def home() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@page.get("/favicon.ico")
+def favicon() -> FileResponse:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
+def _answer(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
+    found = live.search(query)
+    response.headers[INDEX_HEADER] = os.fsdecode(live.index_dir.resolve())
+    if live.untrained_model:
+        response.headers[UNTRAINED_HEADER] = live.untrained_model
+    return {"query": label, "results": [_result(m, record, explain) for m, record in found]}
+
+
+def _result(moment: Moment, record: FileRecord, explain: bool) -> SearchResult:
+    data = moment_json(moment, explain)
+    return SearchResult.model_validate(
+        {
+            **data,
+            "file_id": record.id,
+            "media_kind": record.kind.value,
+            "media_url": f"/media/{record.id}",
+            "thumbnail_url": _thumbnail_url(moment, record),
+        }
+    )
+
+
+def _thumbnail_url(moment: Moment, record: FileRecord) -> str | None:
+    if record.kind is MediaKind.AUDIO:
+        return None
+    if record.kind is MediaKind.IMAGE or moment.start is None:
+        return f"/thumbnail/{record.id}"
+    # A shot's middle frame shows it best (its first may be a cut); speech shows the moment it starts.
+    middle = moment.kind is SegmentKind.FRAME and moment.end is not None
+    t = (moment.start + moment.end) / 2 if middle and moment.end is not None else moment.start
+    return f"/thumbnail/{record.id}?t={t:.1f}"

@@ -1,0 +1,295 @@
+// mmsearch page: the query lives in the URL (?q=…&modality=…&channel=…&explain=1, or ?like=ID&start=&end=);
+// every search is a fetch of /api/search, every card a moment. No framework, no build step.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const CHANNELS = ["visual", "speech", "keyword"];
+const KIND_LABEL = { frame: "video", speech: "speech", image: "image" };
+let lastWords = [];
+
+function clock(s) {
+  if (s === null || s === undefined) return "";
+  const t = Math.floor(s), h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), sec = t % 60;
+  const mm = String(m).padStart(2, "0"), ss = String(sec).padStart(2, "0");
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+function span(r) {
+  return r.start === null ? "" : `${clock(r.start)}–${clock(r.end)}`;
+}
+
+function baseName(path) {
+  return path.split("/").pop();
+}
+
+function stateFromUrl() {
+  const p = new URLSearchParams(location.search);
+  return {
+    q: p.get("q") || "",
+    like: p.get("like"),
+    start: p.get("start"),
+    end: p.get("end"),
+    modality: p.get("modality") || "any",
+    channels: p.getAll("channel"),
+    explain: p.get("explain") === "1",
+  };
+}
+
+function stateFromForm() {
+  const chosen = [...document.querySelectorAll('input[name="channel"]:checked')].map((c) => c.value);
+  return {
+    q: $("#q").value.trim(),
+    modality: $("#modality").value,
+    channels: chosen.length === CHANNELS.length ? [] : chosen,
+    explain: $("#explain").checked,
+  };
+}
+
+function showInForm(state) {
+  $("#q").value = state.q || "";
+  $("#modality").value = state.modality;
+  for (const box of document.querySelectorAll('input[name="channel"]')) {
+    box.checked = state.channels.length === 0 || state.channels.includes(box.value);
+  }
+  $("#explain").checked = state.explain;
+}
+
+function searchParams(state) {
+  const p = new URLSearchParams();
+  if (state.like) {
+    p.set("like", state.like);
+    if (state.start !== null && state.start !== undefined) { p.set("start", state.start); p.set("end", state.end); }
+  } else if (state.q) {
+    p.set("q", state.q);
+  }
+  if (state.modality && state.modality !== "any") p.set("modality", state.modality);
+  for (const c of state.channels || []) p.append("channel", c);
+  if (state.explain) p.set("explain", "1");
+  return p;
+}
+
+function navigate(state) {
+  const p = searchParams(state);
+  history.pushState(null, "", p.toString() ? `/?${p}` : "/");
+  runFromUrl();
+}
+
+function setStatus(html, isError = false) {
+  const el = $("#status");
+  el.innerHTML = html;
+  el.classList.toggle("error", isError);
+}
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function highlight(text, words) {
+  let html = escapeHtml(text);
+  const usable = words.filter((w) => w.length > 1).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (usable.length) html = html.replace(new RegExp(`\\b(${usable.join("|")})`, "gi"), "<mark>$1</mark>");
+  return html;
+}
+
+async function apiError(response) {
+  try {
+    const body = await response.json();
+    return body;
+  } catch {
+    return { error: `${response.status} ${response.statusText}`, hint: null };
+  }
+}
+
+function showError(body, status) {
+  if (status === 401) {
+    setStatus("This server needs a token: open <code>/?token=YOUR_TOKEN</code> once.", true);
+  } else if (status === 404 && /no index/.test(body.error)) {
+    $("#results").innerHTML = "";
+    setStatus('<span class="empty"><strong>No index yet</strong>run <code>mmsearch index ./media</code>, then search again.</span>');
+    return;
+  } else {
+    setStatus(escapeHtml(body.error) + (body.hint ? ` <span class="hint">— ${escapeHtml(body.hint)}</span>` : ""), true);
+  }
+  $("#results").innerHTML = "";
+}
+
+async function runFromUrl() {
+  const state = stateFromUrl();
+  showInForm(state);
+  if (!state.q && !state.like) {
+    $("#results").innerHTML = "";
+    setStatus("Type what you are looking for, or drop an image anywhere on the page.");
+    return;
+  }
+  lastWords = state.q ? state.q.split(/\s+/) : [];
+  setStatus("Searching…");
+  await show(() => fetch(`/api/search?${searchParams(state)}`), state.explain);
+}
+
+async function searchImage(file) {
+  if (!file || !file.type.startsWith("image/")) {
+    setStatus("That is not an image: drop a JPEG, PNG or WebP.", true);
+    return;
+  }
+  const state = stateFromForm();
+  const body = new FormData();
+  body.append("image", file, file.name || "pasted-image");
+  const p = searchParams({ ...state, q: "" });
+  history.pushState(null, "", "/");
+  $("#q").value = "";
+  lastWords = [];
+  setStatus(`Searching by image ${escapeHtml(file.name || "")}…`);
+  await show(() => fetch(`/api/search?${p}`, { method: "POST", body }), state.explain);
+}
+
+async function show(request, explain) {
+  let response;
+  try {
+    response = await request();
+  } catch {
+    $("#results").innerHTML = "";
+    setStatus("Cannot reach the mmsearch server: is <code>mmsearch serve</code> still running?", true);
+    return;
+  }
+  if (!response.ok) {
+    showError(await apiError(response), response.status);
+    return;
+  }
+  const data = await response.json();
+  const grid = $("#results");
+  grid.innerHTML = "";
+  if (!data.results.length) {
+    setStatus(`<span class="empty"><strong>No moments found</strong>for “${escapeHtml(data.query)}”. Try other words, or another modality.</span>`);
+    return;
+  }
+  setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} for <b>${escapeHtml(data.query)}</b>`);
+  data.results.forEach((r, i) => grid.appendChild(card(r, i, explain)));
+}
+
+function card(r, index, explain) {
+  const node = $("#card").content.firstElementChild.cloneNode(true);
+  const thumb = node.querySelector(".thumb");
+  if (r.thumbnail_url) thumb.style.backgroundImage = `url("${r.thumbnail_url}")`;
+  else thumb.classList.add("audio");
+  node.querySelector(".badge").textContent = KIND_LABEL[r.kind] || r.kind;
+  node.querySelector(".range").textContent = span(r);
+  node.querySelector(".name").textContent = baseName(r.path);
+  node.querySelector(".name").title = r.path;
+  node.querySelector(".kind").textContent = r.media_kind;
+  node.querySelector(".score").textContent = `score ${r.score.toFixed(3)}`;
+  node.querySelector(".snippet").innerHTML = r.text ? highlight(r.text, lastWords) : "";
+  if (explain && r.channels) {
+    const table = node.querySelector(".why");
+    table.hidden = false;
+    for (const [name, c] of Object.entries(r.channels)) {
+      table.tBodies[0].insertAdjacentHTML("beforeend", `<tr><td>${escapeHtml(name)}</td><td>#${c.rank}</td><td>${c.score.toFixed(3)}</td></tr>`);
+    }
+  }
+  node.dataset.index = index;
+  node.setAttribute("aria-label", `${baseName(r.path)} ${span(r)} ${KIND_LABEL[r.kind] || r.kind}`);
+  node.addEventListener("click", () => openPlayer(r));
+  node.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openPlayer(r); } });
+  return node;
+}
+
+let current = null;
+
+function openPlayer(r) {
+  current = r;
+  const stage = $("#stage");
+  stage.innerHTML = "";
+  $("#player-title").textContent = baseName(r.path);
+  $("#player-meta").textContent = [r.media_kind, span(r), `score ${r.score.toFixed(3)}`].filter(Boolean).join(" · ");
+  $("#player-text").innerHTML = r.text ? highlight(r.text, lastWords) : "";
+  $("#open").href = r.media_url;
+  if (r.media_kind === "image") {
+    const img = document.createElement("img");
+    img.src = r.media_url;
+    img.alt = baseName(r.path);
+    stage.appendChild(img);
+  } else {
+    const el = document.createElement(r.media_kind === "audio" ? "audio" : "video");
+    el.controls = true;
+    el.preload = "metadata";
+    el.addEventListener("loadedmetadata", () => {
+      el.currentTime = r.start || 0;
+      el.play().catch(() => {}); // a blocked autoplay leaves the player at the moment, paused
+    }, { once: true });
+    el.src = r.media_url;
+    stage.appendChild(el);
+  }
+  $("#player").showModal();
+}
+
+function closePlayer() {
+  const media = $("#stage").querySelector("video, audio");
+  if (media) media.pause();
+  $("#stage").innerHTML = "";
+  if ($("#player").open) $("#player").close();
+}
+
+function moreLikeThis() {
+  if (!current) return;
+  const state = { ...stateFromForm(), q: "", like: String(current.file_id), start: null, end: null };
+  if (current.start !== null && current.end !== null) { state.start = current.start; state.end = current.end; }
+  closePlayer();
+  navigate(state);
+}
+
+async function showInfo() {
+  let response;
+  try {
+    response = await fetch("/api/info");
+  } catch {
+    return; // the search itself reports an unreachable server
+  }
+  if (!response.ok) {
+    const state = stateFromUrl();
+    // With a query in the URL, its own answer reports the problem; don't race it for the status line.
+    if (!state.q && !state.like && (response.status === 404 || response.status === 401)) {
+      showError(await apiError(response), response.status);
+    }
+    return;
+  }
+  const info = await response.json();
+  const segs = Object.entries(info.segments).map(([k, v]) => `${v} ${k}`).join(", ");
+  $("#footer").textContent = `${info.files} files · ${segs} · model ${info.model}${info.model_untrained ? " (untrained: test only)" : ""} · generation ${info.generation}`;
+}
+
+function wireDrop() {
+  let depth = 0;
+  const drop = $("#drop");
+  window.addEventListener("dragenter", (e) => { e.preventDefault(); depth++; drop.hidden = false; });
+  window.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) drop.hidden = true; });
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => {
+    e.preventDefault();
+    depth = 0;
+    drop.hidden = true;
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (file) searchImage(file);
+  });
+  window.addEventListener("paste", (e) => {
+    const item = [...(e.clipboardData ? e.clipboardData.items : [])].find((i) => i.type.startsWith("image/"));
+    if (item) { e.preventDefault(); searchImage(item.getAsFile()); }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const state = stateFromForm();
+    if (state.q) navigate(state);
+  });
+  for (const el of document.querySelectorAll("#filters select, #filters input")) {
+    el.addEventListener("change", () => { const s = stateFromUrl(); if (s.q || s.like) navigate({ ...s, ...stateFromForm(), q: s.q }); });
+  }
+  $("#image").addEventListener("change", (e) => searchImage(e.target.files[0]));
+  $("#close").addEventListener("click", closePlayer);
+  $("#player").addEventListener("close", closePlayer);
+  $("#more").addEventListener("click", moreLikeThis);
+  window.addEventListener("popstate", runFromUrl);
+  wireDrop();
+  showInfo();
+  runFromUrl();
+});
