@@ -86,7 +86,11 @@ def make_media(root: Path) -> dict[str, Path]:
 
 def bench_frames(model: str, frames: list[np.ndarray], rounds: int) -> dict[str, object]:
     """frames/s of each runtime's image tower on the same frames; cosine of each to torch fp32."""
-    choices = {"torch_fp32": EmbedChoice("torch", "fp32"), "onnx_fp32": EmbedChoice("onnx", "fp32"), "onnx_int8": EmbedChoice("onnx", "int8")}
+    choices = {
+        "torch_fp32": EmbedChoice("torch", "fp32"),
+        "onnx_fp32": EmbedChoice("onnx", "fp32"),
+        "onnx_int8": EmbedChoice("onnx", "int8"),
+    }
     embedders = {}
     for name, choice in choices.items():
         t0 = time.perf_counter()
@@ -94,7 +98,7 @@ def bench_frames(model: str, frames: list[np.ndarray], rounds: int) -> dict[str,
         print(f"loaded {name} in {time.perf_counter() - t0:.1f} s (ONNX: first use includes the export)", flush=True)
     best = dict.fromkeys(choices, float("inf"))
     vectors = {}
-    for name, emb in embedders.items():
+    for emb in embedders.values():
         emb.embed_images(frames[:4])  # warm-up (onnxruntime allocates its arena on the first run)
     for _ in range(rounds):
         for name, emb in embedders.items():
@@ -105,7 +109,11 @@ def bench_frames(model: str, frames: list[np.ndarray], rounds: int) -> dict[str,
     out: dict[str, object] = {}
     for name in choices:
         cos = (vectors[name] * vectors["torch_fp32"]).sum(axis=1)
-        out[name] = {"frames_per_s": round(len(frames) / best[name], 2), "cos_to_torch_fp32_mean": round(float(cos.mean()), 6), "cos_to_torch_fp32_min": round(float(cos.min()), 6)}
+        out[name] = {
+            "frames_per_s": round(len(frames) / best[name], 2),
+            "cos_to_torch_fp32_mean": round(float(cos.mean()), 6),
+            "cos_to_torch_fp32_min": round(float(cos.min()), 6),
+        }
     out["int8_speedup_vs_torch_fp32"] = round(best["torch_fp32"] / best["onnx_int8"], 2)
     out["int8_speedup_vs_onnx_fp32"] = round(best["onnx_fp32"] / best["onnx_int8"], 2)
     out["int8_record"] = embedders["onnx_int8"].runtime_record()  # type: ignore[attr-defined]
@@ -132,11 +140,17 @@ def bench_ingest(model: str, media_dir: Path, work: Path) -> dict[str, object]:
         ("onnx_int8_dedupe", EmbedChoice("onnx", "int8"), True),
     ):
         index_dir = work / f"index-{name}"
-        options = IngestOptions(paths=(media_dir,), index_dir=index_dir, model=model, asr=None, device="cpu", embed=choice, dedupe=dedupe)
+        options = IngestOptions(
+            paths=(media_dir,), index_dir=index_dir, model=model, asr=None, device="cpu", embed=choice, dedupe=dedupe
+        )
         t0 = time.perf_counter()
         summary = run_ingest(options)
         wall = time.perf_counter() - t0
-        runs[name] = {"wall_s": round(wall, 2), "times": summary.times.to_json(), "frames_embedded": frame_counts(index_dir)}
+        runs[name] = {
+            "wall_s": round(wall, 2),
+            "times": summary.times.to_json(),
+            "frames_embedded": frame_counts(index_dir),
+        }
         print(f"ingest {name}: {wall:.1f} s, {runs[name]['frames_embedded']}", flush=True)
     sampled = runs["torch_fp32"]["frames_embedded"]  # type: ignore[index]
     kept = runs["onnx_int8_dedupe"]["frames_embedded"]  # type: ignore[index]
@@ -155,7 +169,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmsearch-embed-") as tmp:
         work = Path(tmp)
         os.environ["MMSEARCH_CACHE"] = str(work / "cache")  # a cold cache: the export is measured too
-        result: dict[str, object] = {"model": args.model, "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+        result: dict[str, object] = {
+            "model": args.model,
+            "cpus": os.cpu_count(),
+            "load_average_before": os.getloadavg(),
+        }
         media = make_media(work / "media")
         video = discover([media["changing"]]).files[0]
         frames = [f for batch in iter_frames(video, 2.0, 32) for f in batch.frames][: args.frames]

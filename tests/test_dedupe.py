@@ -67,7 +67,9 @@ def test_a_small_object_is_a_change() -> None:
     with_object = base.copy()
     with_object[100:112, 300:312] = 255  # 12×12 pixels appear in one thumbnail cell
     assert changed(thumbnail(base), thumbnail(with_object))
-    noisy = np.clip(base.astype(np.int16) + np.random.default_rng(0).integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(base.astype(np.int16) + np.random.default_rng(0).integers(-6, 7, base.shape), 0, 255).astype(
+        np.uint8
+    )
     assert not changed(thumbnail(base), thumbnail(noisy))  # codec-like noise is not
 
 
@@ -96,7 +98,10 @@ def test_exact_frame_queries_land_in_the_right_shot_and_time_with_dedupe(tmp_pat
 
     (tmp_path / "media").mkdir()
     video = make_video(
-        tmp_path / "media" / "v.mp4", [Shot("red", 6), Shot("testsrc", 4), Shot("blue", 6)], size=(320, 240), audio=False
+        tmp_path / "media" / "v.mp4",
+        [Shot("red", 6), Shot("testsrc", 4), Shot("blue", 6)],
+        size=(320, 240),
+        audio=False,
     ).path
     index_dir = tmp_path / "index"
     summary = run_ingest(IngestOptions(paths=(video,), index_dir=index_dir, model="test:hash", asr=None))

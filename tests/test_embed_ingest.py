@@ -104,6 +104,7 @@ def test_cli_flags_choose_runtime_and_dedupe(video: Path, tmp_path: Path) -> Non
 )
 def test_cli_rejects_impossible_choices(video: Path, tmp_path: Path, flags: list[str], message: str) -> None:
     result = CliRunner().invoke(
-        app, ["index", str(video), "--index", str(tmp_path / "i"), "--model", TINY, "--no-asr", "--device", "cpu", *flags]
+        app,
+        ["index", str(video), "--index", str(tmp_path / "i"), "--model", TINY, "--no-asr", "--device", "cpu", *flags],
     )
     assert result.exit_code == 2 and message in result.output, result.output

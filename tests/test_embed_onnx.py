@@ -108,7 +108,7 @@ def test_standalone_tokenizer_equals_open_clips() -> None:
 
 def test_probe_images_are_fixed() -> None:
     a, b = probe_images(), probe_images()
-    assert len(a) == onnx_runtime.PROBE_IMAGES and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == onnx_runtime.PROBE_IMAGES and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,15 @@ def test_runtime_choice(runtime: str | None, precision: str, device: str, expect
 
 @pytest.mark.parametrize(
     ("runtime", "precision", "device"),
-    [("torch", "int8", "cpu"), ("onnx", "fp16", "cpu"), (None, "fp16", "cpu"), (None, "int8", "cuda"), ("onnx", "auto", "cuda"), ("tf", "auto", "cpu"), (None, "fp8", "cpu")],
+    [
+        ("torch", "int8", "cpu"),
+        ("onnx", "fp16", "cpu"),
+        (None, "fp16", "cpu"),
+        (None, "int8", "cuda"),
+        ("onnx", "auto", "cuda"),
+        ("tf", "auto", "cpu"),
+        (None, "fp8", "cpu"),
+    ],
 )
 def test_impossible_choices_are_usage_errors(runtime: str | None, precision: str, device: str) -> None:
     with pytest.raises(UsageError):
@@ -143,7 +151,9 @@ def test_queries_use_the_towers_of_the_index(monkeypatch: pytest.MonkeyPatch) ->
 
     int8_index = {"embed_runtime": "onnx", "embed_precision": "int8"}
     assert EmbedChoice.of_index(int8_index, "cpu") == EmbedChoice("onnx", "int8")
-    assert EmbedChoice.of_index({"embed_runtime": "onnx", "embed_precision": "fp32"}, "cpu") == EmbedChoice("onnx", "fp32")
+    assert EmbedChoice.of_index({"embed_runtime": "onnx", "embed_precision": "fp32"}, "cpu") == EmbedChoice(
+        "onnx", "fp32"
+    )
     assert EmbedChoice.of_index({}, "cpu") is None  # older indexes and test models: PyTorch as before
     monkeypatch.setattr(precision, "resolve_device", lambda device: "cuda")
     assert EmbedChoice.of_index(int8_index, "auto") is None  # a GPU queries with fp16 PyTorch
@@ -155,6 +165,8 @@ def test_cuda_is_chosen_automatically_and_loads_fp16(monkeypatch: pytest.MonkeyP
 
     calls: list[tuple[str, str | None]] = []
     monkeypatch.setattr(precision, "resolve_device", lambda device: "cuda")
-    monkeypatch.setattr(precision.OpenClipEmbedder, "load", classmethod(lambda cls, spec, dev, prec: calls.append((dev, prec))))
+    monkeypatch.setattr(
+        precision.OpenClipEmbedder, "load", classmethod(lambda cls, spec, dev, prec: calls.append((dev, prec)))
+    )
     precision.load_clip(parse_model_spec(TINY), "auto", EmbedChoice())
     assert calls == [("cuda", "fp16")]

@@ -25,7 +25,7 @@ def test_tensor_preprocessing_matches_open_clip(size: int) -> None:
     # landscape and portrait video frames, an upscaled small image, an exact fit, an odd aspect ratio
     images = [_image(rng, shape) for shape in ((360, 640), (640, 360), (48, 64), (size, size), (101, 333))]
     got = preprocess_batch(images, PreprocessConfig(size)).numpy()
-    for image, tensor in zip(images, got):
+    for image, tensor in zip(images, got, strict=True):
         ref = transform(Image.fromarray(image)).numpy()
         assert tensor.shape == ref.shape == (3, size, size)
         diff = np.abs(tensor - ref)

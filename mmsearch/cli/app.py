@@ -116,10 +116,13 @@ def index_cmd(
     ] = None,
     precision: Annotated[
         str,
-        typer.Option(help="auto (fp16 on CUDA; int8 ONNX on CPU if it passes its self-check, else fp32), fp32, fp16, int8."),
+        typer.Option(
+            help="auto (fp16 on CUDA; int8 ONNX on CPU if it passes its self-check, else fp32), fp32, fp16, int8."
+        ),
     ] = "auto",
     dedupe: Annotated[
-        bool, typer.Option("--dedupe/--no-dedupe", help="Skip frames that look like the last embedded one of their shot.")
+        bool,
+        typer.Option("--dedupe/--no-dedupe", help="Skip frames that look like the last embedded one of their shot."),
     ] = True,
     index_type: IndexTypeOpt = None,
     backend: BackendOpt = None,

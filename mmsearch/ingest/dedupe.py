@@ -71,7 +71,7 @@ class FrameDeduper:
         comes out with a later call, at the latest the one with `last` set."""
         out_segments: list[Segment] = []
         out_frames: list[np.ndarray] = []
-        for segment, frame in zip(segments, frames):
+        for segment, frame in zip(segments, frames, strict=True):
             thumb = thumbnail(frame)
             shot = self._shot_of(segment.start or 0.0)
             held = self._kept

@@ -38,8 +38,8 @@ from ..types import (
     SpeechSegment,
     StageTimes,
 )
-from .dedupe import Dedupe
 from .decode import iter_frames, load_audio, load_image
+from .dedupe import Dedupe
 from .discover import discover
 from .plan import Plan, make_plan
 from .shots import detect_shots

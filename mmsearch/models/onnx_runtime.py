@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import WeightsUnavailable
 from .clip import DEFAULT_BATCH, RANDOM_WEIGHTS_SEED, build_model, cached_tokenizer, normalize
 from .preprocess import PreprocessConfig, preprocess_batch
 from .spec import ModelSpec, checkpoint_path
@@ -46,6 +47,9 @@ PROBE_TEXTS = (
     "a crowd at a football match",
 )
 PROBE_IMAGES = 8
+# Real frames of the first batch checked against fp32 at index time: enough to catch footage int8 mangles,
+# few enough that the fp32 pass costs a quarter of one default batch, not a whole one.
+FIRST_BATCH_CHECK = 8
 META_FILE = "meta.json"
 TOWERS = ("image", "text")
 
@@ -92,7 +96,9 @@ def weights_key(spec: ModelSpec) -> str:
     if path is not None:
         return _file_sha256(path)
     if spec.family == "random":
-        ident = f"random:{spec.arch}:{RANDOM_WEIGHTS_SEED}:torch {version('torch')}:open_clip {version('open_clip_torch')}"
+        ident = (
+            f"random:{spec.arch}:{RANDOM_WEIGHTS_SEED}:torch {version('torch')}:open_clip {version('open_clip_torch')}"
+        )
     else:
         ident = f"{spec.arch}:{spec.weights}:open_clip {version('open_clip_torch')}"
     return hashlib.sha256(ident.encode()).hexdigest()
@@ -100,6 +106,11 @@ def weights_key(spec: ModelSpec) -> str:
 
 def _file_sha256(path: Path) -> str:
     """sha256 of a checkpoint, remembered by (path, size, mtime) so a 350 MB file is read once, not every run."""
+    if not path.is_file():
+        raise WeightsUnavailable(
+            f"checkpoint {path} does not exist",
+            hint=f"pass an existing open_clip checkpoint: --model ARCH:/path/to/model.bin (not {path})",
+        )
     stat = path.stat()
     memo = cache_root() / "hashes.json"
     ident = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -322,7 +333,9 @@ class OnnxClipEmbedder:
         return self._sessions[tower, precision]
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        out = [self._embed_image_batch(images[lo : lo + self.batch_size]) for lo in range(0, len(images), self.batch_size)]
+        out = [
+            self._embed_image_batch(images[lo : lo + self.batch_size]) for lo in range(0, len(images), self.batch_size)
+        ]
         return normalize(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
     def _embed_image_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -330,11 +343,14 @@ class OnnxClipEmbedder:
         vectors = self.session("image", self.precision).run(None, {"input": pixels})[0]
         if self.precision == "int8" and self.first_batch is None:
             # The probes are synthetic; real footage is checked once too, before anything is stored.
-            reference = self.session("image", "fp32").run(None, {"input": pixels})[0]
-            self.first_batch = Agreement.of(vectors, reference)
+            probe = pixels[:FIRST_BATCH_CHECK]
+            reference = self.session("image", "fp32").run(None, {"input": probe})[0]
+            self.first_batch = Agreement.of(vectors[: len(probe)], reference)
             if not self.first_batch.passes(self.thresholds):
-                self._fall_back(f"int8 image tower on the first {len(images)} real images: {_describe(self.first_batch)}")
-                return np.asarray(reference)
+                self._fall_back(
+                    f"int8 image tower on the first {len(probe)} real images: {_describe(self.first_batch)}"
+                )
+                return np.asarray(self.session("image", "fp32").run(None, {"input": pixels})[0])
         return np.asarray(vectors)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Which runtime and precision run the CLIP towers (`--runtime`, `--precision`), and loading them so.
 
-  auto   fp16 PyTorch on CUDA; on the CPU int8 ONNX when it passes its self-check, else fp32
-  fp32   PyTorch (or ONNX with --runtime onnx)
-  fp16   PyTorch on CUDA only (CPUs have no fast fp16 matmul)
-  int8   ONNX on the CPU, self-checked against fp32 (falls back to fp32 and says so)
+auto   fp16 PyTorch on CUDA; on the CPU int8 ONNX when it passes its self-check, else fp32
+fp32   PyTorch (or ONNX with --runtime onnx)
+fp16   PyTorch on CUDA only (CPUs have no fast fp16 matmul)
+int8   ONNX on the CPU, self-checked against fp32 (falls back to fp32 and says so)
 """
 
 from __future__ import annotations

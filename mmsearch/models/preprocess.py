@@ -36,8 +36,8 @@ class PreprocessConfig:
             raise ValueError(f"resize mode {cfg['resize_mode']!r} is not supported by the tensor preprocessing")
         return cls(
             size=int(size),
-            mean=tuple(cfg.get("mean", OPENAI_MEAN)),  # type: ignore[arg-type]
-            std=tuple(cfg.get("std", OPENAI_STD)),  # type: ignore[arg-type]
+            mean=tuple(cfg.get("mean", OPENAI_MEAN)),
+            std=tuple(cfg.get("std", OPENAI_STD)),
             interpolation="bilinear" if cfg.get("interpolation") == "bilinear" else "bicubic",
         )
 
@@ -46,10 +46,12 @@ class PreprocessConfig:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> PreprocessConfig:
-        return cls(int(raw["size"]), tuple(raw["mean"]), tuple(raw["std"]), str(raw["interpolation"]))  # type: ignore[arg-type]
+        return cls(int(raw["size"]), tuple(raw["mean"]), tuple(raw["std"]), str(raw["interpolation"]))
 
 
-def preprocess_batch(images: Sequence[np.ndarray], cfg: PreprocessConfig, device: str = "cpu", dtype: Any = None) -> Any:
+def preprocess_batch(
+    images: Sequence[np.ndarray], cfg: PreprocessConfig, device: str = "cpu", dtype: Any = None
+) -> Any:
     """N RGB uint8 arrays (any sizes) -> one N×3×S×S tensor on `device`, in input order."""
     import torch
 
