@@ -150,10 +150,10 @@ def test_queries_use_the_towers_of_the_index(monkeypatch: pytest.MonkeyPatch) ->
     from mmsearch.models import precision
 
     int8_index = {"embed_runtime": "onnx", "embed_precision": "int8"}
-    assert EmbedChoice.of_index(int8_index, "cpu") == EmbedChoice("onnx", "int8")
-    assert EmbedChoice.of_index({"embed_runtime": "onnx", "embed_precision": "fp32"}, "cpu") == EmbedChoice(
-        "onnx", "fp32"
-    )
+    # the text tower of the index's precision; the first-batch check is an index-time matter
+    assert EmbedChoice.of_index(int8_index, "cpu") == EmbedChoice("onnx", "int8", check_first_batch=False)
+    fp32_index = {"embed_runtime": "onnx", "embed_precision": "fp32"}
+    assert EmbedChoice.of_index(fp32_index, "cpu") == EmbedChoice("onnx", "fp32", check_first_batch=False)
     assert EmbedChoice.of_index({}, "cpu") is None  # older indexes and test models: PyTorch as before
     monkeypatch.setattr(precision, "resolve_device", lambda device: "cuda")
     assert EmbedChoice.of_index(int8_index, "auto") is None  # a GPU queries with fp16 PyTorch
@@ -170,3 +170,19 @@ def test_cuda_is_chosen_automatically_and_loads_fp16(monkeypatch: pytest.MonkeyP
     )
     precision.load_clip(parse_model_spec(TINY), "auto", EmbedChoice())
     assert calls == [("cuda", "fp16")]
+
+
+def test_auto_falls_back_to_torch_when_the_export_fails_but_an_explicit_onnx_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mmsearch.models.clip import OpenClipEmbedder
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("exporter cannot trace this architecture")
+
+    monkeypatch.setattr(OnnxClipEmbedder, "load", broken)
+    emb = load_embedder(TINY, "cpu", EmbedChoice())
+    assert isinstance(emb, OpenClipEmbedder) and emb.precision == "fp32"
+    assert "cannot export" in caplog.text and "PyTorch fp32" in caplog.text
+    with pytest.raises(UsageError, match="cannot export"):
+        load_embedder(TINY, "cpu", EmbedChoice("onnx", "int8"))

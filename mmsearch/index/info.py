@@ -19,6 +19,8 @@ def index_info(index_dir: Path) -> dict[str, object]:
             "model": manifest.model,
             "model_untrained": manifest.untrained,
             "dim": manifest.dim,
+            "embed_runtime": manifest.raw.get("embed_runtime"),  # torch / onnx, None for test models
+            "embed_precision": manifest.raw.get("embed_precision"),
             "backend": manifest.backend,
             "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),
             "generation": manifest.generation,

@@ -172,7 +172,7 @@ def _export(spec: ModelSpec, out: Path) -> None:
     with torch.inference_mode():
         reference = {"image": model.encode_image(pixels).numpy(), "text": model.encode_text(tokens).numpy()}
     _export_tower(model.visual, pixels[:2], out / "image-fp32.onnx")
-    _export_tower(_TextTower(model), tokens[:2], out / "text-fp32.onnx")
+    _export_tower(_text_tower(model), tokens[:2], out / "text-fp32.onnx")
     for tower in TOWERS:
         _quantise(out / f"{tower}-fp32.onnx", out / f"{tower}-int8.onnx")
     inputs = {"image": pixels.numpy(), "text": tokens.numpy()}
@@ -197,21 +197,19 @@ def _export(spec: ModelSpec, out: Path) -> None:
     (out / META_FILE).write_text(json.dumps(meta, indent=1))
 
 
-class _TextTower:
-    """encode_text as a module's forward, for torch.onnx.export."""
+def _text_tower(model: Any) -> Any:
+    """encode_text as a module's forward, for torch.onnx.export (a local class: torch is imported lazily)."""
+    import torch
 
-    def __new__(cls, model: Any) -> Any:
-        import torch
+    class TextTower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class TextTower(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.model.encode_text(tokens)
 
-            def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-                return self.model.encode_text(tokens)
-
-        return TextTower()
+    return TextTower()
 
 
 def _export_tower(module: Any, example: Any, path: Path) -> None:
@@ -270,6 +268,9 @@ def _session(path: Path) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # onnxruntime warns about unused initialisers of the export
+    # Idle intra-op threads sleep instead of spinning: ingest decodes in another thread at the same time, and on a
+    # busy 2-core machine spinning made int8 ViT-B-32 run at 3.8 instead of 5.6 frames/s (benchmarks/README.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -292,7 +293,9 @@ class OnnxClipEmbedder:
 
     runtime = "onnx"
 
-    def __init__(self, spec: ModelSpec, directory: Path, meta: dict[str, Any], thresholds: Thresholds) -> None:
+    def __init__(
+        self, spec: ModelSpec, directory: Path, meta: dict[str, Any], thresholds: Thresholds, check_first_batch: bool
+    ) -> None:
         self.spec = spec
         self.directory = directory
         self.meta = meta
@@ -305,14 +308,22 @@ class OnnxClipEmbedder:
         self.precision = "fp32"
         self.fallback: str | None = None
         self.first_batch: Agreement | None = None
+        self._check_first_batch = check_first_batch
         self._sessions: dict[tuple[str, str], Any] = {}
 
     @classmethod
-    def load(cls, spec: ModelSpec, precision: str = "int8", thresholds: Thresholds | None = None) -> OnnxClipEmbedder:
-        """`precision` int8 (self-checked, fp32 when the check fails) or fp32."""
+    def load(
+        cls,
+        spec: ModelSpec,
+        precision: str = "int8",
+        thresholds: Thresholds | None = None,
+        check_first_batch: bool = True,
+    ) -> OnnxClipEmbedder:
+        """`precision` int8 (self-checked, fp32 when the check fails) or fp32. `check_first_batch`: also compare
+        the first real images with fp32 (at index time; queries of an index built in int8 need not)."""
         directory = ensure_exported(spec)
         meta = json.loads((directory / META_FILE).read_text())
-        embedder = cls(spec, directory, meta, thresholds or Thresholds())
+        embedder = cls(spec, directory, meta, thresholds or Thresholds(), check_first_batch)
         if precision == "int8":
             embedder.precision = "int8"
             for tower in TOWERS:
@@ -341,7 +352,7 @@ class OnnxClipEmbedder:
     def _embed_image_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         pixels = preprocess_batch(images, self.preprocess_cfg).numpy()
         vectors = self.session("image", self.precision).run(None, {"input": pixels})[0]
-        if self.precision == "int8" and self.first_batch is None:
+        if self.precision == "int8" and self._check_first_batch and self.first_batch is None:
             # The probes are synthetic; real footage is checked once too, before anything is stored.
             probe = pixels[:FIRST_BATCH_CHECK]
             reference = self.session("image", "fp32").run(None, {"input": probe})[0]

@@ -8,9 +8,10 @@ int8   ONNX on the CPU, self-checked against fp32 (falls back to fp32 and says s
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import MMSearchError, UsageError
 from .clip import Embedder, OpenClipEmbedder
 from .hub import resolve_device
 from .spec import ModelSpec
@@ -19,11 +20,14 @@ RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 CLIP_FAMILIES = ("open_clip", "random")
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class EmbedChoice:
     runtime: str | None = None  # None: what `precision` implies
     precision: str = "auto"
+    check_first_batch: bool = True  # int8: compare the first real images with fp32 too (index time)
 
     def validate(self) -> None:
         if self.runtime is not None and self.runtime not in RUNTIMES:
@@ -56,7 +60,7 @@ class EmbedChoice:
         runtime = manifest.get("embed_runtime")
         if runtime not in RUNTIMES or resolve_device(device) != "cpu":
             return None
-        return cls(runtime, manifest.get("embed_precision", "fp32"))
+        return cls(runtime, manifest.get("embed_precision", "fp32"), check_first_batch=False)
 
 
 def load_clip(spec: ModelSpec, device: str, choice: EmbedChoice) -> Embedder:
@@ -66,10 +70,33 @@ def load_clip(spec: ModelSpec, device: str, choice: EmbedChoice) -> Embedder:
         return OpenClipEmbedder.load(spec, torch_device, precision)
     from .onnx_runtime import OnnxClipEmbedder
 
-    return OnnxClipEmbedder.load(spec, precision)
+    try:
+        return OnnxClipEmbedder.load(spec, precision, check_first_batch=choice.check_first_batch)
+    except MMSearchError:
+        raise
+    except Exception as e:  # an architecture the ONNX exporter cannot trace; asked-for ONNX must say so
+        if choice.runtime is not None or choice.precision != "auto":
+            raise UsageError(f"cannot export {spec.raw} to ONNX: {e}", hint="use --runtime torch") from e
+        log.warning("cannot export %s to ONNX (%s); embedding with PyTorch fp32", spec.raw, e)
+        return OpenClipEmbedder.load(spec, torch_device, "fp32")
+
+
+# Every manifest key a runtime may record; a later run writes all of them, so none is left from an earlier one.
+RECORD_KEYS = (
+    "embed_runtime",
+    "embed_precision",
+    "embed_image_int8_cos",
+    "embed_text_int8_cos",
+    "embed_int8_score_drift",
+    "embed_first_batch_int8_cos",
+    "embed_int8_fallback",
+)
 
 
 def runtime_record(embedder: Embedder) -> dict[str, str]:
     """Manifest entries naming the towers' runtime, precision and measured agreement (empty for test embedders)."""
     record = getattr(embedder, "runtime_record", None)
-    return dict(record()) if callable(record) else {}
+    if not callable(record):
+        return {}
+    values = record()
+    return {key: values.get(key, "") for key in RECORD_KEYS}
