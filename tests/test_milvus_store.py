@@ -119,7 +119,9 @@ def test_milvus_lite_and_faiss_give_the_same_moments(golden: GoldenMedia, tmp_pa
     )
     _index(golden.root, hnsw_dir, "--index-type", "hnsw")
     info = json.loads(runner.invoke(app, ["info", "--index", str(milvus_dir), "--json"]).stdout)
-    assert info["backend"] == "milvus" and info["vectors"] == 13  # 12 frames + 1 image, no speech (--no-asr)
+    assert (
+        info["backend"] == "milvus" and info["vectors"] == 9
+    )  # 8 frames (12 sampled, deduped) + 1 image, no speech (--no-asr)
     assert json.loads(runner.invoke(app, ["info", "--index", str(hnsw_dir), "--json"]).stdout)["index_type"] == "hnsw"
 
     frame = extract_frame(golden.shots, 3.0, tmp_path / "q.png")

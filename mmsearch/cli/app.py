@@ -15,6 +15,7 @@ from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ..index.manifest import resolve_model
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
+from ..models.precision import EmbedChoice
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from ..paths import INDEX_ENV, resolve_index_dir
 from ..search.fusion import DEFAULT_FUSION
@@ -122,6 +123,20 @@ def index_cmd(
     ] = False,
     device: DeviceOpt = "auto",
     decoder: DecoderOpt = "auto",
+    runtime: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help="CLIP runtime: torch or onnx (CPU). Default: what --precision implies."),
+    ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (fp16 on CUDA; int8 ONNX on CPU if it passes its self-check, else fp32), fp32, fp16, int8."
+        ),
+    ] = "auto",
+    dedupe: Annotated[
+        bool,
+        typer.Option("--dedupe/--no-dedupe", help="Skip frames that look like the last embedded one of their shot."),
+    ] = True,
     index_type: IndexTypeOpt = None,
     backend: BackendOpt = None,
     uri: UriOpt = None,
@@ -144,6 +159,8 @@ def index_cmd(
             commit_interval=commit_interval,
             detect_shots=not no_shots,
             decoder=decoder,
+            embed=EmbedChoice(runtime, precision),
+            dedupe=dedupe,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
         )
         options.validate()

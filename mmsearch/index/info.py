@@ -29,6 +29,8 @@ def describe_index(index_dir: Path, catalog: Catalog, manifest: Manifest, store:
         "model_untrained": manifest.untrained,
         "embed_device": manifest.raw.get("embed_device", "unknown"),  # the last run that embedded
         "dim": manifest.dim,
+        "embed_runtime": manifest.raw.get("embed_runtime"),  # torch / onnx, None for test models
+        "embed_precision": manifest.raw.get("embed_precision"),
         "backend": manifest.backend,
         "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),
         "generation": manifest.generation,

@@ -23,6 +23,7 @@ from ..errors import UsageError
 from ..index.writer import IndexWriter
 from ..models.clip import Embedder
 from ..models.hub import check_device
+from ..models.precision import EmbedChoice, runtime_record
 from ..models.registry import load_embedder
 from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
@@ -40,6 +41,7 @@ from ..types import (
 )
 from .decode import load_audio, load_image
 from .decoders import frame_decoder, resolve_decoder
+from .dedupe import Dedupe
 from .discover import discover
 from .plan import Plan, make_plan
 from .shots import detect_shots
@@ -64,6 +66,8 @@ class IngestOptions:
     detect_shots: bool = True  # a second, low-resolution decode of each video; off: hits fall back to frame runs
     decoder: str = "auto"  # frame decoder (ingest/decoders.py): auto, decord or pyav
     store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
+    embed: EmbedChoice = field(default_factory=EmbedChoice)  # --runtime / --precision of the CLIP towers
+    dedupe: bool = True  # skip frames that look like the last embedded one of their shot (ingest/dedupe.py)
 
     def validate(self) -> None:
         if not self.paths:
@@ -75,6 +79,7 @@ class IngestOptions:
         check_device(self.device)
         resolve_decoder(self.decoder)
         self.store.validate()
+        self.embed.validate()
         parse_model_spec(self.model)
 
 
@@ -139,6 +144,7 @@ def run_ingest(
             summary.device = str(getattr(runner.embedder, "device", "cpu"))
             summary.decoder = resolve_decoder(options.decoder)
             writer._cat().set_manifest({"embed_device": summary.device})
+            writer._cat().set_manifest(runtime_record(models.embedder()))
         writer.commit()
         summary.files = writer._cat().file_count()
         summary.segments = sum(writer._cat().counts().values())
@@ -166,7 +172,7 @@ class _Models:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             t0 = time.perf_counter()
-            self._embedder = load_embedder(self._spec, self._options.device)
+            self._embedder = load_embedder(self._spec, self._options.device, self._options.embed)
             self._times.load += time.perf_counter() - t0
         return self._embedder
 
@@ -225,6 +231,7 @@ class _Pipeline:
         self.times: StageTimes = summary.times
         self._pending: dict[Path, tuple[list[Segment], list[np.ndarray]]] = {}
         self._shots: dict[Path, list[tuple[float, float]]] = {}
+        self._dedupe = Dedupe()
         self._last_commit = time.perf_counter()
         self._iter_frames = frame_decoder(options.decoder)
 
@@ -333,11 +340,14 @@ class _Pipeline:
             self._store(media, sha)
 
     def _embed(self, item: _Work) -> tuple[list[Segment], np.ndarray]:
-        if item.frames is not None and len(item.frames.times):
+        if item.frames is not None and (len(item.frames.times) or item.frames.last):
             batch = item.frames
             end_cap = batch.file.duration or float("inf")
             segs = [Segment(SegmentKind.FRAME, float(t), float(min(t + batch.interval, end_cap))) for t in batch.times]
-            return segs, self.embedder.embed_images(list(batch.frames))
+            frames = list(batch.frames)
+            if self.options.dedupe:
+                segs, frames = self._dedupe.keep(batch, segs, self._shots.get(batch.file.path, []))
+            return segs, self.embedder.embed_images(frames)
         if item.speech:
             segs = [Segment(SegmentKind.SPEECH, s.start, s.end, s.text) for s in item.speech]
             return segs, self.embedder.embed_texts([s.text for s in item.speech])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from ..errors import UnknownModel, WeightsUnavailable
 from .hub import hub_mode, resolve_device
+from .preprocess import PreprocessConfig, preprocess_batch
 from .spec import ModelSpec, checkpoint_path
 
 log = logging.getLogger(__name__)
@@ -46,62 +49,41 @@ def _offline_hint(spec: ModelSpec) -> str:
 
 
 class OpenClipEmbedder:
-    """open_clip image and text towers; fp16 on CUDA, fp32 on CPU, always under inference_mode."""
+    """open_clip image and text towers in PyTorch (fp16 on CUDA, fp32 on CPU), always under inference_mode."""
 
-    def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any, device: str) -> None:
+    runtime = "torch"
+
+    def __init__(self, spec: ModelSpec, model: Any, tokenizer: Any, device: str) -> None:
         self.spec = spec
         self.model = model
-        self.preprocess = preprocess
+        self.preprocess_cfg = PreprocessConfig.from_model(model)
         self.tokenizer = tokenizer
         self.device = device
         self.batch_size = DEFAULT_BATCH
+        self.precision = "fp16" if self._dtype() == _torch_fp16() else "fp32"
         self.dim = self._probe_dim()
 
     @classmethod
-    def load(cls, spec: ModelSpec, device: str = "auto") -> OpenClipEmbedder:
-        import open_clip
-        import torch
-
-        if MODEL_CONFIG_DIR.is_dir():
-            open_clip.add_model_config(MODEL_CONFIG_DIR)
-        if spec.arch not in open_clip.list_models():
-            raise UnknownModel(
-                f"open_clip has no architecture {spec.arch!r}",
-                hint="`mmsearch models` lists recommended specs; open_clip.list_models() lists all",
-            )
+    def load(cls, spec: ModelSpec, device: str = "auto", precision: str | None = None) -> OpenClipEmbedder:
+        """`precision` None: fp16 on CUDA, fp32 elsewhere."""
         torch_device = resolve_device(device)
-        pretrained = _pretrained_arg(spec)
-        precision = "fp16" if torch_device == "cuda" else "fp32"
-        try:
-            with warnings.catch_warnings(), hub_mode(), torch.random.fork_rng(devices=[]):
-                # random:ARCH is an explicit request (the CLI has warned loudly); a fixed seed makes the
-                # "random" weights the same in `index` and `query`, or the two would share no space at all.
-                warnings.simplefilter("ignore" if spec.family == "random" else "default")
-                torch.manual_seed(RANDOM_WEIGHTS_SEED)
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    spec.arch, pretrained=pretrained, device=torch_device, precision=precision
-                )
-        except Exception as e:  # download and checkpoint errors come in many types; all mean "no weights"
-            first = str(e).strip().split(". ")[0][:240]
-            raise WeightsUnavailable(
-                f"cannot load weights {spec.weights!r} for {spec.arch}: {first}", hint=_offline_hint(spec)
-            ) from e
-        model.eval()
-        return cls(spec, model, preprocess, open_clip.get_tokenizer(spec.arch), torch_device)
+        model = build_model(spec, torch_device, precision or ("fp16" if torch_device == "cuda" else "fp32"))
+        return cls(spec, model, cached_tokenizer(spec.arch), torch_device)
+
+    def runtime_record(self) -> dict[str, str]:
+        return {"embed_runtime": self.runtime, "embed_precision": self.precision}
 
     def _probe_dim(self) -> int:
         return int(self.embed_texts(["probe"]).shape[1])
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         import torch
-        from PIL import Image
 
         out = []
         for lo in range(0, len(images), self.batch_size):
-            chunk = images[lo : lo + self.batch_size]
-            batch = torch.stack([self.preprocess(Image.fromarray(img)) for img in chunk]).to(self.device)
+            batch = preprocess_batch(images[lo : lo + self.batch_size], self.preprocess_cfg, self.device, self._dtype())
             with torch.inference_mode():
-                feats = self.model.encode_image(batch.to(self._dtype()))
+                feats = self.model.encode_image(batch)
             out.append(feats.float().cpu().numpy())
         return normalize(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
@@ -118,6 +100,85 @@ class OpenClipEmbedder:
 
     def _dtype(self) -> Any:
         return next(self.model.parameters()).dtype
+
+
+def _torch_fp16() -> Any:
+    import torch
+
+    return torch.float16
+
+
+@functools.lru_cache(maxsize=4)
+def cached_tokenizer(arch: str) -> Any:
+    """open_clip's tokenizer reads and parses a 1.3 MB BPE vocabulary; a process needs it once per architecture."""
+    import open_clip
+
+    return open_clip.get_tokenizer(arch)
+
+
+def _open_clip() -> Any:
+    import open_clip
+
+    if MODEL_CONFIG_DIR.is_dir():
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
+    return open_clip
+
+
+def build_model(spec: ModelSpec, device: str, precision: str) -> Any:
+    """The open_clip model of `spec` in eval mode; WeightsUnavailable when its weights cannot be had."""
+    import torch
+
+    open_clip = _open_clip()
+    if spec.arch not in open_clip.list_models():
+        raise UnknownModel(
+            f"open_clip has no architecture {spec.arch!r}",
+            hint="`mmsearch models` lists recommended specs; open_clip.list_models() lists all",
+        )
+    pretrained = _pretrained_arg(spec)
+    try:
+        with warnings.catch_warnings(), hub_mode(), torch.random.fork_rng(devices=[]):
+            # random:ARCH is an explicit request (the CLI has warned loudly); a fixed seed makes the
+            # "random" weights the same in `index` and `query`, or the two would share no space at all.
+            warnings.simplefilter("ignore" if spec.family == "random" else "default")
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)
+            if spec.is_local_checkpoint and pretrained is not None:
+                model = _build_from_checkpoint(open_clip, spec.arch, pretrained, device, precision)
+            else:
+                model = open_clip.create_model(spec.arch, pretrained=pretrained, device=device, precision=precision)
+    except Exception as e:  # download and checkpoint errors come in many types; all mean "no weights"
+        first = str(e).strip().split(". ")[0][:240]
+        raise WeightsUnavailable(
+            f"cannot load weights {spec.weights!r} for {spec.arch}: {first}", hint=_offline_hint(spec)
+        ) from e
+    model.eval()
+    return model
+
+
+# Initialisers open_clip's modules call while being built; all their work is overwritten by the checkpoint.
+_INITIALISERS = ("normal_", "uniform_", "kaiming_uniform_", "trunc_normal_", "xavier_uniform_", "constant_")
+
+
+@contextlib.contextmanager
+def _no_random_init() -> Iterator[None]:
+    """Build modules without filling their weights: for ViT-B-32 that is 2.5-3.5 s of CPU spent on numbers that
+    load_checkpoint replaces at once (benchmarks/README.md, model loading). Buffers (masks) are still computed."""
+    import torch
+
+    saved = {name: getattr(torch.nn.init, name) for name in _INITIALISERS}
+    try:
+        for name in _INITIALISERS:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(torch.nn.init, name, fn)
+
+
+def _build_from_checkpoint(open_clip: Any, arch: str, path: str, device: str, precision: str) -> Any:
+    with _no_random_init():
+        model = open_clip.create_model(arch, pretrained=None, device=device, precision=precision)
+    open_clip.load_checkpoint(model, path, strict=True)
+    return model
 
 
 def _pretrained_arg(spec: ModelSpec) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ..errors import UnknownModel
 from .clip import Embedder, OpenClipEmbedder
 from .hashing import HashEmbedder
+from .precision import CLIP_FAMILIES, EmbedChoice, load_clip
 from .spec import ModelSpec, parse_model_spec
 
 EmbedderFactory = Callable[[ModelSpec, str], "Embedder"]
@@ -34,9 +35,12 @@ def register_family(name: str, factory: EmbedderFactory) -> None:
     FAMILIES[name] = factory
 
 
-def load_embedder(spec: ModelSpec | str, device: str = "auto") -> Embedder:
+def load_embedder(spec: ModelSpec | str, device: str = "auto", choice: EmbedChoice | None = None) -> Embedder:
+    """`choice`: runtime and precision of CLIP towers (`models/precision.py`); None: PyTorch, fp16 on CUDA."""
     if isinstance(spec, str):
         spec = parse_model_spec(spec)
+    if choice is not None and spec.family in CLIP_FAMILIES:
+        return load_clip(spec, device, choice)
     try:
         factory = FAMILIES[spec.family]
     except KeyError as e:

@@ -14,6 +14,7 @@ from ..index.catalog import Catalog
 from ..index.manifest import Manifest, check_model, open_reader
 from ..ingest.decode import load_image
 from ..models.clip import Embedder
+from ..models.precision import EmbedChoice
 from ..models.registry import load_embedder
 from ..paths import display_path
 from ..stores.faiss_store import Device
@@ -161,7 +162,7 @@ class Searcher:
         try:
             check_model(manifest, model)
             if embedder is None:
-                embedder = load_embedder(manifest.model, device)
+                embedder = load_embedder(manifest.model, device, EmbedChoice.of_index(manifest.raw, device))
             elif embedder.spec.raw != manifest.model:
                 check_model(manifest, embedder.spec.raw)
         except BaseException:
