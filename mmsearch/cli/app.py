@@ -14,6 +14,7 @@ from rich.markup import escape
 from .. import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL
 from ..index.manifest import resolve_model
+from ..index.shared import resolve_shared_model
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
@@ -69,6 +70,14 @@ BackendOpt = Annotated[
     typer.Option(help="Vector store: faiss (in DIR) or milvus. Default: faiss, or what the index has."),
 ]
 UriOpt = Annotated[str | None, typer.Option(help="Milvus: a milvus-lite file path.db or http://host:19530.")]  # noqa: UP007
+CatalogOpt = Annotated[
+    str | None,  # noqa: UP007
+    typer.Option(
+        "--catalog",
+        envvar="MMSEARCH_CATALOG",
+        help="postgresql://… : a catalog shared by several workers and query hosts (vectors in a Milvus server).",
+    ),
+]
 CollectionOpt = Annotated[
     str | None,
     typer.Option(help="Milvus collection name. Default: derived from host and index path."),
@@ -113,13 +122,18 @@ def index_cmd(
     backend: BackendOpt = None,
     uri: UriOpt = None,
     collection: CollectionOpt = None,
+    catalog: CatalogOpt = None,
+    claim_ttl: Annotated[
+        float | None,  # noqa: UP007
+        typer.Option(help="With --catalog: seconds before a dead worker's claimed files go to others (300)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""
     with reported_errors():
         asr = None if no_asr else AsrOptions(asr_backend, asr_model, language, device)
         index_dir = resolve_index_dir(index)
-        model = resolve_model(index_dir, model)
+        model = resolve_shared_model(catalog, model) if catalog else resolve_model(index_dir, model)
         options = IngestOptions(
             paths=tuple(paths),
             index_dir=index_dir,
@@ -131,6 +145,8 @@ def index_cmd(
             commit_interval=commit_interval,
             detect_shots=not no_shots,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
+            catalog=catalog,
+            claim_ttl=claim_ttl,
         )
         options.validate()
         if parse_model_spec(model).untrained:
@@ -170,6 +186,7 @@ def query_cmd(
         typer.Option("--model", help="Expected model; an error if the index was built with another."),
     ] = None,
     device: DeviceOpt = "auto",
+    catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
@@ -188,7 +205,7 @@ def query_cmd(
             weights=parse_weights(weight or []),
         )
         query.validate()
-        searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
+        searcher = Searcher.open(resolve_index_dir(index), model=model, device=device, catalog_url=catalog)  # type: ignore[arg-type]
         try:
             if searcher.manifest.untrained and not json_out:
                 warn_untrained(searcher.manifest.model)

@@ -24,6 +24,7 @@ from ..stores.faiss_store import Device, stale_generation_files
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 from ..types import MediaFile, Segment
 from .catalog import Catalog, FileRecord
+from .claims import LocalWork, SharedWork, WorkShare
 from .manifest import Manifest, check_model
 
 
@@ -39,7 +40,14 @@ class IndexWriter:
     """The one writer of an index directory. Changes accumulate in one SQLite transaction until `commit`."""
 
     def __init__(
-        self, index_dir: Path, model: str, untrained: bool, device: Device = "auto", store: StoreConfig | None = None
+        self,
+        index_dir: Path,
+        model: str,
+        untrained: bool,
+        device: Device = "auto",
+        store: StoreConfig | None = None,
+        catalog_url: str | None = None,  # postgresql://: one of several workers on a shared catalog (no dir lock)
+        claim_ttl: float | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.model = model
@@ -55,9 +63,15 @@ class IndexWriter:
         # What the last commit saw; commit() skips writing a generation when neither changed since.
         self._committed_changes = -1
         self._store_changed = False
+        self.catalog_url = catalog_url
+        self.claim_ttl = claim_ttl
+        self.work: WorkShare = LocalWork()
 
     def open(self) -> None:
         """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
+        if self.catalog_url:
+            self._open_shared()
+            return
         self._created_dir = not self.index_dir.exists()
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.index_dir / LOCK_FILE, "ab")  # noqa: SIM115 - held until close()
@@ -81,6 +95,20 @@ class IndexWriter:
             self.close(commit=False)
             raise
 
+    def _open_shared(self) -> None:
+        from .catalog_pg import PgCatalog
+
+        self.catalog = PgCatalog.open_url(self.catalog_url or "")
+        self.work = SharedWork(self.catalog_url or "", **({"ttl": self.claim_ttl} if self.claim_ttl else {}))
+        try:
+            raw = self.catalog.manifest()
+            if "model" in raw:
+                check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
+                check_backend(raw, self.store_config)
+        except BaseException:
+            self.close(commit=False)
+            raise
+
     def ensure_store(self, dim: Callable[[], int]) -> VectorStore:
         """Load the live vectors, or create the index; `dim` is asked only when creating."""
         catalog = self._cat()
@@ -91,7 +119,8 @@ class IndexWriter:
             self.store = open_store(
                 raw, self.index_dir, self.generation, self.device, writer=True, index_type=self.store_config.index_type
             )
-            self.store.sync(catalog.segment_ids())
+            with self.work.syncing_vectors():
+                self.store.sync(catalog.segment_ids())
             self._committed_changes = catalog.total_changes
         else:
             size = dim()
@@ -179,9 +208,10 @@ class IndexWriter:
     def _save_generation(self) -> None:
         catalog = self._cat()
         generation = self.generation + 1
-        stored = self._st().persist(self.index_dir, generation)
-        catalog.set_manifest({"vectors_generation": str(generation), **stored})
-        catalog.commit()
+        with self.work.writing_vectors():
+            stored = self._st().persist(self.index_dir, generation)
+            catalog.set_manifest({"vectors_generation": str(generation), **stored})
+            catalog.commit()
         self.generation = generation
         self._committed_changes = catalog.total_changes
         self._store_changed = False
@@ -195,11 +225,13 @@ class IndexWriter:
             never_initialised = "model" not in self.catalog.manifest()
             self.catalog.close()
             self.catalog = None
-            if never_initialised:
+            if never_initialised and not self.catalog_url:
                 self._remove_stillborn()
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.work.close()
+        self.work = LocalWork()
         if self._lock is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()
