@@ -64,14 +64,14 @@ PG_MIGRATIONS: tuple[str, ...] = (
     );
     """,
     MIGRATIONS[2],  # asr column: the same statement on both
-    # 4: files waiting for a worker. A row is queued by planning, claimed (worker, expires_at) by one worker,
-    # renewed while it works, and deleted in the transaction that commits the file; an expired claim is free.
+    # 4: files waiting for a worker. A row is queued by planning, claimed (worker, heartbeat_at) by one worker,
+    # renewed while it works, and deleted in the transaction that commits the file; a stale claim is free.
     """
     CREATE TABLE claims (
         raw_path BYTEA PRIMARY KEY,
         sha256 TEXT NOT NULL,
         worker TEXT,
-        expires_at TIMESTAMPTZ
+        heartbeat_at TIMESTAMPTZ
     );
     CREATE INDEX claims_worker ON claims (worker);
     """,

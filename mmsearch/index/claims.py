@@ -6,9 +6,10 @@ coordinates N workers through the PostgreSQL catalog, on a connection of its own
 * planning (creating the index, applying moves / removals / copies, queueing new files) runs under an
   exclusive advisory lock, one worker at a time, so the cheap changes are applied once;
 * each new file is claimed with `UPDATE … WHERE raw_path = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`: a row
-  nobody holds or whose claim expired. A heartbeat thread renews this worker's claims every `ttl / 4` seconds;
-  the commit that adds the file deletes its claim. A worker that dies stops renewing, and its files are free
-  again `ttl` seconds later;
+  nobody holds or whose claim is stale (no heartbeat for `ttl` seconds, as judged by the claiming worker's own
+  `--claim-ttl`). A heartbeat thread renews this worker's claims every `ttl / 4` seconds; the commit that adds
+  the file deletes its claim. A worker that dies stops renewing, and its files are free again `ttl` seconds
+  later (a rerun with a short `--claim-ttl` takes them at once: give it only when the owner is known dead);
 * Milvus writes are not in the catalog's transaction, so "vectors whose ids the catalog lacks" are orphans only
   when no worker is between its upsert and its commit: writers hold a shared advisory lock across that window,
   and orphan cleaning (`sync`) takes it exclusively. PostgreSQL drops a dead worker's locks with its session.
@@ -125,14 +126,15 @@ class SharedWork:
             cursor.executemany(sql, [(path_key(m.path), sha, path_key(m.path)) for m, sha in work])
 
     def claim_next(self, keys: list[bytes]) -> bytes | None:
-        """Claim one of `keys` that nobody holds (or whose claim expired); None when none is left."""
+        """Claim one of `keys` that nobody holds (or whose claim is stale); None when none is left."""
         t0 = time.perf_counter()
         row = self._sql(
-            "UPDATE claims SET worker = %s, expires_at = now() + make_interval(secs => %s) "
+            "UPDATE claims SET worker = %s, heartbeat_at = now() "
             "WHERE raw_path = (SELECT raw_path FROM claims WHERE raw_path = ANY(%s) "
-            "AND (worker IS NULL OR expires_at < now()) ORDER BY raw_path LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "AND (worker IS NULL OR heartbeat_at < now() - make_interval(secs => %s)) "
+            "ORDER BY raw_path LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "RETURNING raw_path",
-            (self.worker, self.ttl, keys),
+            (self.worker, keys, self.ttl),
         ).fetchone()
         self.waited += time.perf_counter() - t0
         return None if row is None else bytes(row[0])
@@ -160,9 +162,9 @@ class SharedWork:
         """Extend this worker's claims; rows another transaction holds (being committed) are skipped, not awaited."""
         return int(
             self._sql(
-                "UPDATE claims SET expires_at = now() + make_interval(secs => %s) WHERE raw_path IN "
+                "UPDATE claims SET heartbeat_at = now() WHERE raw_path IN "
                 "(SELECT raw_path FROM claims WHERE worker = %s FOR UPDATE SKIP LOCKED)",
-                (self.ttl, self.worker),
+                (self.worker,),
             ).rowcount
         )
 
@@ -173,7 +175,7 @@ class SharedWork:
 
     def release_all(self) -> None:
         """Give back claims this worker did not finish (failed files, an interrupted run) to other workers."""
-        self._sql("UPDATE claims SET worker = NULL, expires_at = NULL WHERE worker = %s", (self.worker,))
+        self._sql("UPDATE claims SET worker = NULL, heartbeat_at = NULL WHERE worker = %s", (self.worker,))
 
     def close(self) -> None:
         self._stop.set()
