@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,8 +182,40 @@ def test_query_host_with_only_the_url_answers_like_the_faiss_index(
     _finish(_start(cmd, tmp_path))
     fresh = tmp_path / "query-host"
     fresh.mkdir()  # a directory with no index in it: the URL is all the query host has
-    for query in (["red fox jumped over the fence"], ["purple whales", "--channel", "keyword"], ["--image", str(golden.still)]):
+    for query in (
+        ["red fox jumped over the fence"],
+        ["purple whales", "--channel", "keyword"],
+        ["--image", str(golden.still)],
+    ):
         shared = _query([*query, "--catalog", pg_url], fresh)
         local = _query([*query, "--index", str(golden_index)], fresh)
         assert shared == local and shared, query
     assert list(fresh.iterdir()) == []  # and it wrote nothing there
+
+
+def test_moves_deletions_and_remove_keep_their_meaning_with_several_workers(
+    folder: Path, pg_url: str, milvus_uri: str, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    for i in range(4):
+        shutil.copy2(folder / f"clip_{i}.mp4", media / f"clip_{i}.mp4")
+    _finish(_start(_index_cmd(media, pg_url, milvus_uri), tmp_path))
+    before = _state(pg_url)["files"]
+
+    (media / "clip_0.mp4").rename(media / "renamed.mp4")
+    (media / "clip_1.mp4").unlink()
+    workers = [_start(_index_cmd(media, pg_url, milvus_uri), tmp_path) for _ in range(2)]
+    summaries = [_finish(w) for w in workers]
+    assert sum(int(s["embedded"]) for s in summaries) == 0  # a move keeps its vectors; nothing is re-embedded
+    after = _state(pg_url)
+    assert after["files"][str(media / "renamed.mp4")] == before[str(media / "clip_0.mp4")]
+    assert sorted(after["files"]) == sorted(str(media / n) for n in ("clip_2.mp4", "clip_3.mp4", "renamed.mp4"))
+    assert not after["orphans"] and not after["missing"]  # the deleted file's vectors left Milvus too
+
+    cmd = [sys.executable, "-m", "mmsearch", "remove", str(media / "clip_2.mp4"), "--catalog", pg_url, "--json"]
+    removed = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path, check=True)
+    assert json.loads(removed.stdout)["removed_files"] == 1
+    final = _state(pg_url)
+    assert sorted(final["files"]) == sorted(str(media / n) for n in ("clip_3.mp4", "renamed.mp4"))
+    assert not final["orphans"] and not final["missing"]

@@ -122,6 +122,7 @@ class Searcher:
         device: Device = "auto",
         catalog_url: str | None = None,  # postgresql://: a shared index; index_dir is then not read
     ) -> Searcher:
+        catalog: Catalog
         if catalog_url:
             from ..index.shared import open_shared_reader
 

@@ -76,10 +76,10 @@ def postgres_server() -> Iterator[str]:
 @contextlib.contextmanager
 def milvus_server() -> Iterator[str]:
     """A Milvus standalone server with its data in a fresh temp dir; yields its http:// URI."""
-    from milvus import MilvusServer
+    from milvus import MilvusServer, MilvusServerConfig
 
     root = Path(tempfile.mkdtemp(prefix="mmsearch-milvus-"))
-    server = MilvusServer()
+    server = MilvusServer(MilvusServerConfig(template=str(_milvus_template(root))))
     server.set_base_dir(str(root))
     server.listen_port = free_port()
     try:
@@ -88,3 +88,29 @@ def milvus_server() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _milvus_template(root: Path) -> Path:
+    """The package's config template, with the embedded etcd on free ports.
+
+    The template fixes only etcd's client port; its peer port stays etcd's default 2380, so a second server on
+    the same machine (another test session, a benchmark) fails to start. An etcd config file moves both.
+    """
+    import milvus
+
+    client, peer = free_port(), free_port()
+    etcd = root / "embed-etcd.yaml"
+    etcd.write_text(
+        f"name: default\nlisten-client-urls: http://127.0.0.1:{client}\nadvertise-client-urls: http://127.0.0.1:{client}\n"
+        f"listen-peer-urls: http://127.0.0.1:{peer}\ninitial-advertise-peer-urls: http://127.0.0.1:{peer}\n"
+        f"initial-cluster: default=http://127.0.0.1:{peer}\n"
+    )
+    text = (Path(milvus.__file__).parent / "data" / "config.yaml.template").read_text()
+    text = text.replace("localhost:{{ etcd_port(int): 2379 }}", f"127.0.0.1:{client}")
+    anchor = "    dir: {{ etcd_data_dir }}\n"
+    if anchor not in text:
+        raise RuntimeError("the milvus package's config template changed: cannot place the etcd config")
+    text = text.replace(anchor, f"{anchor}  config:\n    path: {etcd}\n", 1)
+    template = root / "milvus.yaml.template"
+    template.write_text(text)
+    return template
