@@ -22,9 +22,11 @@ Servers are started in temp dirs (mmsearch.testing.servers) and removed afterwar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -239,7 +241,8 @@ def wait_for_index(store: MilvusStore, timeout: float = 600.0) -> None:
     while time.monotonic() < deadline:
         names = store.client.list_indexes(store.collection)
         info = store.client.describe_index(store.collection, names[0])
-        if int(info.get("pending_index_rows", 0)) == 0 and int(info.get("indexed_rows", 0)) >= store.ntotal:
+        # (Milvus 2.3.5 keeps reporting pending_index_rows after the build: the state and row count decide.)
+        if str(info.get("state", "")).endswith("Finished") and int(info.get("indexed_rows", 0)) >= store.ntotal:
             return
         time.sleep(1.0)
     raise TimeoutError("Milvus did not finish building its index")
@@ -256,7 +259,8 @@ def main() -> None:
     args = parser.parse_args()
     media = make_media(args.media, args.videos)
     tmp = Path(tempfile.mkdtemp(prefix="mmsearch-scaleout-"))
-    with postgres_server() as pg, milvus_server() as milvus:
+    with contextlib.ExitStack() as cleanup, postgres_server() as pg, milvus_server() as milvus:
+        cleanup.callback(shutil.rmtree, tmp, True)
         report: dict[str, object] = {"load_before": os.getloadavg()}
         report["ingest"] = [ingest_run(media, database(pg, f"mm_w{n}"), milvus, n, tmp) for n in args.workers]
         print(json.dumps(report["ingest"], indent=2), flush=True)

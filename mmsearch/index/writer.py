@@ -86,25 +86,26 @@ class IndexWriter:
             ) from e
         try:
             self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
-            raw = self.catalog.manifest()
-            if "model" in raw:
-                check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
-                check_backend(raw, self.store_config)
+            self._check_existing()
         except BaseException:
             # A refused open (newer schema, other model or backend) must not keep the lock for the rest of the process.
             self.close(commit=False)
             raise
 
+    def _check_existing(self) -> None:
+        raw = self._cat().manifest()
+        if "model" in raw:
+            check_model(Manifest.from_catalog(self._cat(), self.index_dir), self.model)
+            check_backend(raw, self.store_config)
+
     def _open_shared(self) -> None:
+        """One of several workers on a PostgreSQL catalog: no directory lock; claims and advisory locks instead."""
         from .catalog_pg import PgCatalog
 
         self.catalog = PgCatalog.open_url(self.catalog_url or "")
         self.work = SharedWork(self.catalog_url or "", **({"ttl": self.claim_ttl} if self.claim_ttl else {}))
         try:
-            raw = self.catalog.manifest()
-            if "model" in raw:
-                check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
-                check_backend(raw, self.store_config)
+            self._check_existing()
         except BaseException:
             self.close(commit=False)
             raise

@@ -76,10 +76,14 @@ def postgres_server() -> Iterator[str]:
 @contextlib.contextmanager
 def milvus_server() -> Iterator[str]:
     """A Milvus standalone server with its data in a fresh temp dir; yields its http:// URI."""
+    import milvus
     from milvus import MilvusServer, MilvusServerConfig
 
     root = Path(tempfile.mkdtemp(prefix="mmsearch-milvus-"))
-    server = MilvusServer(MilvusServerConfig(template=str(_milvus_template(root))))
+    config = MilvusServerConfig(template=str(_milvus_template(root)))
+    # The package sets this only when it uses its own template.
+    config.glog_conf_file = str(Path(milvus.__file__).parent / "data" / "glog.conf")
+    server = MilvusServer(config)
     server.set_base_dir(str(root))
     server.listen_port = free_port()
     try:
