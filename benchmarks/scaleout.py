@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -76,7 +77,7 @@ def database(server: str, name: str) -> str:
 def ingest_run(media: Path, url: str, milvus: str, workers: int, tmp: Path) -> dict[str, object]:
     cmd = [
         sys.executable, "-m", "mmsearch", "index", str(media), "--catalog", url, "--backend", "milvus",
-        "--uri", milvus, "--model", "test:hash", *asr_args(), "--json",
+        "--uri", milvus, "--model", "test:hash", *asr_args(), "--json", "--verbose",
     ]  # fmt: skip
     env = {**os.environ, "MMSEARCH_INDEX": str(tmp / "unused")}
     t0 = time.perf_counter()
@@ -94,6 +95,7 @@ def ingest_run(media: Path, url: str, milvus: str, workers: int, tmp: Path) -> d
         per_worker.append({
             "files": summary["new_files"], "segments": summary["embedded"], "process_s": round(end, 2),
             "startup_s": round(end - run, 2), "busy_s": round(busy, 2), "wait_s": round(run - busy, 2),
+            "locks_and_claims_s": summary["coordination_s"],
             "tail_s": round(wall - end, 2), "idle_s": round(wall - busy, 2),
             **{f"{s}_s": round(float(times.get(s, 0.0)), 2) for s in STAGES},
         })  # fmt: skip
@@ -121,7 +123,11 @@ def collect(procs: list[subprocess.Popen[str]], t0: float) -> tuple[list[float],
     for _end, _out, err, code in done:
         if code != 0:
             raise RuntimeError(f"worker failed: {err[-2000:]}")
-    return [d[0] for d in done], [json.loads(d[1]) for d in done]
+    summaries = []
+    for _end, out, err, _code in done:
+        found = re.search(r"coordination: ([0-9.]+) s", err)
+        summaries.append({**json.loads(out), "coordination_s": float(found.group(1)) if found else None})
+    return [d[0] for d in done], summaries
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -255,22 +261,29 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--media", type=Path, default=Path("benchmarks/out/scaleout-media"))
+    parser.add_argument("--parts", nargs="+", choices=("ingest", "query"), default=["ingest", "query"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/scaleout.json"))
     args = parser.parse_args()
-    media = make_media(args.media, args.videos)
+    media = make_media(args.media, args.videos) if "ingest" in args.parts else args.media
     tmp = Path(tempfile.mkdtemp(prefix="mmsearch-scaleout-"))
     with contextlib.ExitStack() as cleanup, postgres_server() as pg, milvus_server() as milvus:
         cleanup.callback(shutil.rmtree, tmp, True)
         report: dict[str, object] = {"load_before": os.getloadavg()}
-        report["ingest"] = [ingest_run(media, database(pg, f"mm_w{n}"), milvus, n, tmp) for n in args.workers]
-        print(json.dumps(report["ingest"], indent=2), flush=True)
-        report["catalog"] = catalog_part(pg, args.segments, tmp)
-        print(json.dumps(report["catalog"], indent=2), flush=True)
-        report["vectors"] = {"segments": args.segments, "dim": args.dim, **vector_part(milvus, args.segments, args.dim)}
+        if "ingest" in args.parts:
+            report["ingest"] = [ingest_run(media, database(pg, f"mm_w{n}"), milvus, n, tmp) for n in args.workers]
+            print(json.dumps(report["ingest"], indent=2), flush=True)
+        if "query" in args.parts:
+            report["catalog"] = catalog_part(pg, args.segments, tmp)
+            print(json.dumps(report["catalog"], indent=2), flush=True)
+            report["vectors"] = {
+                "segments": args.segments,
+                "dim": args.dim,
+                **vector_part(milvus, args.segments, args.dim),
+            }
+            print(json.dumps(report["vectors"], indent=2))
         report["load_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["vectors"], indent=2))
 
 
 if __name__ == "__main__":

@@ -149,6 +149,7 @@ def run_ingest(
             reporter.planned(len(plan.new), sum(m.duration or 0.0 for m, _ in plan.new))
             runner.run(plan.new)
         writer.commit()
+        log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
         summary.files = writer._cat().file_count()
         summary.segments = sum(writer._cat().counts().values())
     summary.times.total = time.perf_counter() - started
