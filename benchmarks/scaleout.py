@@ -76,8 +76,8 @@ def database(server: str, name: str) -> str:
 
 def ingest_run(media: Path, url: str, milvus: str, workers: int, tmp: Path) -> dict[str, object]:
     cmd = [
-        sys.executable, "-m", "mmsearch", "index", str(media), "--catalog", url, "--backend", "milvus",
-        "--uri", milvus, "--model", "test:hash", *asr_args(), "--json", "--verbose",
+        sys.executable, "-m", "mmsearch", "--verbose", "index", str(media), "--catalog", url, "--backend", "milvus",
+        "--uri", milvus, "--model", "test:hash", *asr_args(), "--json",
     ]  # fmt: skip
     env = {**os.environ, "MMSEARCH_INDEX": str(tmp / "unused")}
     t0 = time.perf_counter()
