@@ -140,3 +140,20 @@ def test_heartbeat_keeps_claims_and_the_plan_lock_serialises_workers(pg_url: str
 def test_redact_hides_the_password() -> None:
     assert redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_catalog_url_needs_a_milvus_server_and_an_unreachable_catalog_is_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mmsearch.cli.app import app
+
+    runner = CliRunner()
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    result = runner.invoke(app, ["index", str(tmp_path), "--catalog", url, "--model", "test:hash"])
+    assert result.exit_code == 2 and "--catalog URL needs --backend milvus --uri http://" in result.output
+    lite = ["--backend", "milvus", "--uri", str(tmp_path / "m.db")]
+    result = runner.invoke(app, ["index", str(tmp_path), "--catalog", url, "--model", "test:hash", *lite])
+    assert result.exit_code == 2 and "--catalog URL needs" in result.output  # milvus-lite is one host's file
+    result = runner.invoke(app, ["query", "a dog", "--catalog", url])
+    assert result.exit_code != 0 and "cannot reach the catalog at postgresql://nobody@127.0.0.1:1/none" in result.output
+    assert "Traceback" not in result.output
