@@ -13,6 +13,7 @@ import typer
 from .. import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ..index.manifest import resolve_model
+from ..index.shared import resolve_shared_model
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.precision import EmbedChoice
@@ -82,6 +83,14 @@ BackendOpt = Annotated[
     typer.Option(help="Vector store: faiss (in DIR) or milvus. Default: faiss, or what the index has."),
 ]
 UriOpt = Annotated[str | None, typer.Option(help="Milvus: a milvus-lite file path.db or http://host:19530.")]  # noqa: UP007
+CatalogOpt = Annotated[
+    str | None,  # noqa: UP007
+    typer.Option(
+        "--catalog",
+        envvar="MMSEARCH_CATALOG",
+        help="postgresql://… : a catalog shared by several workers and query hosts (vectors in a Milvus server).",
+    ),
+]
 CollectionOpt = Annotated[
     str | None,
     typer.Option(help="Milvus collection name. Default: derived from host and index path."),
@@ -141,13 +150,18 @@ def index_cmd(
     backend: BackendOpt = None,
     uri: UriOpt = None,
     collection: CollectionOpt = None,
+    catalog: CatalogOpt = None,
+    claim_ttl: Annotated[
+        float | None,  # noqa: UP007
+        typer.Option(help="With --catalog: seconds before a dead worker's claimed files go to others (300)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""
     with reported_errors():
         asr = None if no_asr else AsrOptions(asr_backend, asr_model, language, device)
         index_dir = resolve_index_dir(index)
-        model = resolve_model(index_dir, model)
+        model = resolve_shared_model(catalog, model) if catalog else resolve_model(index_dir, model)
         options = IngestOptions(
             paths=tuple(paths),
             index_dir=index_dir,
@@ -162,6 +176,8 @@ def index_cmd(
             embed=EmbedChoice(runtime, precision),
             dedupe=dedupe,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
+            catalog=catalog,
+            claim_ttl=claim_ttl,
         )
         options.validate()
         if parse_model_spec(model).untrained:
@@ -218,6 +234,7 @@ def query_cmd(
         typer.Option("--model", help="Expected model; an error if the index was built with another."),
     ] = None,
     device: DeviceOpt = "auto",
+    catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
 ) -> None:
@@ -240,9 +257,9 @@ def query_cmd(
             within=within,
         )
         query.validate()
-        moments = None if model else search_via_server(query, index, server, explain, warn=not json_out)
+        moments = None if model or catalog else search_via_server(query, index, server, explain, warn=not json_out)
         if moments is None:
-            searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
+            searcher = Searcher.open(resolve_index_dir(index), model=model, device=device, catalog_url=catalog)  # type: ignore[arg-type]
             try:
                 if searcher.manifest.untrained and not json_out:
                     warn_untrained(searcher.manifest.model)

@@ -63,13 +63,17 @@ def check_command(
 def remove_command(
     paths: Annotated[list[Path], typer.Argument(help="Indexed files or folders to drop (need not exist).")],
     index: IndexOpt = None,
+    catalog: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option("--catalog", envvar="MMSEARCH_CATALOG", help="postgresql://… : remove from a shared index."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove files, or everything under a folder, from the index."""
     from ..index.remove import remove_paths
 
     with reported_errors():
-        summary = remove_paths(resolve_index_dir(index), paths)
+        summary = remove_paths(resolve_index_dir(index), paths, catalog)
     if json_out:
         print_json(summary.to_json())
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import CorruptIndex
 from ..paths import display_path, is_under, path_key
 from ..types import FileFailure
-from .catalog import Catalog
+from .catalog_pg import open_catalog, redact
 from .manifest import Manifest, require_index
 from .writer import IndexWriter
 
@@ -42,17 +42,17 @@ def _no_new_index() -> int:
     raise CorruptIndex("the index has no vectors to remove from")
 
 
-def remove_paths(index_dir: Path, paths: Sequence[Path]) -> RemoveSummary:
+def remove_paths(index_dir: Path, paths: Sequence[Path], catalog_url: str | None = None) -> RemoveSummary:
     """Remove every indexed file equal to or under one of `paths`; a path matching nothing is a failure."""
-    catalog = Catalog.open(require_index(index_dir), readonly=True)
+    catalog = open_catalog(catalog_url or require_index(index_dir), readonly=True)
     try:
         manifest = Manifest.from_catalog(catalog, index_dir)
     finally:
         catalog.close()
-    summary = RemoveSummary(index=display_path(index_dir))
-    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu")
+    summary = RemoveSummary(index=redact(catalog_url) if catalog_url else display_path(index_dir))
+    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu", catalog_url=catalog_url)
     writer.open()
-    with writer:
+    with writer, writer.work.exclusive():  # a shared catalog: not while a worker plans
         writer.ensure_store(_no_new_index)
         records = writer._cat().files()
         gone: set[int] = set()

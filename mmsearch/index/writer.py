@@ -30,6 +30,7 @@ from ..stores.faiss_store import (
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
 from ..types import MediaFile, Segment
 from .catalog import Catalog, FileRecord
+from .claims import LocalWork, SharedWork, WorkShare
 from .lock import WriteLock
 from .manifest import Manifest, check_model
 
@@ -46,7 +47,14 @@ class IndexWriter:
     """The one writer of an index directory. Changes accumulate in one SQLite transaction until `commit`."""
 
     def __init__(
-        self, index_dir: Path, model: str, untrained: bool, device: Device = "auto", store: StoreConfig | None = None
+        self,
+        index_dir: Path,
+        model: str,
+        untrained: bool,
+        device: Device = "auto",
+        store: StoreConfig | None = None,
+        catalog_url: str | None = None,  # postgresql://: one of several workers on a shared catalog (no dir lock)
+        claim_ttl: float | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.model = model
@@ -62,9 +70,15 @@ class IndexWriter:
         # What the last commit saw; commit() skips writing a generation when neither changed since.
         self._committed_changes = -1
         self._store_changed = False
+        self.catalog_url = catalog_url
+        self.claim_ttl = claim_ttl
+        self.work: WorkShare = LocalWork()
 
     def open(self) -> None:
         """Lock the directory and check the model, before any model is loaded (those checks are cheap)."""
+        if self.catalog_url:
+            self._open_shared()
+            return
         self.lock()
         self.open_catalog()
 
@@ -78,12 +92,27 @@ class IndexWriter:
         """Open (create, migrate) the catalog under the lock and check the model and backend asked for."""
         try:
             self.catalog = Catalog.open(self.index_dir / CATALOG_FILE, create=True)
-            raw = self.catalog.manifest()
-            if "model" in raw and self.model:  # repair opens with no model: it reads the manifest as it is
-                check_model(Manifest.from_catalog(self.catalog, self.index_dir), self.model)
-                check_backend(raw, self.store_config)
+            self._check_existing()
         except BaseException:
             # A refused open (newer schema, other model or backend) must not keep the lock for the rest of the process.
+            self.close(commit=False)
+            raise
+
+    def _check_existing(self) -> None:
+        raw = self._cat().manifest()
+        if "model" in raw and self.model:  # repair opens with no model: it reads the manifest as it is
+            check_model(Manifest.from_catalog(self._cat(), self.index_dir), self.model)
+            check_backend(raw, self.store_config)
+
+    def _open_shared(self) -> None:
+        """One of several workers on a PostgreSQL catalog: no directory lock; claims and advisory locks instead."""
+        from .catalog_pg import PgCatalog
+
+        self.catalog = PgCatalog.open_url(self.catalog_url or "")
+        self.work = SharedWork(self.catalog_url or "", **({"ttl": self.claim_ttl} if self.claim_ttl else {}))
+        try:
+            self._check_existing()
+        except BaseException:
             self.close(commit=False)
             raise
 
@@ -106,7 +135,8 @@ class IndexWriter:
                     f"its manifest says {manifest.dim}",
                     hint=REPAIR_HINT,
                 )
-            self.store.sync(catalog.segment_ids())
+            with self.work.syncing_vectors():
+                self.store.sync(catalog.segment_ids())
             self._committed_changes = catalog.total_changes
         else:
             size = dim()
@@ -195,18 +225,19 @@ class IndexWriter:
     def _save_generation(self) -> None:
         catalog = self._cat()
         generation = self.generation + 1
-        stored = self._st().persist(self.index_dir, generation)
-        before = catalog.manifest()
-        if "vectors_checksum" in before:
-            # The previous generation stays on disk: its checksum lets repair recover from it if the live one is lost.
-            stored["previous_vectors_generation"] = before.get("vectors_generation", "")
-            stored["previous_vectors_checksum"] = before["vectors_checksum"]
-        try:
-            catalog.set_manifest({"vectors_generation": str(generation), **stored})
-            catalog.commit()
-        except MMSearchError:  # the catalog refused the commit (a full disk): the new file names nothing
-            generation_file(self.index_dir, generation).unlink(missing_ok=True)
-            raise
+        with self.work.writing_vectors():
+            stored = self._st().persist(self.index_dir, generation)
+            before = catalog.manifest()
+            if "vectors_checksum" in before:
+                # The previous generation stays on disk: its checksum lets repair recover from it if the live one is lost.
+                stored["previous_vectors_generation"] = before.get("vectors_generation", "")
+                stored["previous_vectors_checksum"] = before["vectors_checksum"]
+            try:
+                catalog.set_manifest({"vectors_generation": str(generation), **stored})
+                catalog.commit()
+            except MMSearchError:  # the catalog refused the commit (a full disk): the new file names nothing
+                generation_file(self.index_dir, generation).unlink(missing_ok=True)
+                raise
         self.generation = generation
         self._committed_changes = catalog.total_changes
         self._store_changed = False
@@ -225,11 +256,13 @@ class IndexWriter:
                     stale.unlink(missing_ok=True)
             self.catalog.close()
             self.catalog = None
-            if never_initialised:
+            if never_initialised and not self.catalog_url:
                 self._remove_stillborn()
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.work.close()
+        self.work = LocalWork()
         self._lock.release()
 
     def _remove_stillborn(self) -> None:

@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import UsageError
+from ..index.shared import check_shared_options, shared_store_config
 from ..index.writer import IndexWriter
 from ..models.clip import Embedder
 from ..models.hub import check_device
@@ -68,6 +69,8 @@ class IngestOptions:
     store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
     embed: EmbedChoice = field(default_factory=EmbedChoice)  # --runtime / --precision of the CLIP towers
     dedupe: bool = True  # skip frames that look like the last embedded one of their shot (ingest/dedupe.py)
+    catalog: str | None = None  # postgresql://: a shared catalog, this run is one of several workers
+    claim_ttl: float | None = None  # seconds a dead worker's claimed files wait before others take them
 
     def validate(self) -> None:
         if not self.paths:
@@ -80,6 +83,8 @@ class IngestOptions:
         resolve_decoder(self.decoder)
         self.store.validate()
         self.embed.validate()
+        if self.catalog is not None:
+            check_shared_options(self.catalog, self.store)
         parse_model_spec(self.model)
 
 
@@ -121,18 +126,30 @@ def run_ingest(
     spec = parse_model_spec(options.model)
     started = time.perf_counter()
     summary = IngestSummary(index=display_path(options.index_dir))
-    writer = IndexWriter(options.index_dir, spec.raw, spec.untrained, options.device, options.store)  # type: ignore[arg-type]
+    writer = IndexWriter(
+        options.index_dir,
+        spec.raw,
+        spec.untrained,
+        options.device,  # type: ignore[arg-type]
+        shared_store_config(options.catalog, options.store),
+        options.catalog,
+        options.claim_ttl,
+    )
     writer.extra_manifest = {"fps": str(options.fps)}
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     with writer:
         writer.open()
-        # Models load only when there is work: an unchanged rerun never pays for them.
-        writer.ensure_store(lambda: models.embedder().dim)
-        t0 = time.perf_counter()
-        found = discover(options.paths)
-        plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
-        summary.times.discover = time.perf_counter() - t0
-        _apply_cheap_changes(writer, plan, summary)
+        with writer.work.exclusive():  # several workers: one at a time creates, plans and queues
+            # Models load only when there is work: an unchanged rerun never pays for them.
+            writer.ensure_store(lambda: models.embedder().dim)
+            t0 = time.perf_counter()
+            found = discover(options.paths)
+            plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
+            summary.times.discover = time.perf_counter() - t0
+            _apply_cheap_changes(writer, plan, summary)
+            if options.catalog:  # the next worker plans from what this one changed
+                writer.commit()
+            writer.work.enqueue(plan.new)
         _record_failures([*found.failed, *plan.failed], summary, reporter)
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
@@ -146,6 +163,7 @@ def run_ingest(
             writer._cat().set_manifest({"embed_device": summary.device})
             writer._cat().set_manifest(runtime_record(models.embedder()))
         writer.commit()
+        log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
         summary.files = writer._cat().file_count()
         summary.segments = sum(writer._cat().counts().values())
     summary.times.total = time.perf_counter() - started
@@ -260,7 +278,7 @@ class _Pipeline:
 
     def _produce(self, files: list[MediaFile], items: queue.Queue[_Work | None], stop: threading.Event) -> None:
         try:
-            for media in files:
+            for media in self.writer.work.claimed(files):
                 if stop.is_set():
                     return
                 try:

@@ -157,8 +157,15 @@ class Searcher:
         model: str | None = None,
         embedder: Embedder | None = None,
         device: Device = "auto",
+        catalog_url: str | None = None,  # postgresql://: a shared index; index_dir is then not read
     ) -> Searcher:
-        catalog, manifest, store = open_reader(index_dir, device)
+        catalog: Catalog
+        if catalog_url:
+            from ..index.shared import open_shared_reader
+
+            catalog, manifest, store = open_shared_reader(catalog_url, device)
+        else:
+            catalog, manifest, store = open_reader(index_dir, device)
         try:
             check_model(manifest, model)
             if embedder is None:
@@ -169,7 +176,8 @@ class Searcher:
             catalog.close()
             store.close()
             raise
-        return cls(catalog, manifest, store, embedder, index_dir)
+        # A shared index has no local directory: its keyword index is built from the catalog, in memory.
+        return cls(catalog, manifest, store, embedder, None if catalog_url else index_dir)
 
     def close(self) -> None:
         self.catalog.close()

@@ -131,7 +131,10 @@ class MilvusStore:
         # milvus-lite: exact FLAT search (parity with faiss flat); servers: AUTOINDEX, Milvus's own ANN choice.
         index_type = "AUTOINDEX" if is_server_uri(uri) else "FLAT"
         params.add_index(field_name=VECTOR_FIELD, index_type=index_type, metric_type="IP")
-        client.create_collection(collection, schema=schema, index_params=params)
+        # Servers may be written by several workers and read by other hosts: "Strong" makes every search see
+        # all writes acknowledged before it (the default, Bounded, lags by up to seconds).
+        consistency = {"consistency_level": "Strong"} if is_server_uri(uri) else {}
+        client.create_collection(collection, schema=schema, index_params=params, **consistency)
         client.load_collection(collection)
         return cls(client, uri, collection, dim)
 
