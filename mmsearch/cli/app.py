@@ -14,12 +14,15 @@ from rich.markup import escape
 from .. import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL
 from ..index.manifest import resolve_model
+from ..ingest.extras import ExtrasOptions
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
+from ..models.sentence import DEFAULT_TEXT_MODEL, NO_TEXT_MODEL
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from ..paths import INDEX_ENV, resolve_index_dir
 from ..stores.protocol import StoreConfig
 from . import maintenance as maintenance_commands
+from . import show as show_commands
 from . import trecvid as trecvid_commands
 from .ui import (
     ProgressReporter,
@@ -108,6 +111,23 @@ def index_cmd(
     no_shots: Annotated[
         bool, typer.Option("--no-shots", help="Skip shot detection (faster; visual hits become frame runs).")
     ] = False,
+    no_ocr: Annotated[
+        bool, typer.Option("--no-ocr", envvar="MMSEARCH_NO_OCR", help="Skip reading text on screen (OCR).")
+    ] = False,
+    text_model: Annotated[
+        str,
+        typer.Option(
+            envvar="MMSEARCH_TEXT_MODEL",
+            help=f"Sentence-transformers model (name or local path) for the text channel; {NO_TEXT_MODEL}: off.",
+        ),
+    ] = DEFAULT_TEXT_MODEL,
+    audio_model: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(
+            envvar="MMSEARCH_AUDIO_MODEL",
+            help="CLAP checkpoint directory for the audio (sounds) channel; random:clap-tiny for tests. Default: off.",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     index_type: IndexTypeOpt = None,
     backend: BackendOpt = None,
@@ -131,6 +151,12 @@ def index_cmd(
             commit_interval=commit_interval,
             detect_shots=not no_shots,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
+            extras=ExtrasOptions(
+                ocr=not no_ocr,
+                text_model=None if text_model == NO_TEXT_MODEL else text_model,
+                audio_model=audio_model,
+                device=device,
+            ),
         )
         options.validate()
         if parse_model_spec(model).untrained:
@@ -148,7 +174,9 @@ def index_cmd(
 def query_cmd(
     text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,  # noqa: UP007
     image: Annotated[Path | None, typer.Option("--image", help="Query by example image.")] = None,  # noqa: UP007
-    modality: Annotated[str, typer.Option(help="video, audio, image or any.")] = "any",
+    modality: Annotated[
+        str, typer.Option(help="video (frames, text on screen), audio (speech, sounds), image or any.")
+    ] = "any",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Number of moments to return.")] = 10,
     like: Annotated[
         str | None,  # noqa: UP007
@@ -156,7 +184,7 @@ def query_cmd(
     ] = None,
     channel: Annotated[
         list[str] | None,  # noqa: UP007
-        typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword."),
+        typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword, text, audio."),
     ] = None,
     fusion: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) or weighted.")] = "rrf",
     weight: Annotated[
@@ -214,8 +242,14 @@ def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         print_json(info)
         return
     for key, value in info.items():
-        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-        console.print(f"[bold]{key}[/]: {escape(str(shown))}")
+        console.print(f"[bold]{key}[/]: {escape(_shown(value))}")
+
+
+def _shown(value: object) -> str:
+    """`{"frame": 3, "speech": 2}` -> "frame 3, speech 2"; nested dicts in parentheses."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} ({_shown(v)})" if isinstance(v, dict) else f"{k} {v}" for k, v in value.items())
+    return str(value)
 
 
 @app.command("models")
@@ -231,6 +265,7 @@ def models_cmd(json_out: JsonOpt = False) -> None:
 
 trecvid_commands.register(app)
 maintenance_commands.register(app)
+show_commands.register(app)
 
 
 def main() -> None:

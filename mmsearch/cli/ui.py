@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..errors import EXIT_USAGE, MMSearchError
-from ..types import FileFailure, IngestSummary, Moment
+from ..types import FileFailure, IngestSummary, Moment, StageTimes
 
 console = Console()
 err_console = Console(stderr=True)
@@ -144,11 +144,16 @@ def print_summary(summary: IngestSummary) -> None:
     )
     console.print(
         f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, shots {t.shots:.1f}, transcribe "
-        f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"
+        f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}{_extra_times(t)}); {rate:.1f} media-s/s[/]"
     )
     if summary.failed:
         # Each failure already got its one line (path: reason) from the progress reporter as it happened.
         err_console.print(f"[bold red]{len(summary.failed)} file(s) failed[/] (listed above)")
+
+
+def _extra_times(t: StageTimes) -> str:
+    """The optional stages (ocr, text, audio), only when they ran."""
+    return "".join(f", {name} {getattr(t, name):.1f}" for name in ("ocr", "text", "audio") if getattr(t, name))
 
 
 def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..paths import display_path
-from .manifest import index_size_bytes, open_reader
+from .manifest import index_size_bytes, open_reader, space_infos
+
+
+def _spaces(model: str, dim: int, vectors: int, raw: dict[str, str], counts: dict[str, int]) -> dict[str, object]:
+    """Every vector space: CLIP (in the vector store) and the extra ones (text, audio), with model and size."""
+    spaces: dict[str, object] = {"clip": {"model": model, "dim": dim, "vectors": vectors}}
+    for name, info in space_infos(raw).items():
+        spaces[name] = {"model": info.model, "dim": info.dim, "vectors": counts.get(name, 0)}
+    return spaces
 
 
 def index_info(index_dir: Path) -> dict[str, object]:
@@ -19,6 +27,7 @@ def index_info(index_dir: Path) -> dict[str, object]:
             "model": manifest.model,
             "model_untrained": manifest.untrained,
             "dim": manifest.dim,
+            "spaces": _spaces(manifest.model, manifest.dim, store.ntotal, manifest.raw, catalog.space_counts()),
             "backend": manifest.backend,
             "index_type": manifest.raw.get("index_type", "flat" if manifest.backend == "faiss" else "milvus"),
             "generation": manifest.generation,

@@ -27,6 +27,7 @@ from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
 from ..stores.protocol import StoreConfig
 from ..types import (
+    AudioClip,
     FileFailure,
     FrameBatch,
     IngestSummary,
@@ -39,6 +40,7 @@ from ..types import (
 )
 from .decode import iter_frames, load_audio, load_image
 from .discover import discover
+from .extras import ExtrasOptions, ExtraStages
 from .plan import Plan, make_plan
 from .shots import detect_shots
 from .transcribe import AsrOptions, Transcriber, load_transcriber
@@ -61,6 +63,7 @@ class IngestOptions:
     commit_interval: float = 30.0
     detect_shots: bool = True  # a second, low-resolution decode of each video; off: hits fall back to frame runs
     store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
+    extras: ExtrasOptions = field(default_factory=ExtrasOptions)  # OCR, sentence text, audio windows (extras.py)
 
     def validate(self) -> None:
         if not self.paths:
@@ -73,6 +76,7 @@ class IngestOptions:
             raise UsageError(f"--device must be auto, cpu or gpu, got {self.device!r}")
         self.store.validate()
         parse_model_spec(self.model)
+        self.extras.validate()
 
 
 class Reporter(Protocol):
@@ -98,6 +102,7 @@ class _Work:
     speech: list[SpeechSegment] | None = None
     image: np.ndarray | None = None
     shots: list[tuple[float, float]] | None = None
+    clip: AudioClip | None = None  # the soundtrack, for the audio windows stage
     done: bool = False
     error: str | None = None
 
@@ -129,6 +134,9 @@ def run_ingest(
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
             runner = _Pipeline(options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
+            runner.extras = ExtraStages.load(options.extras, summary.times)
+            for name, (model, dim) in runner.extras.spaces.items():
+                writer.use_space(name, model, dim)
             reporter.planned(len(plan.new), sum(m.duration or 0.0 for m, _ in plan.new))
             runner.run(plan.new)
         writer.commit()
@@ -191,7 +199,7 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
         catalog.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
-        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
+        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr, content.spaces)
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
     replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}
@@ -218,6 +226,7 @@ class _Pipeline:
         self._pending: dict[Path, tuple[list[Segment], list[np.ndarray]]] = {}
         self._shots: dict[Path, list[tuple[float, float]]] = {}
         self._last_commit = time.perf_counter()
+        self.extras = ExtraStages(summary.times)
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         hashes = {media.path: sha for media, sha in work}
@@ -274,8 +283,9 @@ class _Pipeline:
                 self.times.decode += time.perf_counter() - t0
                 yield _Work(media, frames=batch)
                 t0 = time.perf_counter()
-        if media.has_audio and self.transcriber is not None:
-            yield _Work(media, speech=self._transcribe(media))
+        if media.has_audio and (self.transcriber is not None or self.extras.wants_audio):
+            clip = self._load_audio(media)
+            yield _Work(media, speech=self._transcribe(clip), clip=clip if self.extras.wants_audio else None)
 
     def _detect_shots(self, media: MediaFile) -> list[tuple[float, float]]:
         t0 = time.perf_counter()
@@ -287,10 +297,13 @@ class _Pipeline:
         finally:
             self.times.shots += time.perf_counter() - t0
 
-    def _transcribe(self, media: MediaFile) -> list[SpeechSegment]:
+    def _load_audio(self, media: MediaFile) -> AudioClip | None:
         t0 = time.perf_counter()
         clip = load_audio(media)
         self.times.decode += time.perf_counter() - t0
+        return clip
+
+    def _transcribe(self, clip: AudioClip | None) -> list[SpeechSegment]:
         if clip is None or self.transcriber is None:
             return []
         t0 = time.perf_counter()
@@ -306,6 +319,7 @@ class _Pipeline:
         if item.error is not None:
             self._pending.pop(media.path, None)
             self._shots.pop(media.path, None)
+            self.extras.drop(media)
             failure = FileFailure(display_path(media.path), item.error)
             self.summary.failed.append(failure)
             self.reporter.file_failed(failure)
@@ -316,6 +330,7 @@ class _Pipeline:
         new_segments, new_vectors = self._embed(item)
         self.times.embed += time.perf_counter() - t0
         segments.extend(new_segments)
+        self.extras.observe(media, item.frames, item.clip)
         if len(new_vectors):
             vectors.append(new_vectors)
         if item.frames is not None and len(item.frames.times):
@@ -341,8 +356,10 @@ class _Pipeline:
         t0 = time.perf_counter()
         stacked = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
         asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
-        self.writer.add_file(media, sha, segments, stacked, self._shots.pop(media.path, []), asr)
-        self.summary.embedded += len(segments)
+        extra = self.extras.finish(media, segments)
+        shots = self._shots.pop(media.path, [])
+        self.writer.add_file(media, sha, segments + extra.segments, stacked, shots, asr, extra.spaces)
+        self.summary.embedded += len(segments) + len(extra.segments)
         self.summary.new_files += 1
         self.summary.media_seconds += media.duration or 0.0
         if time.perf_counter() - self._last_commit >= self.options.commit_interval:
