@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptIndex, SchemaTooNew
-from ..paths import display_path, path_key
 import numpy as np
 
+from ..errors import CorruptIndex, SchemaTooNew
+from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
 
 # Each entry is applied once, in order, and recorded in schema_migrations; never edit a released one.

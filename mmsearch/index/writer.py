@@ -177,7 +177,7 @@ class IndexWriter:
         if known is not None and known.model != model:
             raise ModelMismatch(
                 f"the index's {name} space was built with {known.model!r}, not {model!r}",
-                hint=f"index with the same model, or build another index with --index DIR",
+                hint="index with the same model, or build another index with --index DIR",
             )
         if known is None:
             self._cat().set_manifest({f"space.{name}.model": model, f"space.{name}.dim": str(dim)})
