@@ -231,7 +231,7 @@ def test_info_json_contract(index_copy: Path) -> None:
     assert code == 0
     info = json.loads(out)
     assert info["files"] == 4 and info["model"] == "test:hash"
-    assert set(info["segments"]) == {"frame", "speech", "image"} and info["segments"]["frame"] == 12
+    assert set(info["segments"]) == {"frame", "speech", "image", "ocr", "audio"} and info["segments"]["frame"] == 12
     code, out, _ = run("info", "--index", str(index_copy))
     assert code == 0 and "test:hash" in out
 

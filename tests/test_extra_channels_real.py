@@ -74,7 +74,9 @@ def spoken_index(tmp_path_factory: pytest.TempPathFactory, asr_model_dir: Path, 
     audio = make_audio(root / "media" / "talk.wav", utterances).path
     extras = ExtrasOptions(text_model=text_model, audio_model="random:clap-tiny")
     asr = AsrOptions(model=str(asr_model_dir))
-    run_ingest(IngestOptions(paths=(root / "media",), index_dir=root / "idx", model="test:hash", asr=asr, extras=extras))
+    run_ingest(
+        IngestOptions(paths=(root / "media",), index_dir=root / "idx", model="test:hash", asr=asr, extras=extras)
+    )
     return root / "idx", audio
 
 

@@ -167,8 +167,8 @@ class Searcher:
         if query.text is not None:
             text = query.text.strip()
             vector = self.embedder.embed_texts([text])[0]
-            wanted = {REGISTRY[n].space for n in query.channels or CHANNELS} - {None}
-            spaces = {s: v for s in sorted(wanted) if (v := self.spaces.embed_query(s, text)) is not None}  # type: ignore[arg-type]
+            wanted = sorted({space for n in query.channels or CHANNELS if (space := REGISTRY[n].space) is not None})
+            spaces = {s: v for s in wanted if (v := self.spaces.embed_query(s, text)) is not None}
             return Evidence(visual=vector, speech=vector, text=text, spaces=spaces)
         assert query.image is not None  # validate() guarantees one of the three
         vector = self.embedder.embed_images([read_query_image(query.image)])[0]
