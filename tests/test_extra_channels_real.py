@@ -114,3 +114,27 @@ def test_clap_code_path_with_random_weights_is_loud_and_fills_the_audio_space(
     results = json.loads(result.stdout)["results"]
     assert results and all(r["kind"] == "audio" and r["end"] - r["start"] <= 5.0 for r in results)
     assert shown["vectors"] == {"clip": len(shown["speech"]), "text": len(shown["speech"]), "audio": len(expected)}
+
+
+@pytest.mark.slow
+def test_an_index_from_before_the_text_space_gains_it_on_the_next_run(tmp_path: Path, text_model: str) -> None:
+    from mmsearch.index.writer import IndexWriter
+    from mmsearch.types import Segment, SegmentKind
+
+    index = tmp_path / "idx"
+    media = MediaFile(tmp_path / "old" / "a.mp4", MediaKind.VIDEO, 1, 1, True, 4.0)
+    segments = [Segment(SegmentKind.SPEECH, 0.0, 2.0, SENTENCES[0]), Segment(SegmentKind.OCR, 1.0, 3.0, "EXIT")]
+    with IndexWriter(index, "test:hash", untrained=True, device="cpu") as writer:
+        writer.open()
+        writer.ensure_store(lambda: 64)
+        writer.add_file(media, "sha", segments, np.ones((1, 64), np.float32) / 8.0)
+    (tmp_path / "new").mkdir()
+    extras = ExtrasOptions(text_model=text_model)
+    run_ingest(IngestOptions(paths=(tmp_path / "new",), index_dir=index, model="test:hash", asr=None, extras=extras))
+    searcher = Searcher.open(index)
+    try:
+        assert searcher.catalog.space_counts() == {"text": 2}
+        top = searcher.search(Query(text=PARAPHRASE, channels=("text",), top_k=1))[0]
+        assert top.kind.value == "speech" and top.text == SENTENCES[0]
+    finally:
+        searcher.close()

@@ -366,6 +366,15 @@ class Catalog:
         vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
         return ids, vectors
 
+    def texts_without_space(self, space: str, kinds: Iterable[SegmentKind]) -> list[tuple[int, str]]:
+        """(id, text) of segments of these kinds that have text but no vector in `space` (indexed before it existed)."""
+        names = [k.value for k in kinds]
+        sql = (
+            f"SELECT s.id, s.text FROM segments s WHERE s.kind IN ({','.join('?' * len(names))}) AND s.text IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM space_vectors v WHERE v.space = ? AND v.segment_id = s.id) ORDER BY s.id"
+        )
+        return [(int(i), str(t)) for i, t in self._conn.execute(sql, [*names, space])]
+
     def space_vectors_of(self, file_id: int) -> dict[str, dict[int, np.ndarray]]:
         """space -> segment id -> vector, for one file (to copy it without embedding)."""
         found: dict[str, dict[int, np.ndarray]] = {}

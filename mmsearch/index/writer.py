@@ -171,6 +171,10 @@ class IndexWriter:
         shots = self._cat().shots_of([record.id]).get(record.id, [])
         return FileContent(segments, vectors, shots, record.asr, spaces)
 
+    def add_space_vectors(self, space: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Vectors of an extra space for segments already in the index."""
+        self._cat().add_space_vectors(space, ids, vectors)
+
     def use_space(self, name: str, model: str, dim: int) -> None:
         """Record which model fills space `name`; an index keeps one model per space."""
         known = space_infos(self._cat().manifest()).get(name)

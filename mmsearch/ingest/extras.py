@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import MMSearchError
+from ..index.writer import IndexWriter
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
@@ -148,6 +149,30 @@ class ExtraStages:
         """Forget a file that failed part-way."""
         self._trackers.pop(media.path, None)
         self._sounds.pop(media.path, None)
+
+
+def backfill_text(writer: IndexWriter, options: ExtrasOptions, times: StageTimes) -> int:
+    """Give transcript and OCR segments indexed before the text space existed their sentence vectors.
+
+    An index built before this channel (or with `--text-model none`) gains it on the next run that has a text
+    model, without re-indexing its files; the model loads only when there is such a segment.
+    """
+    if not options.text_model:
+        return 0
+    missing = writer._cat().texts_without_space(TEXT_SPACE, TEXT_KINDS)
+    if not missing:
+        return 0
+    name = options.text_model
+    model = _optional("text", lambda: SentenceEmbedder.load(name, options.device))
+    if model is None:
+        return 0
+    writer.use_space(TEXT_SPACE, model.name, model.dim)
+    t0 = time.perf_counter()
+    vectors = model.embed_texts([text for _, text in missing])
+    writer.add_space_vectors(TEXT_SPACE, [i for i, _ in missing], vectors)
+    times.text += time.perf_counter() - t0
+    log.info("text space: embedded %d segment(s) indexed before it existed", len(missing))
+    return len(missing)
 
 
 def _optional(channel: str, load: Callable[[], T]) -> T | None:

@@ -40,7 +40,7 @@ from ..types import (
 )
 from .decode import iter_frames, load_audio, load_image
 from .discover import discover
-from .extras import ExtrasOptions, ExtraStages
+from .extras import ExtrasOptions, ExtraStages, backfill_text
 from .plan import Plan, make_plan
 from .shots import detect_shots
 from .transcribe import AsrOptions, Transcriber, load_transcriber
@@ -130,6 +130,7 @@ def run_ingest(
         plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
         summary.times.discover = time.perf_counter() - t0
         _apply_cheap_changes(writer, plan, summary)
+        backfill_text(writer, options.extras, summary.times)
         _record_failures([*found.failed, *plan.failed], summary, reporter)
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
