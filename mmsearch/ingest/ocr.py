@@ -67,7 +67,10 @@ class RapidOcrEngine:
             from rapidocr import RapidOCR
         except ImportError as e:
             raise WeightsUnavailable("OCR needs the rapidocr package", hint="pip install rapidocr onnxruntime") from e
-        return cls(RapidOCR(params=RAPIDOCR_PARAMS))
+        try:
+            return cls(RapidOCR(params=RAPIDOCR_PARAMS))
+        except Exception as e:  # its model files missing or unloadable: any of several error types of its own
+            raise WeightsUnavailable(f"RapidOCR cannot load its models: {str(e).splitlines()[0][:200]}") from e
 
     def read(self, frame: np.ndarray) -> list[str]:
         out = self._engine(np.ascontiguousarray(frame[:, :, ::-1]))  # RapidOCR expects OpenCV's BGR order
