@@ -73,11 +73,14 @@ class Pair:
 
 
 def read_split(path: Path) -> list[Pair]:
-    """Rows of MSRVTT_JSFUSION_test.csv, in file order."""
+    """Rows of MSRVTT_JSFUSION_test.csv (comma or semicolon separated, LF or CRLF), in file order."""
     if not path.is_file():
         raise MissingData(f"MSR-VTT 1k-A split not found at {path}: {DATA_HINT}")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        # CLIP4Clip's file is comma-separated; re-saved copies in circulation use ';' and CRLF.
+        delimiter = ";" if ";" in f.readline() else ","
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter=delimiter)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: missing columns {missing}; expected header {','.join(CSV_COLUMNS)}")

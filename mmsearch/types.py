@@ -29,12 +29,20 @@ class SegmentKind(str, Enum):
 # The kinds that carry a CLIP vector in the main vector store (its ids are exactly these segments' ids).
 CLIP_KINDS: frozenset[SegmentKind] = frozenset({SegmentKind.FRAME, SegmentKind.SPEECH, SegmentKind.IMAGE})
 
-# --modality names mapped to the segment kinds they cover.
+# --modality names mapped to the segment kinds they cover, and to the kinds of file they look in (None: any file).
+# `video` is "in videos": frames, speech, on-screen text and sounds of video files; `audio` is what is heard (speech
+# and sound windows), in audio files and in soundtracks; `image` is still images. `--kind` filters segment kinds.
 MODALITY_KINDS: dict[str, frozenset[SegmentKind]] = {
-    "video": frozenset({SegmentKind.FRAME, SegmentKind.OCR}),
+    "video": frozenset(SegmentKind),
     "audio": frozenset({SegmentKind.SPEECH, SegmentKind.AUDIO}),
-    "image": frozenset({SegmentKind.IMAGE}),
+    "image": frozenset(SegmentKind),
     "any": frozenset(SegmentKind),
+}
+MODALITY_MEDIA: dict[str, frozenset[MediaKind] | None] = {
+    "video": frozenset({MediaKind.VIDEO}),
+    "audio": None,
+    "image": frozenset({MediaKind.IMAGE}),
+    "any": None,
 }
 
 
@@ -122,9 +130,14 @@ class ChannelScore:
 
     rank: int
     score: float
+    # Calibrated fusion only: how far the raw score stands above the channel's background (see search/calibration.py).
+    evidence: float | None = None
 
     def to_json(self) -> dict[str, float | int]:
-        return {"rank": self.rank, "score": self.score}
+        data: dict[str, float | int] = {"rank": self.rank, "score": self.score}
+        if self.evidence is not None:
+            data["evidence"] = round(self.evidence, 4)
+        return data
 
 
 @dataclass(frozen=True)
@@ -140,9 +153,11 @@ class Moment:
     hits: tuple[SegmentHit, ...] = field(default=(), repr=False)
     # Filled by fusion: the channels that found this moment's best unit (see `--explain`).
     channels: dict[str, ChannelScore] = field(default_factory=dict, repr=False, compare=False)
+    # A temporal query's result (`--then`): the moment each part matched, in query order.
+    parts: tuple[Moment, ...] = field(default=(), repr=False, compare=False)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "path": self.path,
             "kind": self.kind.value,
             "start": self.start,
@@ -150,6 +165,9 @@ class Moment:
             "score": self.score,
             "text": self.text,
         }
+        if self.parts:
+            data["parts"] = [p.to_json() for p in self.parts]
+        return data
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def test_an_index_without_extra_spaces_answers_and_refuses_the_text_channel_clea
     searcher = Searcher.open(index)
     try:
         assert searcher.spaces.infos == {}
-        assert searcher.search(Query(text="red", top_k=3))  # the visual channel still answers
+        assert searcher.search(Query(text="red", top_k=3, fusion="rrf"))  # the visual channel still answers
         with pytest.raises(UsageError, match="no text space"):
             searcher.search(Query(text="red", channels=("text",)))
     finally:

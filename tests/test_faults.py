@@ -205,7 +205,7 @@ def test_queries_see_last_commit_while_a_writer_holds_uncommitted_work(tmp_path:
         writer.close()
     searcher = Searcher.open(index_dir, device="cpu")
     try:
-        moments = searcher.search(Query(text="anything", top_k=5))
+        moments = searcher.search(Query(text="anything", top_k=5, fusion="rrf"))  # rrf: every unit, however weak
         assert {m.path for m in moments} == {str(tmp_path / "first.png"), str(tmp_path / "second.png")}
     finally:
         searcher.close()

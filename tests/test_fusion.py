@@ -89,13 +89,18 @@ def test_parse_weights() -> None:
             parse_weights([bad])
 
 
-def test_touching_speech_units_merge_and_visual_units_stay_apart() -> None:
+def test_touching_units_of_one_file_merge_whatever_their_kind() -> None:
     first = cand(1, 0.9, start=0.0, end=2.0)
     second = cand(2, 0.88, start=2.0, end=4.0)
     far = cand(3, 0.2, start=30.0, end=32.0)
     shot_a = cand(7, 0.7, SegmentKind.FRAME, 4.0, 6.0)
     shot_b = Candidate(("visual", 7, 6.0, 8.0), 1, SegmentHit(8, "f7.mp4", SegmentKind.FRAME, 6.0, 8.0, 0.69))
-    moments = to_moments(fuse({"speech": [first, second, far]}, "rrf") + fuse({"visual": [shot_a, shot_b]}, "rrf"))
-    spans = [(m.kind.value, m.start, m.end) for m in moments]
-    assert spans == [("speech", 0.0, 4.0), ("frame", 4.0, 6.0), ("frame", 6.0, 8.0), ("speech", 30.0, 32.0)]
-    assert moments[0].channels["speech"].rank == 1
+    moments = to_moments(fuse({"speech": [first, second, far], "visual": [shot_a, shot_b]}, "weighted"))
+    spans = [(m.path, m.kind.value, m.start, m.end) for m in moments]
+    # weighted: first 1.0, shot_a 1.0, second 0.97, shot_b 0; far 0 (ties: higher raw score first).
+    assert spans == [
+        ("talk.mp4", "speech", 0.0, 4.0),
+        ("f7.mp4", "frame", 4.0, 8.0),
+        ("talk.mp4", "speech", 30.0, 32.0),
+    ]
+    assert moments[0].channels["speech"].rank == 1 and moments[0].text is None

@@ -146,7 +146,7 @@ def test_milvus_lite_and_faiss_give_the_same_moments(golden: GoldenMedia, tmp_pa
                 (round(h.score, 4), h.path, h.start) for h in b
             )
             assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
-        assert len(milvus.search(Query(text="red", top_k=3))) == 3
+        assert len(milvus.search(Query(text="red", top_k=3, fusion="rrf"))) == 3
     finally:
         exact.close()
         milvus.close()

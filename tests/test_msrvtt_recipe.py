@@ -116,3 +116,16 @@ def test_whole_recipe_on_stand_in_videos(tmp_path: Path, media_tools: None, monk
     monkeypatch.setattr(msrvtt, "embed_video", lambda *a: pytest.fail("cache not used"))
     assert msrvtt.main([*args, "--cache", str(cache)]) == 0
     assert json.loads(out.read_text()) == result
+
+
+REAL_MSRVTT = Path(__file__).resolve().parents[1].parent / "shared" / "trecvid-real" / "msrvtt"
+
+
+@pytest.mark.skipif(not REAL_MSRVTT.is_dir(), reason="../shared/trecvid-real is not present")
+def test_read_split_real_semicolon_crlf_and_comma_forms() -> None:
+    semicolon = msrvtt.read_split(REAL_MSRVTT / "MSRVTT_JSFUSION_test.semicolon-crlf.csv")
+    comma = msrvtt.read_split(REAL_MSRVTT / "MSRVTT_JSFUSION_test.comma-derived.csv")
+    assert semicolon == comma
+    assert len(semicolon) == 1000 and len({p.video_id for p in semicolon}) == 1000
+    assert semicolon[0] == msrvtt.Pair("ret0", "video9770", "a person is connecting something to system")
+    assert not any("\r" in p.sentence or ";" in p.video_id for p in semicolon)

@@ -110,7 +110,8 @@ def test_keyword_query_finds_spoken_sentence_at_its_time(
 
 def test_default_query_fuses_channels_and_explain_matches_rrf(indexed: tuple[VideoTruth, Path]) -> None:
     _, index = indexed
-    code, out, err = cli("query", "salmon knife", "--index", str(index), "--explain", "--json", "-k", "5")
+    args = ("query", "salmon knife", "--index", str(index), "--explain", "--json", "-k", "5", "--fusion", "rrf")
+    code, out, err = cli(*args)
     assert code == 0, err
     results = json.loads(out)["results"]
     top = results[0]
@@ -177,7 +178,8 @@ def test_like_whole_file_excludes_the_whole_file(indexed: tuple[VideoTruth, Path
         (["--like", "cuts.mp4@9-3"], "END must be greater"),
         (["--like", "cuts.mp4@soon"], "not START-END"),
         (["x", "--like", "cuts.mp4"], "only one of"),
-        (["x", "--modality", "image", "--channel", "speech"], "searches nothing"),
+        (["x", "--kind", "image", "--channel", "speech"], "searches nothing"),
+        (["x", "--kind", "smell"], "--kind"),
     ],
 )
 def test_query_flag_errors_exit_2(indexed: tuple[VideoTruth, Path], args: list[str], needle: str) -> None:
@@ -200,8 +202,9 @@ def test_keyword_channel_needs_words(indexed: tuple[VideoTruth, Path], tmp_path:
     frame = extract_frame(truth.path, 1.0, tmp_path / "q.png")
     code, _, err = cli("query", "--image", str(frame), "--channel", "keyword", "--index", str(index))
     assert code == 2 and "needs words" in err
-    code, out, err = cli("query", "--image", str(frame), "--modality", "audio", "--index", str(index), "--json")
-    assert code == 0, err  # image -> audio runs through the speech channel
+    args = ("query", "--image", str(frame), "--modality", "audio", "--fusion", "rrf", "--index", str(index), "--json")
+    code, out, err = cli(*args)
+    assert code == 0, err  # image -> audio runs through the speech channel (calibrated fusion drops its noise)
     assert {r["kind"] for r in json.loads(out)["results"]} == {"speech"}
 
 

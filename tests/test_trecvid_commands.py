@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from mmsearch.cli.trecvid import register
 from mmsearch.errors import IndexNotFound
-from mmsearch.types import SegmentHit, SegmentKind
+from mmsearch.types import MediaKind, SegmentHit, SegmentKind
 
 DATA = Path(__file__).parent / "data" / "trecvid"
 runner = CliRunner()
@@ -90,9 +90,19 @@ def test_eval_malformed_file_raises_domain_error(app: typer.Typer, tmp_path: Pat
     assert "Traceback" not in result.output
 
 
+class FakeCatalog:
+    """What `run` reads of the index's catalog: its files, to check them against the msb."""
+
+    paths = {"/m/00017.mp4": MediaKind.VIDEO, "/m/00042.mp4": MediaKind.VIDEO, "/m/photo.jpg": MediaKind.IMAGE}
+
+    def files(self) -> list[types.SimpleNamespace]:
+        return [types.SimpleNamespace(path=p, kind=k) for p, k in self.paths.items()]
+
+
 class FakeSearcher:
     opened: list[Path] = []
     queries: list[tuple[str, int]] = []
+    catalog = FakeCatalog()
     closed = 0
 
     @classmethod
@@ -188,7 +198,7 @@ def test_run_errors(app: typer.Typer, fake_search: type[FakeSearcher], tmp_path:
     assert fake_search.opened == []  # bad inputs fail before the index is opened
 
 
-def test_run_warns_when_no_hit_maps_to_a_shot(
+def test_run_refuses_an_index_without_any_msb_video(
     app: typer.Typer, fake_search: type[FakeSearcher], tmp_path: Path
 ) -> None:
     msb = tmp_path / "msb.txt"
@@ -196,6 +206,43 @@ def test_run_warns_when_no_hit_maps_to_a_shot(
     args = run_args(tmp_path, "--index", str(tmp_path / "idx"))
     args[args.index("--msb") + 1] = str(msb)
     result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "error: the index holds no video of the msb" in result.output
+    assert fake_search.queries == []  # refused before searching
+    assert not (tmp_path / "run.out").exists()
+
+
+def test_run_refuses_to_write_an_empty_run(app: typer.Typer, fake_search: type[FakeSearcher], tmp_path: Path) -> None:
+    msb = tmp_path / "msb.txt"
+    msb.write_text("shot00017_1 100 110\n")  # an indexed video, but no hit falls in its only shot
+    args = run_args(tmp_path, "--index", str(tmp_path / "idx"))
+    args[args.index("--msb") + 1] = str(msb)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "no hit of any topic fell in a shot" in result.output
+    assert not (tmp_path / "run.out").exists()
+
+
+def test_run_renumbers_topics(app: typer.Typer, fake_search: type[FakeSearcher], tmp_path: Path) -> None:
+    args = run_args(tmp_path, "--index", str(tmp_path / "idx"), "--max-results", "1", "--topic-offset", "1000")
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "no hit fell in a shot of the msb" in result.output
-    assert (tmp_path / "run.out").read_text() == ""
+    assert [line.split()[0] for line in (tmp_path / "run.out").read_text().splitlines()] == ["1611", "1612"]
+
+
+def test_run_avs_attributes_are_settable(app: typer.Typer, fake_search: type[FakeSearcher], tmp_path: Path) -> None:
+    extra = ("--format", "trecvid-xml", "--task", "M", "--novelty", "C", "--algo", "clip", "--class", "M")
+    result = runner.invoke(app, run_args(tmp_path, "--index", str(tmp_path / "idx"), *extra, "--tr-type", "A"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "run.out").read_text()
+    assert "projects/tv2023/dtds/videoAdhocSearchResults.dtd" in text
+    run = ET.fromstring(text).find("videoAdhocSearchRunResult")
+    assert run is not None
+    assert dict(run.attrib) == {
+        "trType": "A", "class": "M", "task": "M", "novelty": "C", "algo": "clip",
+        "pid": "mmsearch", "priority": "1", "desc": "mmsearch automatic run",
+    }  # fmt: skip
+    bad = runner.invoke(
+        app, run_args(tmp_path, "--index", str(tmp_path / "idx"), "--format", "trecvid-xml", "--task", "main")
+    )
+    assert bad.exit_code == 2 and "task must be one capital letter" in bad.output

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from mmsearch.errors import BadInput
-from mmsearch.trecvid.msb import MasterShotReference, Shot, load_msb, parse_time, video_id_for_path, write_msb
+from mmsearch.trecvid.msb import (
+    MasterShotReference,
+    Shot,
+    load_msb,
+    parse_time,
+    probe_frame_rate,
+    video_id_for_path,
+    write_msb,
+)
 
 DATA = Path(__file__).parent / "data" / "trecvid"
 
@@ -134,3 +142,46 @@ def test_bad_v3c_files(tmp_path: Path) -> None:
         load_msb(tmp_path)
     with pytest.raises(BadInput, match="msb file not found"):
         load_msb(tmp_path / "missing.txt")
+
+
+REAL_IACC = Path(__file__).resolve().parents[1].parent / "shared" / "trecvid-real" / "misc"
+
+
+def test_iacc_frame_numbers_read_with_a_frame_rate(tmp_path: Path) -> None:
+    msb_file = tmp_path / "39238.msb"
+    msb_file.write_text("0 33\n34 68\n69 120\n")
+    msb = load_msb(msb_file, fps=25.0)
+    assert msb.shots("39238") == (
+        Shot("shot39238_1", "39238", 0.0, 33 / 25),
+        Shot("shot39238_2", "39238", 34 / 25, 68 / 25),
+        Shot("shot39238_3", "39238", 69 / 25, 120 / 25),
+    )
+    # The frame rate may come from a lookup by video id (the CLI probes the indexed video).
+    at_50 = load_msb(tmp_path, fps={"39238": 50.0}.get)
+    assert at_50.shot_for("39238", 1.0) == Shot("shot39238_2", "39238", 34 / 50, 68 / 50)
+    with pytest.raises(BadInput, match="frame rate of video 39238 is unknown"):
+        load_msb(msb_file)
+
+
+@pytest.mark.skipif(not (REAL_IACC / "skletz-iacc-39238.msb-frames.csv").is_file(), reason="shared/ not present")
+def test_real_iacc_frame_pairs() -> None:
+    msb = load_msb(REAL_IACC / "skletz-iacc-39238.msb-frames.csv", fps=29.97)
+    (video,) = msb.videos
+    shots = msb.shots(video)
+    assert len(shots) == 873
+    assert shots[-1].shot_id == f"shot{video}_873" and shots[-1].end == pytest.approx(13439 / 29.97)
+    assert all(a.end < b.start for a, b in zip(shots, shots[1:], strict=False))
+
+
+def test_probe_frame_rate_of_a_real_video(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed")
+    video = tmp_path / "v.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-t", "1", str(video)], check=True
+    )
+    assert probe_frame_rate(video) == pytest.approx(25.0)
+    assert probe_frame_rate(tmp_path / "missing.mp4") is None

@@ -15,6 +15,7 @@ from mmsearch.trecvid.runfile import (
     read_trec_run,
     run_topics,
     shot_scores,
+    validate_avs_xml,
     write_avs_xml,
     write_trec_run,
 )
@@ -42,6 +43,18 @@ def test_shot_scores_keep_the_best_segment_per_shot() -> None:
         hit("/media/00017.mp4", 99.0, 99.5, 0.90),  # after the last shot
     ]
     assert shot_scores(hits, MSB) == {"shot00017_1": 0.50, "shot00017_2": 0.40, "shot00042_2": 0.20}
+
+
+def test_a_frame_counts_for_the_shot_containing_its_timestamp(tmp_path: Path) -> None:
+    # The case seen: the frame at 7.0 s ([7, 8) at 1 fps) in a shot ending at 7.56 s scored both shots.
+    msb_file = tmp_path / "msb.txt"
+    msb_file.write_text("shotv_1 0 7.56\nshotv_2 7.6 20\n")
+    msb = load_msb(msb_file)
+    frame = hit("/m/v.mp4", 7.0, 8.0, 0.9)
+    assert shot_scores([frame], msb) == {"shotv_1": 0.9}
+    assert shot_scores([hit("/m/v.mp4", 7.6, 8.6, 0.8)], msb) == {"shotv_2": 0.8}
+    # Speech is a span: it still counts for every shot it overlaps.
+    assert shot_scores([hit("/m/v.mp4", 7.0, 8.0, 0.7, SegmentKind.SPEECH)], msb) == {"shotv_1": 0.7, "shotv_2": 0.7}
 
 
 def test_rank_shots_orders_like_the_evaluators() -> None:
@@ -93,7 +106,8 @@ def test_avs_xml_is_well_formed_and_complete(tmp_path: Path) -> None:
     info = AvsRunInfo(pid="MMS", priority=2, desc='CLIP & "speech"')
     write_avs_xml(rankings, path, info, elapsed_time={"1611": 1.5, "1612": 0.25})
     text = path.read_text()
-    assert '<!DOCTYPE videoAdhocSearchResults SYSTEM "https://www-nlpir.nist.gov/projects/tv2019/dtds/' in text
+    # Without 2019+ attributes the run is a 2016-style one (valid against the only DTD NIST published openly).
+    assert '<!DOCTYPE videoAdhocSearchResults SYSTEM "https://www-nlpir.nist.gov/projects/tv2016/dtds/' in text
     root = ET.parse(path).getroot()
     assert root.tag == "videoAdhocSearchResults"
     (run,) = list(root)
@@ -101,7 +115,6 @@ def test_avs_xml_is_well_formed_and_complete(tmp_path: Path) -> None:
     assert run.attrib == {
         "trType": "D",
         "class": "F",
-        "task": "M",
         "pid": "MMS",
         "priority": "2",
         "desc": 'CLIP & "speech"',
@@ -165,3 +178,18 @@ def test_run_topics() -> None:
     assert result.rankings == {"611": [("shot00017_2", 0.9), ("shot00042_1", 0.6)], "612": []}
     assert result.num_shots == 2
     assert set(result.elapsed) == {"611", "612"} and all(t >= 0 for t in result.elapsed.values())
+
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "trecvid-real"
+DTD_2016 = REAL / "dtd" / "tv2016-reconstructed.dtd"
+
+
+@pytest.mark.skipif(not DTD_2016.is_file(), reason="../shared/trecvid-real is not present")
+def test_default_avs_xml_is_valid_against_the_2016_dtd(tmp_path: Path) -> None:
+    path = tmp_path / "run.xml"
+    write_avs_xml({"1661": [("shot00001_1", 1.0), ("shot00002_3", 0.5)]}, path, AvsRunInfo(pid="MMS"))
+    validate_avs_xml(path, DTD_2016)
+    # A 2019+ run carries task/novelty, which the 2016 DTD does not declare: validation says so.
+    write_avs_xml({"1661": [("shot00001_1", 1.0)]}, path, AvsRunInfo(pid="MMS", task="M", novelty="C"))
+    with pytest.raises(BadInput, match="not valid against"):
+        validate_avs_xml(path, DTD_2016)

@@ -214,3 +214,17 @@ def test_missing_file_and_bad_max_results(tmp_path: Path) -> None:
         evaluate(tmp_path / "nope.txt", ["1 Q0 a 1 1 r"])
     with pytest.raises(UsageError, match="at least 1"):
         evaluate(["1 0 a 1 1"], ["1 Q0 a 1 1 r"], max_results=0)
+
+
+def test_topic_offset_detected_only_when_it_fits_every_topic(tmp_path: Path) -> None:
+    qrels = tmp_path / "qrels"
+    qrels.write_text("1611 0 a 1 1\n1611 0 b 1 0\n1612 0 c 1 1\n")
+    run = tmp_path / "run"
+    run.write_text("611 Q0 a 1 2 r\n611 Q0 b 2 1 r\n612 Q0 c 1 1 r\n")
+    result = evaluate(qrels, run)
+    assert result.topic_offset == 1000
+    assert set(result.per_topic) == {"1611", "1612"} and result.means["infAP"] == approx(1.0)
+    # One run topic that no shift makes judged: no renumbering, the usual error.
+    run.write_text("611 Q0 a 1 2 r\n999 Q0 c 1 1 r\n")
+    with pytest.raises(BadInput, match="no topic of run"):
+        evaluate(qrels, run)

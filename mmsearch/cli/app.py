@@ -20,6 +20,8 @@ from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptio
 from ..models.sentence import DEFAULT_TEXT_MODEL, NO_TEXT_MODEL
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from ..paths import INDEX_ENV, resolve_index_dir
+from ..search.fusion import DEFAULT_FUSION
+from ..search.temporal import DEFAULT_WITHIN
 from ..stores.protocol import StoreConfig
 from . import maintenance as maintenance_commands
 from . import show as show_commands
@@ -175,8 +177,22 @@ def query_cmd(
     text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,  # noqa: UP007
     image: Annotated[Path | None, typer.Option("--image", help="Query by example image.")] = None,  # noqa: UP007
     modality: Annotated[
-        str, typer.Option(help="video (frames, text on screen), audio (speech, sounds), image or any.")
+        str,
+        typer.Option(
+            help="In which files: video (frames, speech, on-screen text, sounds of videos), audio, image or any."
+        ),
     ] = "any",
+    kind: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--kind", help="Only these segment kinds (repeatable): frame, speech, image, ocr, audio."),
+    ] = None,
+    then: Annotated[
+        list[str] | None,  # noqa: UP007
+        typer.Option("--then", help="Temporal query: a text that must follow (repeatable, in order)."),
+    ] = None,
+    within: Annotated[
+        float, typer.Option("--within", help="--then: seconds allowed between one part's end and the next part.")
+    ] = DEFAULT_WITHIN,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Number of moments to return.")] = 10,
     like: Annotated[
         str | None,  # noqa: UP007
@@ -186,12 +202,16 @@ def query_cmd(
         list[str] | None,  # noqa: UP007
         typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword, text, audio."),
     ] = None,
-    fusion: Annotated[str, typer.Option(help="rrf (reciprocal rank fusion) or weighted.")] = "rrf",
+    fusion: Annotated[
+        str, typer.Option(help="calibrated (evidence against each channel's background), rrf or weighted.")
+    ] = DEFAULT_FUSION,
     weight: Annotated[
         list[str] | None,  # noqa: UP007
         typer.Option("--weight", help="Channel weight NAME=W (repeatable), e.g. keyword=2."),
     ] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each channel's rank and score.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each channel's rank, raw score and calibrated evidence.")
+    ] = False,
     index: IndexOpt = None,
     model: Annotated[
         str | None,  # noqa: UP007
@@ -214,6 +234,9 @@ def query_cmd(
             channels=tuple(channel or ()),
             fusion=fusion,
             weights=parse_weights(weight or []),
+            kinds=tuple(kind or ()),
+            then=tuple(then or ()),
+            within=within,
         )
         query.validate()
         searcher = Searcher.open(resolve_index_dir(index), model=model, device=device)  # type: ignore[arg-type]
@@ -227,6 +250,11 @@ def query_cmd(
         print_json({"query": query.label, "results": [moment_json(m, explain) for m in moments]})
     elif moments:
         console.print(moments_table(query.label, moments, explain))
+    elif query.fusion == "calibrated":
+        console.print(
+            "no results: nothing stands out from what this index returns for unrelated queries"
+            " (--fusion rrf lists the nearest anyway)"
+        )
     else:
         console.print("no results (the index is empty or nothing of that modality is indexed)")
 

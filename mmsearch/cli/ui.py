@@ -160,11 +160,21 @@ def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
     data = moment.to_json()
     if explain:
         data["channels"] = {name: c.to_json() for name, c in moment.channels.items()}
+        if moment.parts:
+            data["parts"] = [moment_json(p, explain) for p in moment.parts]
     return data
 
 
 def _channels_text(moment: Moment) -> str:
-    return "\n".join(f"{name}#{c.rank} {c.score:.3f}" for name, c in moment.channels.items())
+    if moment.parts:
+        return "\n".join(
+            f"part {i} {time_range(p.start, p.end)}: {_channels_text(p)}".replace("\n", "; ")
+            for i, p in enumerate(moment.parts, start=1)
+        )
+    return "\n".join(
+        f"{name}#{c.rank} {c.score:.3f}" + (f" e={c.evidence:.1f}" if c.evidence is not None else "")
+        for name, c in moment.channels.items()
+    )
 
 
 def short_path(path: str) -> str:

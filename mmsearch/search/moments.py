@@ -1,15 +1,20 @@
-"""Merge segment hits into moments: hits of one file that touch in time and score alike become one result.
+"""Hits and fused units into moments.
 
-Merging every touching hit would swallow whole videos (a deep search returns most frames of a short file), so a
-moment grows from its best hit over touching neighbours whose score stays near that peak: within
-GROW_FRACTION of the distance between the peak and the file's weakest hit, and at least within MIN_MARGIN.
+- `group_units` (what a query returns): fused units taken best first; a unit that overlaps or touches a moment
+  already taken from the same file joins it (the moment's span grows, its score stays its best unit's), so the
+  top k are k different moments. The walk ends once k moments are taken: units ranked below the k-th moment
+  never extend one, which would otherwise chain through a whole video (a deep list holds most of its shots).
+- `merge_hits` / `grow_runs` (frame hits into visual units): merging every touching hit would swallow whole
+  videos (a deep search returns most frames of a short file), so a run grows from its best hit over touching
+  neighbours whose score stays near that peak: within GROW_FRACTION of the distance between the peak and the
+  file's weakest hit, and at least within MIN_MARGIN.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ..types import Moment, SegmentHit, SegmentKind
+from ..types import ChannelScore, Moment, SegmentHit, SegmentKind
 
 # Hits closer than this (seconds) count as touching: frame samples are 1/fps apart, speech segments abut.
 TOUCH_GAP = 0.05
@@ -85,4 +90,56 @@ def _moment(run: Sequence[SegmentHit]) -> Moment:
         score=best.score,
         text=" ".join(dict.fromkeys(speech)) if speech else None,
         hits=tuple(run),
+    )
+
+
+Unit = tuple[SegmentHit, Mapping[str, ChannelScore]]
+
+
+def group_units(units: Sequence[Unit], limit: int | None = None) -> list[Moment]:
+    """Units (hit carrying its fused score, channels) best first -> at most `limit` moments, best first."""
+    groups: list[list[Unit]] = []
+    for unit in units:
+        if limit is not None and len(groups) >= limit:
+            break
+        joined = [g for g in groups if _joins(g, unit[0])]
+        if joined:
+            first = joined[0]
+            first.append(unit)
+            for other in joined[1:]:  # the unit bridged two moments: they become one
+                first.extend(other)
+                groups.remove(other)
+        else:
+            groups.append([unit])
+    return [_grouped(g) for g in groups]
+
+
+def _joins(group: Sequence[Unit], hit: SegmentHit, gap: float = TOUCH_GAP) -> bool:
+    """Same file, both timed, and the spans overlap or lie within `gap` seconds of each other."""
+    head = group[0][0]
+    if hit.path != head.path or hit.start is None or head.start is None:
+        return False
+    start = min(h.start for h, _ in group if h.start is not None)
+    end = max(_end(h) for h, _ in group)
+    return hit.start <= end + gap and _end(hit) >= start - gap
+
+
+def _end(hit: SegmentHit) -> float:
+    return hit.end if hit.end is not None else (hit.start or 0.0)
+
+
+def _grouped(group: Sequence[Unit]) -> Moment:
+    best, channels = group[0]
+    hits = sorted((h for h, _ in group), key=lambda h: (h.start or 0.0, _end(h)))
+    said = [h.text for h in hits if h.kind is SegmentKind.SPEECH and h.text]
+    timed = best.start is not None
+    return Moment(
+        path=best.path,
+        kind=best.kind,
+        start=min(h.start for h in hits if h.start is not None) if timed else None,
+        end=max(_end(h) for h in hits) if timed else best.end,
+        score=best.score,
+        text=" ".join(dict.fromkeys(said)) if said else best.text,
+        hits=tuple(hits),
+        channels=dict(channels),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +18,30 @@ from ..models.registry import load_embedder
 from ..paths import display_path
 from ..stores.faiss_store import Device
 from ..stores.protocol import VectorStore
-from ..types import MODALITY_KINDS, Moment, SegmentHit, SegmentKind
-from .channels import CHANNEL_KINDS, CHANNELS, REGISTRY, ChannelContext, Evidence, dense_hits, offers, run_channel
-from .fusion import FUSIONS, fuse, to_moments
+from ..types import MODALITY_KINDS, MODALITY_MEDIA, MediaKind, Moment, SegmentHit, SegmentKind
+from .calibration import PROBE_DEPTH, PROBE_TEXTS, Calibration, probe_images
+from .channels import (
+    CHANNEL_KINDS,
+    CHANNELS,
+    REGISTRY,
+    Candidate,
+    ChannelContext,
+    Evidence,
+    dense_hits,
+    offers,
+    run_channel,
+)
+from .fusion import DEFAULT_FUSION, FUSIONS, fuse, to_moments
 from .keyword import KeywordIndex, keyword_index
 from .like import example_evidence, parse_like
 from .spaces import Spaces
+from .temporal import DEFAULT_WITHIN, PART_DEPTH, chain_moments
 
 # Units each channel contributes to fusion: enough below the top-k that fusion can promote them.
 MIN_CHANNEL_DEPTH = 50
 CHANNEL_DEPTH_FACTOR = 4
+# A --modality that keeps only some files searches this much deeper, so that filtering still leaves enough.
+FILTERED_DEPTH_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -36,8 +52,11 @@ class Query:
     top_k: int = 10
     like: str | None = None  # PATH[@START-END] of an indexed file
     channels: tuple[str, ...] = ()  # empty: every channel that applies
-    fusion: str = "rrf"
+    fusion: str = DEFAULT_FUSION
     weights: tuple[tuple[str, float], ...] = ()
+    kinds: tuple[str, ...] = ()  # segment kinds (frame, speech, image, ...); empty: all that --modality covers
+    then: tuple[str, ...] = ()  # temporal query: texts that must follow the query's match, in order
+    within: float = DEFAULT_WITHIN  # seconds allowed between one part's end and the next part's start
 
     def validate(self) -> None:
         if self.text is not None and not self.text.strip():
@@ -58,17 +77,40 @@ class Query:
             raise UsageError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.like is not None:
             parse_like(self.like)
+        self._validate_filters()
+
+    def _validate_filters(self) -> None:
+        known = [k.value for k in SegmentKind]
+        for kind in self.kinds:
+            if kind not in known:
+                raise UsageError(f"--kind must be one of {', '.join(known)}, got {kind!r}")
+        if any(not t.strip() for t in self.then):
+            raise UsageError("a --then text is empty")
+        if not self.within > 0:
+            raise UsageError(f"--within must be a positive number of seconds, got {self.within}")
+
+    @property
+    def segment_kinds(self) -> frozenset[SegmentKind]:
+        """What --modality covers, narrowed by --kind."""
+        kinds = MODALITY_KINDS[self.modality]
+        return kinds & frozenset(SegmentKind(k) for k in self.kinds) if self.kinds else kinds
+
+    @property
+    def probe_kind(self) -> str:
+        """The calibration background that fits this query (see calibration.py)."""
+        return "like" if self.like is not None else "text" if self.text is not None else "image"
 
     @property
     def label(self) -> str:
         if self.like is not None:
             return parse_like(self.like).label
-        return self.text if self.text is not None else f"image:{display_path(self.image or '')}"
+        first = self.text if self.text is not None else f"image:{display_path(self.image or '')}"
+        return " --then ".join((first, *self.then))
 
 
 def plan_channels(query: Query, evidence: Evidence) -> dict[str, frozenset[SegmentKind]]:
     """The channels a query runs and the segment kinds each searches; UsageError for a channel that cannot."""
-    kinds = MODALITY_KINDS[query.modality]
+    kinds = query.segment_kinds
     wanted = query.channels or CHANNELS
     plan: dict[str, frozenset[SegmentKind]] = {}
     for name in wanted:
@@ -78,7 +120,7 @@ def plan_channels(query: Query, evidence: Evidence) -> dict[str, frozenset[Segme
                 raise UsageError(f"channel {name!r} {_why_not(name, query)}")
         elif not searched:
             if query.channels:
-                raise UsageError(f"channel {name!r} searches nothing of --modality {query.modality}")
+                raise UsageError(f"channel {name!r} searches nothing of --modality {query.modality} / --kind")
         else:
             plan[name] = searched
     return plan
@@ -122,8 +164,10 @@ class Searcher:
         self.embedder = embedder
         self.index_dir = index_dir
         self._keyword: KeywordIndex | None = None
+        self._media: dict[int, MediaKind] | None = None
         self.spaces = Spaces(catalog, space_infos(manifest.raw), "cpu")
         self.context = ChannelContext(catalog, store, self.keyword_index, self.spaces.index)
+        self.calibration = Calibration(index_dir, manifest.generation, CHANNELS, self._probes, self._probe)
 
     @classmethod
     def open(
@@ -175,14 +219,45 @@ class Searcher:
         return Evidence(visual=vector, speech=vector, text=None)
 
     def search(self, query: Query) -> list[Moment]:
-        """Run each channel that applies, fuse their rankings, return the top-k moments (channels filled in)."""
+        """The top-k moments: each channel that applies, fused, merged; with `then`, chains of the parts' moments."""
         query.validate()
+        if not query.then:
+            return self.moments(query, query.top_k)
+        first = replace(query, then=())
+        rest = [replace(first, text=t.strip(), image=None, like=None) for t in query.then]
+        parts = [self.moments(q, PART_DEPTH) for q in (first, *rest)]
+        return chain_moments(parts, query.within, query.top_k)
+
+    def moments(self, query: Query, limit: int) -> list[Moment]:
+        """At most `limit` moments of one (non-temporal) query, best first."""
         evidence = self.evidence(query)
         plan = plan_channels(query, evidence)
-        depth = max(MIN_CHANNEL_DEPTH, query.top_k * CHANNEL_DEPTH_FACTOR)
+        media = MODALITY_MEDIA[query.modality]
+        depth = max(MIN_CHANNEL_DEPTH, min(limit, PART_DEPTH) * CHANNEL_DEPTH_FACTOR)
+        depth *= FILTERED_DEPTH_FACTOR if media is not None else 1
         lists = {name: run_channel(name, self.context, evidence, kinds, depth) for name, kinds in plan.items()}
-        fused = fuse(lists, query.fusion, dict(query.weights))
-        return to_moments(fused)[: query.top_k]
+        if media is not None:
+            lists = {name: self._in_media(ranked, media) for name, ranked in lists.items()}
+        backgrounds = self.calibration.backgrounds(query.probe_kind) if query.fusion == "calibrated" else None
+        return to_moments(fuse(lists, query.fusion, dict(query.weights), backgrounds), limit)
+
+    def _in_media(self, ranked: Sequence[Candidate], media: frozenset[MediaKind]) -> list[Candidate]:
+        if self._media is None:
+            self._media = {f.id: f.kind for f in self.catalog.files()}
+        return [c for c in ranked if self._media.get(c.file_id) in media]
+
+    def _probes(self, kind: str, rng: random.Random) -> Sequence[Evidence]:
+        """Calibration probes of one query kind (see calibration.py)."""
+        texts = [self.evidence(Query(text=t)) for t in PROBE_TEXTS] if kind != "image" else []
+        images: list[np.ndarray] = list(self.embedder.embed_images(probe_images(rng))) if kind != "text" else []
+        if kind == "text":
+            return texts
+        if kind == "image":
+            return [Evidence(visual=v, speech=v, text=None) for v in images]
+        return [replace(t, visual=v) for t, v in zip(texts, images, strict=False)]
+
+    def _probe(self, name: str, evidence: Evidence) -> list[Candidate]:
+        return run_channel(name, self.context, evidence, CHANNEL_KINDS[name], PROBE_DEPTH)
 
     def search_segments(self, text: str, k: int, kinds: frozenset[SegmentKind] | None = None) -> list[SegmentHit]:
         """Segment-level hits for a text query (used by TRECVID runs, which score shots, not moments)."""

@@ -17,6 +17,11 @@ TRECVID judges shots, not seconds, so every hit must be mapped to the official s
     `shot<video>_k`. Times are seconds (`HH:MM:SS.mmm` is accepted too). `load_msb` takes the directory or
     one file.
 
+(c) IACC-style frame-numbered references (`msb/<video>.msb`, NIST's IACC.3 notes: "begin and end frame
+    numbers of master video shots"): one `startframe endframe` pair per line, whitespace or comma
+    separated, frames from 0; row k is `shot<video>_k`. Times are frame / fps, so reading them needs the
+    video's frame rate: `fps` is a number, or a function of the video id (e.g. probing the indexed file).
+
 Coverage rule. V3C end times are the time of a shot's last frame, so there is a gap of about one frame
 before the next shot starts. A shot therefore owns [its start, the next shot's start); the last shot owns
 [start, end].
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -36,6 +41,8 @@ from mmsearch.trecvid._textio import data_lines, read_text
 
 _SHOT_ID = re.compile(r"^shot(?P<video>.+)_(?P<n>\d+)$")
 _V3C_COLUMNS = ("starttime", "endtime")
+# Frames per second of every video, or a lookup by video id.
+FrameRate = float | Callable[[str], float | None]
 
 
 @dataclass(frozen=True)
@@ -95,18 +102,67 @@ def video_id_for_path(path: str | Path) -> str:
     return Path(path).stem
 
 
-def load_msb(path: str | Path) -> MasterShotReference:
-    """Read an msb: a format (a) file, a V3C `<video>.tsv` file, or a directory of V3C `.tsv` files."""
+def load_msb(path: str | Path, fps: FrameRate | None = None) -> MasterShotReference:
+    """Read an msb: a format (a) file, a V3C `<video>.tsv` file or directory of them, or frame-numbered
+    `<video>.msb` / `.csv` files (format (c), which needs `fps`)."""
     p = Path(path)
     if p.is_dir():
-        files = sorted(p.glob("*.tsv"))
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".tsv", ".msb", ".csv"))
         if not files:
-            raise BadInput(f"msb directory {p} holds no <video>.tsv files")
-        shots = [shot for f in files for shot in _read_v3c_file(f, read_text(f, "msb file"))]
+            raise BadInput(f"msb directory {p} holds no <video>.tsv / <video>.msb files")
+        # In a directory, `.tsv` files are V3C's per-video references, header and all.
+        shots = [shot for f in files for shot in _read_file(f, read_text(f, "msb file"), fps, f.suffix == ".tsv")]
     else:
-        text = read_text(p, "msb file")
-        shots = _read_v3c_file(p, text) if _has_v3c_header(text) else _read_shot_lines(p, text)
+        shots = _read_file(p, read_text(p, "msb file"), fps)
     return _build(shots, p)
+
+
+def _read_file(path: Path, text: str, fps: FrameRate | None, v3c: bool = False) -> list[Shot]:
+    if v3c or _has_v3c_header(text):
+        return _read_v3c_file(path, text)
+    if _is_frame_pairs(text):
+        return _read_frame_pairs(path, text, _frame_rate(fps, video_id_for_path(path), path))
+    return _read_shot_lines(path, text)
+
+
+def _is_frame_pairs(text: str) -> bool:
+    rows = [line.replace(",", " ").split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return bool(rows) and all(len(r) == 2 and r[0].isdigit() and r[1].isdigit() for r in rows)
+
+
+def _frame_rate(fps: FrameRate | None, video: str, path: Path) -> float:
+    rate = fps(video) if callable(fps) else fps
+    if rate is None or not rate > 0:
+        raise BadInput(
+            f"msb {path} gives frame numbers, and the frame rate of video {video} is unknown",
+            hint="index the video under the same name, or pass --fps",
+        )
+    return float(rate)
+
+
+def _read_frame_pairs(path: Path, text: str, fps: float) -> list[Shot]:
+    video = video_id_for_path(path)
+    shots = []
+    for k, (number, fields) in enumerate(data_lines(text.replace(",", " ").splitlines()), start=1):
+        first, last = int(fields[0]), int(fields[1])
+        if last < first:
+            raise BadInput(f"{path}:{number}: shot ends (frame {last}) before it starts (frame {first})")
+        # A shot's end is the time of its last frame, as V3C end times are.
+        shots.append(Shot(f"shot{video}_{k}", video, first / fps, last / fps))
+    return shots
+
+
+def probe_frame_rate(path: str | Path) -> float | None:
+    """Average frame rate of a video file's first video stream (PyAV), None if it has none or cannot be read."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = next(iter(container.streams.video), None)
+            rate = stream.average_rate or stream.guessed_rate if stream is not None else None
+    except (av.error.FFmpegError, OSError):
+        return None
+    return float(rate) if rate else None
 
 
 def write_msb(msb: MasterShotReference, path: str | Path) -> None:

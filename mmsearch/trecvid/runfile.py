@@ -26,8 +26,14 @@ from mmsearch.types import SegmentHit, SegmentKind
 Rankings = Mapping[str, Sequence[tuple[str, float]]]
 
 DEFAULT_MAX_RESULTS = 1000
-# DOCTYPE of the AVS submissions from 2019 on (V3C years); the XML is the same for 2016-2018 without `task`.
-AVS_DTD_URL = "https://www-nlpir.nist.gov/projects/tv2019/dtds/videoAdhocSearchResults.dtd"
+# DOCTYPE by the newest attribute a run carries: the 2016-2018 DTD has trType class pid priority desc;
+# 2019-2021 runs (V3C) add task and novelty, 2022-2023 runs also algo (seen in SIRET 2019 and VIREO 2023 runs).
+AVS_DTD_URLS: tuple[tuple[str, str], ...] = (
+    ("algo", "https://www-nlpir.nist.gov/projects/tv2023/dtds/videoAdhocSearchResults.dtd"),
+    ("task", "https://www-nlpir.nist.gov/projects/tv2019/dtds/videoAdhocSearchResults.dtd"),
+    ("novelty", "https://www-nlpir.nist.gov/projects/tv2019/dtds/videoAdhocSearchResults.dtd"),
+)
+AVS_DTD_2016 = "https://www-nlpir.nist.gov/projects/tv2016/dtds/videoAdhocSearchResults.dtd"
 
 
 @dataclass(frozen=True)
@@ -35,32 +41,43 @@ class AvsRunInfo:
     """Attributes of `videoAdhocSearchRunResult` (see the DTD's comments for their meaning).
 
     tr_type: training type letter (A, D, E, F in the 2016 DTD); run_class: M manually assisted, F fully
-    automatic; task: M main or P progress (2019+, None leaves the attribute out); priority: judging order,
-    1 first.
+    automatic; priority: judging order, 1 first. task (M main, P progress), novelty (e.g. C) and algo exist
+    only in the 2019+ DTDs: None leaves them out, which keeps the run valid against the 2016 DTD.
     """
 
     pid: str
     priority: int = 1
     tr_type: str = "D"
     run_class: str = "F"
-    task: str | None = "M"
+    task: str | None = None
     desc: str = "mmsearch automatic run"
+    novelty: str | None = None
+    algo: str | None = None
 
     def __post_init__(self) -> None:
         if not self.pid.strip():
             raise UsageError("AVS runs need a participant id (pid)")
         if not 1 <= self.priority <= 10:
             raise UsageError(f"AVS run priority must be 1..10, got {self.priority}")
-        for name, value in (("trType", self.tr_type), ("class", self.run_class), ("task", self.task or "M")):
-            if len(value) != 1 or not value.isupper():
+        letters = (("trType", self.tr_type), ("class", self.run_class), ("task", self.task), ("novelty", self.novelty))
+        for name, value in letters:
+            if value is not None and (len(value) != 1 or not value.isupper()):
                 raise UsageError(f"AVS run attribute {name} must be one capital letter, got {value!r}")
+        if self.algo is not None and (not self.algo.strip() or any(c in self.algo for c in '<&"')):
+            raise UsageError(f"AVS run attribute algo must be a non-empty name, got {self.algo!r}")
 
     def attributes(self) -> dict[str, str]:
+        """In the order teams' runs write them: trType class task novelty algo pid priority desc."""
         attrs = {"trType": self.tr_type, "class": self.run_class}
-        if self.task is not None:
-            attrs["task"] = self.task
+        optional = {"task": self.task, "novelty": self.novelty, "algo": self.algo}
+        attrs.update({name: value for name, value in optional.items() if value is not None})
         attrs.update(pid=self.pid, priority=str(self.priority), desc=self.desc)
         return attrs
+
+    @property
+    def dtd_url(self) -> str:
+        attrs = self.attributes()
+        return next((url for name, url in AVS_DTD_URLS if name in attrs), AVS_DTD_2016)
 
 
 class SegmentSearcher(Protocol):
@@ -101,15 +118,19 @@ def run_topics(
 
 
 def shot_scores(hits: Iterable[SegmentHit], msb: MasterShotReference) -> dict[str, float]:
-    """Best segment score per shot; a segment counts for every shot its [start, end) overlaps.
+    """Best segment score per shot.
 
-    Stills (start None) have no place on a timeline and are skipped, as are videos the msb does not know.
+    A sampled frame is a picture of one instant, so it counts for the one shot containing its timestamp
+    (its segment [t, t + 1/fps) only says how long it stands for, and may cross a cut). A transcript span
+    counts for every shot its [start, end) overlaps. Stills (start None) have no place on a timeline and are
+    skipped, as are videos the msb does not know.
     """
     best: dict[str, float] = {}
     for hit in hits:
         if hit.start is None:
             continue
-        for shot in msb.overlapping(video_id_for_path(hit.path), hit.start, hit.end):
+        end = None if hit.kind is SegmentKind.FRAME else hit.end
+        for shot in msb.overlapping(video_id_for_path(hit.path), hit.start, end):
             if hit.score > best.get(shot.shot_id, -math.inf):
                 best[shot.shot_id] = hit.score
     return best
@@ -178,8 +199,25 @@ def write_avs_xml(
         for rank, (shot, _score) in enumerate(rank_shots(rankings[topic], max_results), start=1):
             ET.SubElement(result, "item", {"seqNum": str(rank), "shotId": shot})
     ET.indent(root)
-    header = f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE videoAdhocSearchResults SYSTEM "{AVS_DTD_URL}">\n'
+    header = f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE videoAdhocSearchResults SYSTEM "{info.dtd_url}">\n'
     _write(path, header + ET.tostring(root, encoding="unicode") + "\n", "AVS run file")
+
+
+def validate_avs_xml(path: str | Path, dtd: str | Path) -> None:
+    """Check a written AVS run against a DTD file (NIST accepts only runs valid against its DTDs)."""
+    from lxml import etree
+
+    try:
+        schema = etree.DTD(str(dtd))
+    except (OSError, etree.DTDParseError) as e:
+        raise BadInput(f"cannot read DTD {dtd}: {e}") from e
+    document = etree.parse(str(path), etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False))
+    if not schema.validate(document):
+        first = schema.error_log.filter_from_errors()[0] if schema.error_log.filter_from_errors() else None
+        raise BadInput(
+            f"{path} is not valid against {dtd}: {first.message if first else 'unknown error'}",
+            hint="the 2016 DTD has no task/novelty/algo attributes; leave them out for 2016-2018 runs",
+        )
 
 
 def _topic_order(rankings: Rankings) -> list[str]:

@@ -7,7 +7,7 @@ own element names. Any element with a `num` attribute (or `<num>` child) is a to
 found: a `text` attribute, a `<textDescription>` child (its `text` attribute or content), a
 `<text>`/`<title>` child, or the element's own text.
 
-Plain text: one topic per line, `num` then the query text; blank lines and `#` comments are skipped.
+Plain text: one topic per line, `num` (digits) then the query text; blank lines and `#` comments are skipped.
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ def _parse_lines(text: str, path: str | Path) -> list[Topic]:
         if not stripped or stripped.startswith("#"):
             continue
         parts = stripped.split(maxsplit=1)
+        if not parts[0].isdigit():
+            # e.g. tv16_17_18.avs.topics_parsed.txt: bare sentences whose numbers were stripped.
+            raise BadInput(
+                f"{path}:{number}: {parts[0]!r} is not a topic number (expected 'num text' lines)",
+                hint="the file looks like bare query sentences; prefix each with its topic number",
+            )
         if len(parts) < 2:
             raise BadInput(f"{path}:{number}: topic {parts[0]} has no text (expected 'num text...')")
         topics.append(Topic(parts[0], _squash(parts[1])))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mmsearch.errors import BadInput, UsageError
@@ -50,6 +51,8 @@ DEFAULT_MAX_RESULTS = 1000
 _EPS_RELEVANT = 0.00001
 _EPS_SAMPLED = 0.00003
 # Recall levels as the script writes them (strings converted to numbers, ".1" → 0.1).
+# Shifts tried between published AVS topic numbers (611-680) and NIST's qrels numbering (1611-1680).
+TOPIC_OFFSETS: tuple[int, ...] = (1000, -1000)
 _RECALL_LEVELS: tuple[str, ...] = ("0", ".1", ".2", ".3", ".4", ".5", ".6", ".7", ".8", ".9", "1")
 RECALL_KEYS: tuple[str, ...] = tuple(f"iprec@rec{i / 10:4.2f}" for i in range(11))
 
@@ -69,6 +72,8 @@ class EvalResult:
     unjudged_topics: tuple[str, ...] = ()
     # In the qrels but absent from the run: not averaged (they score nothing rather than zero).
     missing_topics: tuple[str, ...] = ()
+    # Added to the run's topic numbers to meet the qrels' (see detect_topic_offset); 0 when they matched.
+    topic_offset: int = 0
 
     @property
     def num_topics(self) -> int:
@@ -179,6 +184,11 @@ def evaluate(
     cutoffs = tuple(dict.fromkeys((*precision_ranks, max_results)))
     pools = _read_qrels(qrels)
     scores, line_counts = _read_run(run)
+    offset = 0
+    if not set(scores) & set(pools):
+        offset = detect_topic_offset(scores, pools)
+        scores = {shift_topic(t, offset): v for t, v in scores.items()}
+        line_counts = Counter({shift_topic(t, offset): n for t, n in line_counts.items()})
     per_topic: dict[str, dict[str, float]] = {}
     curves: dict[str, list[float]] = {}
     for topic in sorted(scores, key=_numeric_order):
@@ -189,7 +199,8 @@ def evaluate(
     if not per_topic:
         raise BadInput(
             f"no topic of run {source_name(run)} has judgments in qrels {source_name(qrels)}",
-            hint="check that both files use the same topic numbers (leading zeros matter)",
+            hint="check that both files use the same topic numbers (leading zeros matter; a shift of 1000 is "
+            "detected on its own)",
         )
     return EvalResult(
         per_topic=per_topic,
@@ -199,7 +210,30 @@ def evaluate(
         precision_ranks=cutoffs,
         unjudged_topics=tuple(sorted((t for t in scores if t not in pools), key=_numeric_order)),
         missing_topics=tuple(sorted((t for t in pools if t not in scores), key=_numeric_order)),
+        topic_offset=offset,
     )
+
+
+def detect_topic_offset(run_topics: Iterable[str], judged_topics: Iterable[str]) -> int:
+    """The shift that makes a run's topic numbers those of the qrels, or 0 when none fits.
+
+    NIST's AVS qrels number topics 1611-1680 while the published topic lists (and so runs made from them)
+    say 611-680; sample_eval.pl users prefix a "1" by hand. Only +-1000 is tried, and only when it makes
+    every numeric run topic a judged one, so an unrelated run is never silently renumbered.
+    """
+    numeric = [t for t in run_topics if t.isdigit()]
+    judged = set(judged_topics)
+    for offset in TOPIC_OFFSETS:
+        if numeric and all(shift_topic(t, offset) in judged for t in numeric):
+            return offset
+    return 0
+
+
+def shift_topic(topic: str, offset: int) -> str:
+    """`topic` + `offset` for numeric topics (no leading zeros kept: NIST's 4-digit numbers have none)."""
+    if not offset or not topic.isdigit():
+        return topic
+    return str(int(topic) + offset)
 
 
 def _evaluate_topic(
