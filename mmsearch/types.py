@@ -16,19 +16,25 @@ class MediaKind(str, Enum):
 
 
 class SegmentKind(str, Enum):
-    """What a vector stands for. `frame` and `image` live in the visual half of CLIP space, `speech` in the text half."""
+    """What a segment stands for. `frame` and `image` live in the visual half of CLIP space, `speech` in the text half;
+    `ocr` (text seen on screen) and `audio` (a window of the soundtrack) have vectors only in their own spaces."""
 
     FRAME = "frame"
     SPEECH = "speech"
     IMAGE = "image"
+    OCR = "ocr"
+    AUDIO = "audio"
 
+
+# The kinds that carry a CLIP vector in the main vector store (its ids are exactly these segments' ids).
+CLIP_KINDS: frozenset[SegmentKind] = frozenset({SegmentKind.FRAME, SegmentKind.SPEECH, SegmentKind.IMAGE})
 
 # --modality names mapped to the segment kinds they cover, and to the kinds of file they look in (None: any file).
-# `video` is "in videos": frames, speech and on-screen text of video files; `audio` is what is said, in audio files
-# and in soundtracks; `image` is still images. `--kind` filters segment kinds on top of that.
+# `video` is "in videos": frames, speech, on-screen text and sounds of video files; `audio` is what is heard (speech
+# and sound windows), in audio files and in soundtracks; `image` is still images. `--kind` filters segment kinds.
 MODALITY_KINDS: dict[str, frozenset[SegmentKind]] = {
     "video": frozenset(SegmentKind),
-    "audio": frozenset({SegmentKind.SPEECH}),
+    "audio": frozenset({SegmentKind.SPEECH, SegmentKind.AUDIO}),
     "image": frozenset(SegmentKind),
     "any": frozenset(SegmentKind),
 }
@@ -94,6 +100,15 @@ class Segment:
     start: float | None
     end: float | None
     text: str | None = None
+
+
+@dataclass(frozen=True)
+class SpaceVectors:
+    """One extra space's vectors for some of a file's segments: `rows[i]` is the position, in the file's segment
+    list, of the segment that `vectors[i]` stands for."""
+
+    rows: tuple[int, ...]
+    vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,9 @@ class StageTimes:
     shots: float = 0.0  # shot boundary detection (producer thread, beside decode)
     transcribe: float = 0.0
     embed: float = 0.0
+    ocr: float = 0.0  # text on screen (consumer thread, on the sampled frames)
+    text: float = 0.0  # sentence embeddings of transcripts and OCR text
+    audio: float = 0.0  # audio windows and their CLAP embeddings
     store: float = 0.0
     total: float = 0.0
 

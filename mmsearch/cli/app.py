@@ -14,9 +14,11 @@ from .. import __version__
 from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ..index.manifest import resolve_model
 from ..index.shared import resolve_shared_model
+from ..ingest.extras import ExtrasOptions
 from ..ingest.runner import IngestOptions, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.precision import EmbedChoice
+from ..models.sentence import DEFAULT_TEXT_MODEL, NO_TEXT_MODEL
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
 from ..paths import INDEX_ENV, resolve_index_dir
 from ..search.fusion import DEFAULT_FUSION
@@ -24,6 +26,7 @@ from ..search.temporal import DEFAULT_WITHIN
 from ..stores.protocol import StoreConfig
 from . import maintenance as maintenance_commands
 from . import serve as serve_commands
+from . import show as show_commands
 from . import trecvid as trecvid_commands
 from .remote import search_via_server
 from .serve import ServerOpt
@@ -130,6 +133,23 @@ def index_cmd(
     no_shots: Annotated[
         bool, typer.Option("--no-shots", help="Skip shot detection (faster; visual hits become frame runs).")
     ] = False,
+    no_ocr: Annotated[
+        bool, typer.Option("--no-ocr", envvar="MMSEARCH_NO_OCR", help="Skip reading text on screen (OCR).")
+    ] = False,
+    text_model: Annotated[
+        str,
+        typer.Option(
+            envvar="MMSEARCH_TEXT_MODEL",
+            help=f"Sentence-transformers model (name or local path) for the text channel; {NO_TEXT_MODEL}: off.",
+        ),
+    ] = DEFAULT_TEXT_MODEL,
+    audio_model: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(
+            envvar="MMSEARCH_AUDIO_MODEL",
+            help="CLAP checkpoint directory for the audio (sounds) channel; random:clap-tiny for tests. Default: off.",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     decoder: DecoderOpt = "auto",
     runtime: Annotated[
@@ -178,6 +198,12 @@ def index_cmd(
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
             catalog=catalog,
             claim_ttl=claim_ttl,
+            extras=ExtrasOptions(
+                ocr=not no_ocr,
+                text_model=None if text_model == NO_TEXT_MODEL else text_model,
+                audio_model=audio_model,
+                device=device,
+            ),
         )
         options.validate()
         if parse_model_spec(model).untrained:
@@ -196,11 +222,14 @@ def query_cmd(
     text: Annotated[str | None, typer.Argument(help="What to look for, in words.")] = None,  # noqa: UP007
     image: Annotated[Path | None, typer.Option("--image", help="Query by example image.")] = None,  # noqa: UP007
     modality: Annotated[
-        str, typer.Option(help="In which files: video (frames, speech, on-screen text of videos), audio, image or any.")
+        str,
+        typer.Option(
+            help="In which files: video (frames, speech, on-screen text, sounds of videos), audio, image or any."
+        ),
     ] = "any",
     kind: Annotated[
         list[str] | None,  # noqa: UP007
-        typer.Option("--kind", help="Only these segment kinds (repeatable): frame, speech, image."),
+        typer.Option("--kind", help="Only these segment kinds (repeatable): frame, speech, image, ocr, audio."),
     ] = None,
     then: Annotated[
         list[str] | None,  # noqa: UP007
@@ -216,7 +245,7 @@ def query_cmd(
     ] = None,
     channel: Annotated[
         list[str] | None,  # noqa: UP007
-        typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword."),
+        typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword, text, audio."),
     ] = None,
     fusion: Annotated[
         str, typer.Option(help="calibrated (evidence against each channel's background), rrf or weighted.")
@@ -290,8 +319,14 @@ def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
         print_json(info)
         return
     for key, value in info.items():
-        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-        console.print(f"[bold]{key}[/]: {safe(str(shown))}")
+        console.print(f"[bold]{key}[/]: {safe(_shown(value))}")
+
+
+def _shown(value: object) -> str:
+    """`{"frame": 3, "speech": 2}` -> "frame 3, speech 2"; nested dicts in parentheses."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} ({_shown(v)})" if isinstance(v, dict) else f"{k} {v}" for k, v in value.items())
+    return str(value)
 
 
 @app.command("models")
@@ -308,6 +343,7 @@ def models_cmd(json_out: JsonOpt = False) -> None:
 trecvid_commands.register(app)
 maintenance_commands.register(app)
 serve_commands.register(app)
+show_commands.register(app)
 
 
 # click's UsageError (bad option value, unknown option), wherever this typer version takes click from.

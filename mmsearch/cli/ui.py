@@ -27,7 +27,7 @@ from rich.table import Table
 
 from ..errors import EXIT_USAGE, MMSearchError
 from ..search.results import moment_json as moment_json  # the CLI prints what the HTTP API serves
-from ..types import FileFailure, IngestSummary, Moment
+from ..types import FileFailure, IngestSummary, Moment, StageTimes
 
 # Control characters (C0, DEL, C1) and the invisible reorderers (bidi overrides, line separators): a name
 # on disk holding them could recolour the terminal or forge extra output lines, so they are shown escaped.
@@ -173,11 +173,16 @@ def print_summary(summary: IngestSummary) -> None:
         console.print(f"[dim]embedded on {summary.device}, frames decoded with {summary.decoder}[/]")
     console.print(
         f"[dim]time {t.total:.1f}s (load {t.load:.1f}, discover {t.discover:.1f}, decode {t.decode:.1f}, shots {t.shots:.1f}, transcribe "
-        f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}); {rate:.1f} media-s/s[/]"
+        f"{t.transcribe:.1f}, embed {t.embed:.1f}, store {t.store:.1f}{_extra_times(t)}); {rate:.1f} media-s/s[/]"
     )
     if summary.failed:
         # Each failure already got its one line (path: reason) from the progress reporter as it happened.
         err_console.print(f"[bold red]{len(summary.failed)} file(s) failed[/] (listed above)")
+
+
+def _extra_times(t: StageTimes) -> str:
+    """The optional stages (ocr, text, audio), only when they ran."""
+    return "".join(f", {name} {getattr(t, name):.1f}" for name in ("ocr", "text", "audio") if getattr(t, name))
 
 
 def _channels_text(moment: Moment) -> str:

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
-from ..types import MediaKind, Segment, SegmentKind
+from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
 
 # Each entry is applied once, in order, and recorded in schema_migrations; never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
@@ -64,11 +66,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE files ADD COLUMN asr TEXT;
     """,
+    # 4: vectors of the extra spaces (sentence text, audio), one row per (space, segment); the CLIP vectors stay in
+    # the vector store. Which model built each space is in the manifest (`space.NAME.model`, `space.NAME.dim`).
+    """
+    CREATE TABLE space_vectors (
+        space TEXT NOT NULL,
+        segment_id INTEGER NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (space, segment_id)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
 SHOTS_SCHEMA = 2
 ASR_SCHEMA = 3
+SPACES_SCHEMA = 4
+# Parameterised kinds of the CLIP store, for the SQL that must see only segments with a CLIP vector.
+_CLIP_KIND_VALUES = tuple(sorted(k.value for k in CLIP_KINDS))
+_CLIP_KIND_SQL = f"kind IN ({','.join('?' * len(_CLIP_KIND_VALUES))})"
 
 
 @dataclass(frozen=True)
@@ -337,7 +353,9 @@ class Catalog:
         return found
 
     def segment_ids(self) -> list[int]:
-        return [r[0] for r in self._conn.execute("SELECT id FROM segments ORDER BY id")]
+        """Ids of the segments that have a CLIP vector in the store (ocr and audio segments have none there)."""
+        sql = f"SELECT id FROM segments WHERE {_CLIP_KIND_SQL} ORDER BY id"
+        return [r[0] for r in self._conn.execute(sql, _CLIP_KIND_VALUES)]
 
     def segment_ids_of_kinds(self, kinds: Iterable[SegmentKind]) -> list[int]:
         names = [k.value for k in kinds]
@@ -346,11 +364,62 @@ class Catalog:
         return [r[0] for r in self._conn.execute(sql, names)]
 
     def speech_texts(self) -> tuple[list[int], list[str]]:
-        """Ids and transcripts of every speech segment, for the keyword index."""
+        """Ids and texts of every speech and on-screen text (ocr) segment, for the keyword index."""
         rows = self._conn.execute(
-            "SELECT id, text FROM segments WHERE kind = ? AND text IS NOT NULL ORDER BY id", (SegmentKind.SPEECH.value,)
+            "SELECT id, text FROM segments WHERE kind IN (?, ?) AND text IS NOT NULL ORDER BY id",
+            (SegmentKind.SPEECH.value, SegmentKind.OCR.value),
         ).fetchall()
         return [int(r[0]) for r in rows], [str(r[1]) for r in rows]
+
+    # -- extra vector spaces (see migration 4) --------------------------------------------------------
+
+    def add_space_vectors(self, space: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        rows = np.asarray(vectors, np.float32)
+        self._conn.executemany(
+            "INSERT INTO space_vectors (space, segment_id, vector) VALUES (?, ?, ?)",
+            [(space, int(i), rows[n].tobytes()) for n, i in enumerate(ids)],
+        )
+
+    def space_vectors(self, space: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(segment ids, vectors) of one space; empty for an index written before spaces existed."""
+        if self.schema_version() < SPACES_SCHEMA:
+            return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+        rows = self._conn.execute(
+            "SELECT segment_id, vector FROM space_vectors WHERE space = ? ORDER BY segment_id", (space,)
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+        return ids, vectors
+
+    def texts_without_space(self, space: str, kinds: Iterable[SegmentKind]) -> list[tuple[int, str]]:
+        """(id, text) of segments of these kinds that have text but no vector in `space` (indexed before it existed)."""
+        names = [k.value for k in kinds]
+        sql = (
+            f"SELECT s.id, s.text FROM segments s WHERE s.kind IN ({','.join('?' * len(names))}) AND s.text IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM space_vectors v WHERE v.space = ? AND v.segment_id = s.id) ORDER BY s.id"
+        )
+        return [(int(i), str(t)) for i, t in self._conn.execute(sql, [*names, space])]
+
+    def space_vectors_of(self, file_id: int) -> dict[str, dict[int, np.ndarray]]:
+        """space -> segment id -> vector, for one file (to copy it without embedding)."""
+        found: dict[str, dict[int, np.ndarray]] = {}
+        if self.schema_version() < SPACES_SCHEMA:
+            return found
+        sql = "SELECT v.space, v.segment_id, v.vector FROM space_vectors v JOIN segments s ON s.id = v.segment_id "
+        for space, seg_id, blob in self._conn.execute(sql + "WHERE s.file_id = ?", (file_id,)):
+            found.setdefault(space, {})[int(seg_id)] = np.frombuffer(blob, np.float32)
+        return found
+
+    def space_counts(self, file_id: int | None = None) -> dict[str, int]:
+        if self.schema_version() < SPACES_SCHEMA:
+            return {}
+        sql = "SELECT v.space, COUNT(*) FROM space_vectors v"
+        if file_id is None:
+            rows = self._conn.execute(sql + " GROUP BY v.space")
+        else:
+            sql += " JOIN segments s ON s.id = v.segment_id WHERE s.file_id = ? GROUP BY v.space"
+            rows = self._conn.execute(sql, (file_id,))
+        return {str(space): int(n) for space, n in rows}
 
     def counts(self) -> dict[str, int]:
         counts = {k.value: 0 for k in SegmentKind}
@@ -391,8 +460,9 @@ class Catalog:
         self._conn.executemany("DELETE FROM shots WHERE file_id = ?", [(int(i),) for i in file_ids])
 
     def segment_owners(self) -> dict[int, int]:
-        """Segment id → file id, for every segment (including any whose file row is gone)."""
-        return dict(self._conn.execute("SELECT id, file_id FROM segments").fetchall())
+        """Segment id → file id, for every segment with a CLIP vector (including any whose file row is gone)."""
+        sql = f"SELECT id, file_id FROM segments WHERE {_CLIP_KIND_SQL}"
+        return dict(self._conn.execute(sql, _CLIP_KIND_VALUES).fetchall())
 
     def remove_segments(self, ids: Sequence[int]) -> None:
         for lo in range(0, len(ids), 500):

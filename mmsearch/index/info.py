@@ -7,7 +7,15 @@ from pathlib import Path
 from ..paths import display_path
 from ..stores.protocol import VectorStore
 from .catalog import Catalog
-from .manifest import Manifest, index_size_bytes, open_reader
+from .manifest import Manifest, index_size_bytes, open_reader, space_infos
+
+
+def _spaces(model: str, dim: int, vectors: int, raw: dict[str, str], counts: dict[str, int]) -> dict[str, object]:
+    """Every vector space: CLIP (in the vector store) and the extra ones (text, audio), with model and size."""
+    spaces: dict[str, object] = {"clip": {"model": model, "dim": dim, "vectors": vectors}}
+    for name, info in space_infos(raw).items():
+        spaces[name] = {"model": info.model, "dim": info.dim, "vectors": counts.get(name, 0)}
+    return spaces
 
 
 def index_info(index_dir: Path) -> dict[str, object]:
@@ -29,6 +37,7 @@ def describe_index(index_dir: Path, catalog: Catalog, manifest: Manifest, store:
         "model_untrained": manifest.untrained,
         "embed_device": manifest.raw.get("embed_device", "unknown"),  # the last run that embedded
         "dim": manifest.dim,
+        "spaces": _spaces(manifest.model, manifest.dim, store.ntotal, manifest.raw, catalog.space_counts()),
         "embed_runtime": manifest.raw.get("embed_runtime"),  # torch / onnx, None for test models
         "embed_precision": manifest.raw.get("embed_precision"),
         "backend": manifest.backend,

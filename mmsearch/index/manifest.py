@@ -64,6 +64,24 @@ class Manifest:
         return manifest
 
 
+@dataclass(frozen=True)
+class SpaceInfo:
+    """An extra vector space of the index (beside CLIP): the model that fills it and its dimension."""
+
+    model: str
+    dim: int
+
+
+def space_infos(raw: dict[str, str]) -> dict[str, SpaceInfo]:
+    """Spaces recorded in the manifest as `space.NAME.model` / `space.NAME.dim`."""
+    found = {}
+    for key, model in raw.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "space" and parts[2] == "model":
+            found[parts[1]] = SpaceInfo(model, int(raw.get(f"space.{parts[1]}.dim", "0")))
+    return found
+
+
 def check_model(manifest: Manifest, requested: str | None) -> None:
     if requested and requested != manifest.model:
         raise ModelMismatch(

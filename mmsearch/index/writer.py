@@ -10,14 +10,14 @@ Layout of DIR:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from ..errors import CorruptIndex, DiskFull, MMSearchError
+from ..errors import CorruptIndex, DiskFull, MMSearchError, ModelMismatch
 from ..paths import CATALOG_FILE, LOCK_FILE, display_path
 from ..stores.faiss_store import (
     REPAIR_HINT,
@@ -28,11 +28,11 @@ from ..stores.faiss_store import (
     verify_checksum,
 )
 from ..stores.protocol import BACKEND_FAISS, StoreConfig, VectorStore, check_backend, create_store, open_store
-from ..types import MediaFile, Segment
+from ..types import CLIP_KINDS, MediaFile, Segment, SpaceVectors
 from .catalog import Catalog, FileRecord
 from .claims import LocalWork, SharedWork, WorkShare
 from .lock import WriteLock
-from .manifest import Manifest, check_model
+from .manifest import Manifest, check_model, space_infos
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class FileContent:
     vectors: np.ndarray
     shots: list[tuple[float, float]]
     asr: str | None
+    spaces: dict[str, SpaceVectors] = field(default_factory=dict)
 
 
 class IndexWriter:
@@ -186,23 +187,50 @@ class IndexWriter:
         vectors: np.ndarray,
         shots: Sequence[tuple[float, float]] = (),
         asr: str | None = None,
+        spaces: Mapping[str, SpaceVectors] | None = None,
     ) -> int:
+        """`vectors` are the CLIP vectors of the segments of CLIP kinds, in order; `spaces` those of other spaces."""
         catalog = self._cat()
         file_id = catalog.add_file(
             media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio, asr
         )
         ids = catalog.add_segments(file_id, segments)
         catalog.add_shots(file_id, shots)
-        self._st().add(np.asarray(ids, np.int64), vectors)
+        clip_ids = [i for i, seg in zip(ids, segments, strict=True) if seg.kind in CLIP_KINDS]
+        self._st().add(np.asarray(clip_ids, np.int64), vectors)
+        for name, space in (spaces or {}).items():
+            catalog.add_space_vectors(name, [ids[row] for row in space.rows], space.vectors)
         self._store_changed = True
         return file_id
 
     def file_content(self, record: FileRecord) -> FileContent:
         """Segments, vectors and shots of an indexed file, to index a copy of it without embedding."""
         records = self._cat().segments_of(record.id)
-        vectors = self._st().reconstruct([r.id for r in records]) if records else np.zeros((0, self._st().dim))
+        clip_ids = [r.id for r in records if r.kind in CLIP_KINDS]
+        vectors = self._st().reconstruct(clip_ids) if clip_ids else np.zeros((0, self._st().dim))
         segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
-        return FileContent(segments, vectors, self._cat().shots_of([record.id]).get(record.id, []), record.asr)
+        position = {r.id: n for n, r in enumerate(records)}
+        spaces = {
+            name: SpaceVectors(tuple(position[i] for i in found), np.stack(list(found.values())))
+            for name, found in self._cat().space_vectors_of(record.id).items()
+        }
+        shots = self._cat().shots_of([record.id]).get(record.id, [])
+        return FileContent(segments, vectors, shots, record.asr, spaces)
+
+    def add_space_vectors(self, space: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Vectors of an extra space for segments already in the index."""
+        self._cat().add_space_vectors(space, ids, vectors)
+
+    def use_space(self, name: str, model: str, dim: int) -> None:
+        """Record which model fills space `name`; an index keeps one model per space."""
+        known = space_infos(self._cat().manifest()).get(name)
+        if known is not None and known.model != model:
+            raise ModelMismatch(
+                f"the index's {name} space was built with {known.model!r}, not {model!r}",
+                hint="index with the same model, or build another index with --index DIR",
+            )
+        if known is None:
+            self._cat().set_manifest({f"space.{name}.model": model, f"space.{name}.dim": str(dim)})
 
     def remove_file(self, record: FileRecord) -> int:
         ids = self._cat().remove_file(record.id)

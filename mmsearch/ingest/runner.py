@@ -30,6 +30,7 @@ from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
 from ..stores.protocol import StoreConfig
 from ..types import (
+    AudioClip,
     FileFailure,
     FrameBatch,
     IngestSummary,
@@ -44,6 +45,7 @@ from .decode import load_audio, load_image
 from .decoders import frame_decoder, resolve_decoder
 from .dedupe import Dedupe
 from .discover import discover
+from .extras import ExtrasOptions, ExtraStages, backfill_text
 from .plan import Plan, make_plan
 from .shots import detect_shots
 from .transcribe import AsrOptions, Transcriber, load_transcriber
@@ -71,6 +73,7 @@ class IngestOptions:
     dedupe: bool = True  # skip frames that look like the last embedded one of their shot (ingest/dedupe.py)
     catalog: str | None = None  # postgresql://: a shared catalog, this run is one of several workers
     claim_ttl: float | None = None  # seconds a dead worker's claimed files wait before others take them
+    extras: ExtrasOptions = field(default_factory=ExtrasOptions)  # OCR, sentence text, audio windows (extras.py)
 
     def validate(self) -> None:
         if not self.paths:
@@ -86,6 +89,7 @@ class IngestOptions:
         if self.catalog is not None:
             check_shared_options(self.catalog, self.store)
         parse_model_spec(self.model)
+        self.extras.validate()
 
 
 class Reporter(Protocol):
@@ -111,6 +115,7 @@ class _Work:
     speech: list[SpeechSegment] | None = None
     image: np.ndarray | None = None
     shots: list[tuple[float, float]] | None = None
+    clip: AudioClip | None = None  # the soundtrack, for the audio windows stage
     done: bool = False
     error: str | None = None
 
@@ -147,6 +152,7 @@ def run_ingest(
             plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
             summary.times.discover = time.perf_counter() - t0
             _apply_cheap_changes(writer, plan, summary)
+            backfill_text(writer, options.extras, summary.times)
             if options.catalog:  # the next worker plans from what this one changed
                 writer.commit()
             writer.work.enqueue(plan.new)
@@ -154,6 +160,9 @@ def run_ingest(
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
             runner = _Pipeline(options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
+            runner.extras = ExtraStages.load(options.extras, summary.times)
+            for name, (model, dim) in runner.extras.spaces.items():
+                writer.use_space(name, model, dim)
             reporter.planned(len(plan.new), sum(m.duration or 0.0 for m, _ in plan.new))
             runner.run(plan.new)
             # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders
@@ -223,7 +232,7 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
         catalog.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
-        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
+        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr, content.spaces)
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
     replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}
@@ -252,6 +261,7 @@ class _Pipeline:
         self._dedupe = Dedupe()
         self._last_commit = time.perf_counter()
         self._iter_frames = frame_decoder(options.decoder)
+        self.extras = ExtraStages(summary.times)
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         hashes = {media.path: sha for media, sha in work}
@@ -308,8 +318,9 @@ class _Pipeline:
                 self.times.decode += time.perf_counter() - t0
                 yield _Work(media, frames=batch)
                 t0 = time.perf_counter()
-        if media.has_audio and self.transcriber is not None:
-            yield _Work(media, speech=self._transcribe(media))
+        if media.has_audio and (self.transcriber is not None or self.extras.wants_audio):
+            clip = self._load_audio(media)
+            yield _Work(media, speech=self._transcribe(clip), clip=clip if self.extras.wants_audio else None)
 
     def _detect_shots(self, media: MediaFile) -> list[tuple[float, float]]:
         t0 = time.perf_counter()
@@ -321,10 +332,13 @@ class _Pipeline:
         finally:
             self.times.shots += time.perf_counter() - t0
 
-    def _transcribe(self, media: MediaFile) -> list[SpeechSegment]:
+    def _load_audio(self, media: MediaFile) -> AudioClip | None:
         t0 = time.perf_counter()
         clip = load_audio(media)
         self.times.decode += time.perf_counter() - t0
+        return clip
+
+    def _transcribe(self, clip: AudioClip | None) -> list[SpeechSegment]:
         if clip is None or self.transcriber is None:
             return []
         t0 = time.perf_counter()
@@ -340,6 +354,7 @@ class _Pipeline:
         if item.error is not None:
             self._pending.pop(media.path, None)
             self._shots.pop(media.path, None)
+            self.extras.drop(media)
             failure = FileFailure(display_path(media.path), item.error)
             self.summary.failed.append(failure)
             self.reporter.file_failed(failure)
@@ -350,6 +365,7 @@ class _Pipeline:
         new_segments, new_vectors = self._embed(item)
         self.times.embed += time.perf_counter() - t0
         segments.extend(new_segments)
+        self.extras.observe(media, item.frames, item.clip)
         if len(new_vectors):
             vectors.append(new_vectors)
         if item.frames is not None and len(item.frames.times):
@@ -378,8 +394,10 @@ class _Pipeline:
         t0 = time.perf_counter()
         stacked = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
         asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
-        self.writer.add_file(media, sha, segments, stacked, self._shots.pop(media.path, []), asr)
-        self.summary.embedded += len(segments)
+        extra = self.extras.finish(media, segments)
+        shots = self._shots.pop(media.path, [])
+        self.writer.add_file(media, sha, segments + extra.segments, stacked, shots, asr, extra.spaces)
+        self.summary.embedded += len(segments) + len(extra.segments)
         self.summary.new_files += 1
         self.summary.media_seconds += media.duration or 0.0
         if time.perf_counter() - self._last_commit >= self.options.commit_interval:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .channels import Candidate, Evidence
+from .channels import Candidate, Evidence, offers
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def measure(probes: Sequence[Evidence], channels: Sequence[str], run: ProbeRunne
     scores: dict[str, list[float]] = {}
     for name in channels:
         for probe in probes:
-            if probe.offers(name):
+            if offers(probe, name):
                 found = [c.hit.score for c in run(name, probe)[:PROBE_DEPTH]]
                 scores.setdefault(name, []).extend(found or [0.0])
     return scores

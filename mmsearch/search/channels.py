@@ -1,95 +1,117 @@
-"""Channels: independent ranked lists of candidates that fusion combines.
+"""Channels: independent ranked lists of candidates that fusion combines. The registry below is data: a channel
+is a name, the segment kinds it ranks, what evidence of the query it needs, and its search function.
 
 - `visual`: frames and still images nearest the query in CLIP space, reported as shots (see `shots.py`).
 - `speech`: transcript segments nearest the query in CLIP space; this is what lets an image find audio.
-- `keyword`: BM25 over transcript segments (see `keyword.py`); only queries that carry words use it.
+- `keyword`: BM25 over transcript and on-screen text (ocr) segments (see `keyword.py`); queries with words only.
+- `text`: sentence embeddings of transcript and ocr segments (see `sentences.py`, the `text` space).
+- `audio`: CLAP embeddings of soundtrack windows (see `sounds.py`, the `audio` space).
 
-`speech` and `keyword` rank the same units (transcript segments), so fusion can add up their evidence.
+`speech`, `keyword` and `text` rank the same units (single segments), so fusion adds up their evidence.
+Adding a channel: one module with its search function, one `Channel` entry in `REGISTRY` (see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..index.catalog import Catalog
-from ..stores.protocol import VectorStore
 from ..types import SegmentHit, SegmentKind
-from .keyword import KeywordIndex
+from . import sentences, sounds
+from .evidence import Candidate, ChannelContext, Evidence, Exclusion, segment_key
 from .shots import shot_units
 
-VISUAL, SPEECH, KEYWORD = "visual", "speech", "keyword"
-CHANNELS: tuple[str, ...] = (VISUAL, SPEECH, KEYWORD)
-CHANNEL_KINDS: dict[str, frozenset[SegmentKind]] = {
-    VISUAL: frozenset({SegmentKind.FRAME, SegmentKind.IMAGE}),
-    SPEECH: frozenset({SegmentKind.SPEECH}),
-    KEYWORD: frozenset({SegmentKind.SPEECH}),
-}
+__all__ = ["Candidate", "ChannelContext", "Evidence", "Exclusion", "REGISTRY", "CHANNELS", "CHANNEL_KINDS"]
+
+VISUAL, SPEECH, KEYWORD, TEXT, AUDIO = "visual", "speech", "keyword", "text", "audio"
 # Frame hits fetched per wanted visual unit: many frames of one shot collapse into one unit.
 FRAMES_PER_UNIT = 8
 
-
-@dataclass(frozen=True)
-class Exclusion:
-    """A query-by-example's own segment: results of this file overlapping [start, end) are dropped."""
-
-    file_id: int
-    start: float | None = None  # None: the whole file
-    end: float | None = None
-
-    def covers(self, file_id: int, start: float | None, end: float | None) -> bool:
-        if file_id != self.file_id:
-            return False
-        if self.start is None or self.end is None or start is None:
-            return True
-        return start < self.end and (end if end is not None else start) > self.start
+SearchFn = Callable[[ChannelContext, Any, frozenset[SegmentKind], int, "Exclusion | None"], list[Candidate]]
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """What a query offers each channel: a CLIP vector for the visual and speech channels, words for keyword."""
+class Channel:
+    name: str
+    kinds: frozenset[SegmentKind]  # the segment kinds it ranks
+    needs: str  # "visual" / "speech" (CLIP vectors), "text" (words) or "space" (a vector in `space`)
+    search: SearchFn
+    space: str | None = None  # the extra vector space it searches; its query is embedded once per space
+    about: str = ""
 
-    visual: np.ndarray | None
-    speech: np.ndarray | None
-    text: str | None
-    exclude: Exclusion | None = None
-
-    def offers(self, channel: str) -> bool:
-        return {VISUAL: self.visual, SPEECH: self.speech, KEYWORD: self.text}[channel] is not None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One unit a channel ranks. `key` identifies it across channels (a speech segment, a shot, an image)."""
-
-    key: tuple[object, ...]
-    file_id: int
-    hit: SegmentHit
+    def query(self, evidence: Evidence) -> Any | None:
+        """What this channel searches with from the query's evidence; None when the query offers nothing for it."""
+        if self.needs == "space":
+            return evidence.spaces.get(self.space or "")
+        return getattr(evidence, self.needs)
 
 
-@dataclass
-class ChannelContext:
-    """What channels search: the catalog, the vectors, and the keyword index (loaded on first use)."""
+def _visual_search(
+    ctx: ChannelContext, vector: np.ndarray, kinds: frozenset[SegmentKind], depth: int, exclude: Exclusion | None
+) -> list[Candidate]:
+    return _visual(ctx, vector, kinds & REGISTRY[VISUAL].kinds, depth, exclude)
 
-    catalog: Catalog
-    store: VectorStore
-    keyword_index: Callable[[], KeywordIndex]
+
+def _speech_search(
+    ctx: ChannelContext, vector: np.ndarray, kinds: frozenset[SegmentKind], depth: int, exclude: Exclusion | None
+) -> list[Candidate]:
+    hits = dense_hits(ctx, vector, depth, REGISTRY[SPEECH].kinds, exclude)
+    return [Candidate(segment_key(h), fid, h) for fid, h in hits]
+
+
+def _keyword_search(
+    ctx: ChannelContext, text: str, kinds: frozenset[SegmentKind], depth: int, exclude: Exclusion | None
+) -> list[Candidate]:
+    return _keyword(ctx, text, kinds, depth, exclude)
+
+
+_TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR})
+REGISTRY: dict[str, Channel] = {
+    c.name: c
+    for c in (
+        Channel(
+            VISUAL,
+            frozenset({SegmentKind.FRAME, SegmentKind.IMAGE}),
+            "visual",
+            _visual_search,
+            None,
+            "CLIP frames and images",
+        ),
+        Channel(
+            SPEECH, frozenset({SegmentKind.SPEECH}), "speech", _speech_search, None, "CLIP text tower over transcripts"
+        ),
+        Channel(KEYWORD, _TEXT_KINDS, "text", _keyword_search, None, "BM25 over transcripts and on-screen text"),
+        Channel(
+            TEXT,
+            sentences.KINDS,
+            "space",
+            sentences.search,
+            sentences.SPACE,
+            "sentence meaning of transcripts and on-screen text",
+        ),
+        Channel(AUDIO, sounds.KINDS, "space", sounds.search, sounds.SPACE, "CLAP over soundtrack windows"),
+    )
+}
+CHANNELS: tuple[str, ...] = tuple(REGISTRY)
+CHANNEL_KINDS: dict[str, frozenset[SegmentKind]] = {name: c.kinds for name, c in REGISTRY.items()}
+
+
+def offers(evidence: Evidence, name: str) -> bool:
+    return REGISTRY[name].query(evidence) is not None
 
 
 def run_channel(
     name: str, ctx: ChannelContext, evidence: Evidence, kinds: frozenset[SegmentKind], depth: int
 ) -> list[Candidate]:
     """The channel's best `depth` candidates of the wanted kinds, best first."""
-    if name == VISUAL and evidence.visual is not None:
-        return _visual(ctx, evidence.visual, kinds & CHANNEL_KINDS[VISUAL], depth, evidence.exclude)
-    if name == SPEECH and evidence.speech is not None:
-        hits = dense_hits(ctx, evidence.speech, depth, CHANNEL_KINDS[SPEECH], evidence.exclude)
-        return [Candidate(_speech_key(h), fid, h) for fid, h in hits]
-    if name == KEYWORD and evidence.text is not None:
-        return _keyword(ctx, evidence.text, depth, evidence.exclude)
-    return []
+    channel = REGISTRY[name]
+    query = channel.query(evidence)
+    if query is None:
+        return []
+    return channel.search(ctx, query, kinds & channel.kinds, depth, evidence.exclude)
 
 
 def dense_hits(
@@ -131,20 +153,19 @@ def _visual(
         want *= 4
 
 
-def _speech_key(hit: SegmentHit) -> tuple[object, ...]:
-    return (SPEECH, hit.segment_id)
-
-
-def _keyword(ctx: ChannelContext, text: str, depth: int, exclude: Exclusion | None) -> list[Candidate]:
+def _keyword(
+    ctx: ChannelContext, text: str, kinds: frozenset[SegmentKind], depth: int, exclude: Exclusion | None
+) -> list[Candidate]:
     index = ctx.keyword_index()
-    # Over-fetch so that dropping the example's own segments still leaves `depth` candidates.
-    scored = index.search(text, depth * 2 if exclude else depth)
+    # Over-fetch so that dropping the example's own segments (or other kinds) still leaves `depth` candidates.
+    filtered = exclude is not None or kinds != REGISTRY[KEYWORD].kinds
+    scored = index.search(text, depth * 4 if filtered else depth)
     records = ctx.catalog.segments_by_ids(i for i, _ in scored)
     out = []
     for seg_id, score in scored:
         r = records.get(seg_id)
-        if r is None or (exclude and exclude.covers(r.file_id, r.start, r.end)):
+        if r is None or r.kind not in kinds or (exclude and exclude.covers(r.file_id, r.start, r.end)):
             continue
         hit = SegmentHit(seg_id, r.path, r.kind, r.start, r.end, score, r.text)
-        out.append(Candidate(_speech_key(hit), r.file_id, hit))
+        out.append(Candidate(segment_key(hit), r.file_id, hit))
     return out[:depth]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import BadInput, MediaError, UsageError
 from ..index.catalog import Catalog
-from ..index.manifest import Manifest, check_model, open_reader
+from ..index.manifest import Manifest, check_model, open_reader, space_infos
 from ..ingest.decode import load_image
 from ..models.clip import Embedder
 from ..models.precision import EmbedChoice
@@ -21,10 +21,21 @@ from ..stores.faiss_store import Device
 from ..stores.protocol import VectorStore
 from ..types import MODALITY_KINDS, MODALITY_MEDIA, MediaKind, Moment, SegmentHit, SegmentKind
 from .calibration import PROBE_DEPTH, PROBE_TEXTS, Calibration, probe_images
-from .channels import CHANNEL_KINDS, CHANNELS, Candidate, ChannelContext, Evidence, dense_hits, run_channel
+from .channels import (
+    CHANNEL_KINDS,
+    CHANNELS,
+    REGISTRY,
+    Candidate,
+    ChannelContext,
+    Evidence,
+    dense_hits,
+    offers,
+    run_channel,
+)
 from .fusion import DEFAULT_FUSION, FUSIONS, fuse, to_moments
 from .keyword import KeywordIndex, keyword_index
 from .like import example_evidence, parse_like
+from .spaces import Spaces
 from .temporal import DEFAULT_WITHIN, PART_DEPTH, chain_moments
 
 # Units each channel contributes to fusion: enough below the top-k that fusion can promote them.
@@ -105,15 +116,25 @@ def plan_channels(query: Query, evidence: Evidence) -> dict[str, frozenset[Segme
     plan: dict[str, frozenset[SegmentKind]] = {}
     for name in wanted:
         searched = CHANNEL_KINDS[name] & kinds
-        if not evidence.offers(name):
+        if not offers(evidence, name):
             if query.channels:
-                raise UsageError(f"channel {name!r} needs words to search for; this query has none")
+                raise UsageError(f"channel {name!r} {_why_not(name, query)}")
         elif not searched:
             if query.channels:
                 raise UsageError(f"channel {name!r} searches nothing of --modality {query.modality} / --kind")
         else:
             plan[name] = searched
     return plan
+
+
+def _why_not(name: str, query: Query) -> str:
+    channel = REGISTRY[name]
+    if channel.space is None or query.text is None:
+        return "needs words to search for; this query has none" if channel.needs == "text" else "cannot use this query"
+    return (
+        f"has nothing to search: the index has no {channel.space} space, or its model is unavailable"
+        f" (index with --{channel.space}-model)"
+    )
 
 
 def read_query_image(path: Path) -> np.ndarray:
@@ -147,7 +168,8 @@ class Searcher:
         self.index_dir = index_dir
         self._keyword: KeywordIndex | None = None
         self._media: dict[int, MediaKind] | None = None
-        self.context = ChannelContext(catalog, store, self.keyword_index)
+        self.spaces = Spaces(catalog, space_infos(manifest.raw), "cpu")
+        self.context = ChannelContext(catalog, store, self.keyword_index, self.spaces.index)
         self.calibration = Calibration(index_dir, manifest.generation, CHANNELS, self._probes, self._probe)
 
     @classmethod
@@ -193,12 +215,16 @@ class Searcher:
         return self._keyword
 
     def evidence(self, query: Query) -> Evidence:
-        """What the query offers each channel: one CLIP vector for text and image queries, stored vectors for --like."""
+        """What the query offers each channel: a CLIP vector for text and image queries, stored vectors for --like;
+        a text query is also embedded once into each extra space a wanted channel searches."""
         if query.like is not None:
             return example_evidence(self.catalog, self.store, parse_like(query.like))
         if query.text is not None:
-            vector = self.embedder.embed_texts([query.text.strip()])[0]
-            return Evidence(visual=vector, speech=vector, text=query.text.strip())
+            text = query.text.strip()
+            vector = self.embedder.embed_texts([text])[0]
+            wanted = sorted({space for n in query.channels or CHANNELS if (space := REGISTRY[n].space) is not None})
+            spaces = {s: v for s in wanted if (v := self.spaces.embed_query(s, text)) is not None}
+            return Evidence(visual=vector, speech=vector, text=text, spaces=spaces)
         assert query.image is not None  # validate() guarantees one of the three
         vector = self.embedder.embed_images([read_query_image(query.image)])[0]
         return Evidence(visual=vector, speech=vector, text=None)

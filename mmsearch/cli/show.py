@@ -1,0 +1,56 @@
+"""`mmsearch show PATH`: what the indexer saw in one file (shots, transcript, text on screen, vectors per space)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ..paths import INDEX_ENV, resolve_index_dir
+from .ui import console, print_json, reported_errors
+
+IndexOpt = Annotated[
+    Path | None,  # noqa: UP007 - typer needs Optional on 3.10
+    typer.Option(
+        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("show")(show_command)
+
+
+def _time(span: dict[str, object]) -> str:
+    start, end = span["start"], span["end"]
+    return f"{start:7.2f}-{end:7.2f}s" if isinstance(start, float) and isinstance(end, float) else "-"
+
+
+def show_command(
+    path: Annotated[Path, typer.Argument(help="An indexed file.")],
+    index: IndexOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
+) -> None:
+    """Show what the indexer saw in one file: shots, transcript and on-screen text segments, vectors per space."""
+    from ..index.show import describe_file
+
+    with reported_errors():
+        info = describe_file(resolve_index_dir(index), path)
+    if json_out:
+        print_json(info)
+        return
+    for key in ("path", "kind", "duration", "has_audio", "asr"):
+        console.print(f"[bold]{key}[/]: {escape(str(info[key]))}")
+    for key in ("segments", "vectors"):
+        counts = info[key]
+        assert isinstance(counts, dict)
+        console.print(f"[bold]{key}[/]: {escape(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
+    for key in ("shots", "speech", "ocr"):
+        rows = info[key]
+        assert isinstance(rows, list)
+        console.print(f"[bold]{key}[/] ({len(rows)}):")
+        for row in rows:
+            text = f"  {escape(str(row['text']))}" if "text" in row else ""
+            console.print(f"  {_time(row)}{text}")

@@ -1,0 +1,44 @@
+"""What the indexer saw in one file, for `mmsearch show PATH`: shots, transcript, text on screen, vectors per space."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import BadInput
+from ..paths import display_path, path_key
+from ..types import CLIP_KINDS, SegmentKind
+from .manifest import open_reader
+
+
+def _span(start: float | None, end: float | None) -> dict[str, float | None]:
+    return {"start": start, "end": end}
+
+
+def describe_file(index_dir: Path, path: Path) -> dict[str, object]:
+    """One indexed file as data: its record, shots, speech and ocr segments with times, vectors of each space."""
+    catalog, manifest, store = open_reader(index_dir, device="cpu")
+    try:
+        record = catalog.file_by_key(path_key(os.path.abspath(path)))
+        if record is None:
+            raise BadInput(
+                f"{display_path(path)} is not in the index {display_path(index_dir)}",
+                hint="`mmsearch index PATH` adds it; paths are matched by their absolute form",
+            )
+        segments = catalog.segments_of(record.id)
+        counts = {k.value: sum(s.kind is k for s in segments) for k in SegmentKind}
+        return {
+            "path": record.path,
+            "kind": record.kind.value,
+            "duration": record.duration,
+            "has_audio": record.has_audio,
+            "asr": record.asr,
+            "segments": {k: n for k, n in counts.items() if n},
+            "vectors": {"clip": sum(s.kind in CLIP_KINDS for s in segments), **catalog.space_counts(record.id)},
+            "shots": [_span(a, b) for a, b in catalog.shots_of([record.id]).get(record.id, [])],
+            "speech": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.SPEECH],
+            "ocr": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.OCR],
+        }
+    finally:
+        catalog.close()
+        store.close()

@@ -1,0 +1,184 @@
+"""The extra evidence stages of ingest, called from one place in the runner: OCR, sentence text, audio windows.
+
+- `ocr` reads the frames the visual channel samples (see `ocr.py`) and adds `ocr` segments with their text.
+- `text` embeds every transcript and OCR segment with a sentence model into the `text` space.
+- `audio` cuts the soundtrack into windows (see `sounds.py`) and embeds them with CLAP into the `audio` space.
+
+Each stage is optional: one whose model cannot be loaded says so in one warning line and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from ..errors import MMSearchError
+from ..index.writer import IndexWriter
+from ..models.clap import ClapEmbedder, parse_audio_spec
+from ..models.sentence import SentenceEmbedder
+from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
+from .ocr import OcrEngine, OcrTracker, RapidOcrEngine
+from .sounds import windows
+
+log = logging.getLogger(__name__)
+
+TEXT_SPACE, AUDIO_SPACE = "text", "audio"
+# Segment kinds whose text the sentence model embeds.
+TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR})
+# Audio windows embedded per CLAP call.
+AUDIO_BATCH = 16
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ExtrasOptions:
+    ocr: bool = False
+    text_model: str | None = None  # a sentence-transformers name or path; None: no text space
+    audio_model: str | None = None  # a CLAP checkpoint directory or random:clap-tiny; None: no audio space
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.audio_model is not None:
+            parse_audio_spec(self.audio_model)
+
+
+@dataclass
+class Extracted:
+    """What the stages add to one file: segments beyond the CLIP ones, and vectors of the extra spaces."""
+
+    segments: list[Segment] = field(default_factory=list)
+    spaces: dict[str, SpaceVectors] = field(default_factory=dict)
+
+
+class ExtraStages:
+    def __init__(
+        self,
+        times: StageTimes,
+        ocr: OcrEngine | None = None,
+        text: SentenceEmbedder | None = None,
+        audio: ClapEmbedder | None = None,
+    ) -> None:
+        self.times = times
+        self.ocr, self.text, self.audio = ocr, text, audio
+        self._trackers: dict[Path, OcrTracker] = {}
+        self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
+
+    @classmethod
+    def load(cls, options: ExtrasOptions, times: StageTimes) -> ExtraStages:
+        t0 = time.perf_counter()
+        ocr = _optional("ocr", RapidOcrEngine.load) if options.ocr else None
+        text = None
+        if options.text_model:
+            name = options.text_model
+            text = _optional("text", lambda: SentenceEmbedder.load(name, options.device))
+        audio = None
+        if options.audio_model:
+            spec = options.audio_model
+            audio = _optional("audio", lambda: ClapEmbedder.load(spec))
+        times.load += time.perf_counter() - t0
+        return cls(times, ocr, text, audio)
+
+    @property
+    def spaces(self) -> dict[str, tuple[str, int]]:
+        """The spaces these stages fill: name -> (model, dimension), for the manifest."""
+        found = {}
+        if self.text is not None:
+            found[TEXT_SPACE] = (self.text.name, self.text.dim)
+        if self.audio is not None:
+            found[AUDIO_SPACE] = (self.audio.spec.raw, self.audio.dim)
+        return found
+
+    @property
+    def wants_audio(self) -> bool:
+        return self.audio is not None
+
+    def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
+        """Work on one item of the file as it arrives from decode."""
+        if frames is not None and self.ocr is not None and len(frames.times):
+            t0 = time.perf_counter()
+            tracker = self._trackers.setdefault(media.path, OcrTracker(self.ocr))
+            for frame, t in zip(frames.frames, frames.times, strict=True):
+                tracker.add(frame, float(t), frames.interval)
+            self.times.ocr += time.perf_counter() - t0
+        if clip is not None and self.audio is not None:
+            t0 = time.perf_counter()
+            self._sounds[media.path] = self._embed_windows(clip)
+            self.times.audio += time.perf_counter() - t0
+
+    def _embed_windows(self, clip: AudioClip) -> tuple[list[Segment], np.ndarray]:
+        assert self.audio is not None
+        cut = windows(clip)
+        segments = [Segment(SegmentKind.AUDIO, start, end) for start, end, _ in cut]
+        parts = [
+            self.audio.embed_audio([w for _, _, w in cut[lo : lo + AUDIO_BATCH]], clip.sample_rate)
+            for lo in range(0, len(cut), AUDIO_BATCH)
+        ]
+        return segments, np.concatenate(parts) if parts else np.zeros((0, self.audio.dim), np.float32)
+
+    def finish(self, media: MediaFile, segments: list[Segment]) -> Extracted:
+        """The file's extra segments and space vectors; `segments` are its CLIP segments (they come first)."""
+        out = Extracted()
+        tracker = self._trackers.pop(media.path, None)
+        if tracker is not None:
+            lines = tracker.finish(media.duration)
+            out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
+            log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
+        every = [*segments, *out.segments]
+        if self.text is not None:
+            t0 = time.perf_counter()
+            rows = tuple(n for n, s in enumerate(every) if s.kind in TEXT_KINDS and s.text)
+            vectors = self.text.embed_texts([every[n].text or "" for n in rows])
+            if rows:
+                out.spaces[TEXT_SPACE] = SpaceVectors(rows, vectors)
+            self.times.text += time.perf_counter() - t0
+        sound = self._sounds.pop(media.path, None)
+        if sound is not None and sound[0]:
+            first = len(every)
+            out.segments += sound[0]
+            out.spaces[AUDIO_SPACE] = SpaceVectors(tuple(range(first, first + len(sound[0]))), sound[1])
+        return out
+
+    def drop(self, media: MediaFile) -> None:
+        """Forget a file that failed part-way."""
+        self._trackers.pop(media.path, None)
+        self._sounds.pop(media.path, None)
+
+
+def backfill_text(writer: IndexWriter, options: ExtrasOptions, times: StageTimes) -> int:
+    """Give transcript and OCR segments indexed before the text space existed their sentence vectors.
+
+    An index built before this channel (or with `--text-model none`) gains it on the next run that has a text
+    model, without re-indexing its files; the model loads only when there is such a segment.
+    """
+    if not options.text_model:
+        return 0
+    missing = writer._cat().texts_without_space(TEXT_SPACE, TEXT_KINDS)
+    if not missing:
+        return 0
+    name = options.text_model
+    model = _optional("text", lambda: SentenceEmbedder.load(name, options.device))
+    if model is None:
+        return 0
+    writer.use_space(TEXT_SPACE, model.name, model.dim)
+    t0 = time.perf_counter()
+    vectors = model.embed_texts([text for _, text in missing])
+    writer.add_space_vectors(TEXT_SPACE, [i for i, _ in missing], vectors)
+    times.text += time.perf_counter() - t0
+    log.info("text space: embedded %d segment(s) indexed before it existed", len(missing))
+    return len(missing)
+
+
+def _optional(channel: str, load: Callable[[], T]) -> T | None:
+    """The loaded model, or None after one warning line: a missing model turns its channel off, not the run."""
+    try:
+        return load()
+    except (MMSearchError, ImportError, OSError) as e:
+        log.warning("%s channel off: %s", channel, getattr(e, "message", None) or str(e).splitlines()[0])
+        return None
