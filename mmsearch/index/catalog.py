@@ -25,63 +25,8 @@ import numpy as np
 from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
+from .migrations import ASR_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
 
-# Each entry is applied once, in order, and recorded in schema_migrations; never edit a released one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE files (
-        id INTEGER PRIMARY KEY,
-        raw_path BLOB UNIQUE NOT NULL,
-        path TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        duration REAL,
-        has_audio INTEGER NOT NULL DEFAULT 0,
-        indexed_at TEXT NOT NULL
-    );
-    CREATE INDEX files_sha256 ON files (sha256);
-    CREATE TABLE segments (
-        id INTEGER PRIMARY KEY,
-        file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
-        kind TEXT NOT NULL,
-        start REAL,
-        "end" REAL,
-        text TEXT
-    );
-    CREATE INDEX segments_file ON segments (file_id);
-    """,
-    # 2: shots found by shot boundary detection, one row per shot of a video: [start, end) between cuts.
-    """
-    CREATE TABLE shots (
-        file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
-        start REAL NOT NULL,
-        "end" REAL NOT NULL,
-        PRIMARY KEY (file_id, start)
-    );
-    """,
-    # 3: which ASR transcribed a file's audio (NULL: not transcribed), so a later run with ASR can add speech.
-    """
-    ALTER TABLE files ADD COLUMN asr TEXT;
-    """,
-    # 4: vectors of the extra spaces (sentence text, audio), one row per (space, segment); the CLIP vectors stay in
-    # the vector store. Which model built each space is in the manifest (`space.NAME.model`, `space.NAME.dim`).
-    """
-    CREATE TABLE space_vectors (
-        space TEXT NOT NULL,
-        segment_id INTEGER NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
-        vector BLOB NOT NULL,
-        PRIMARY KEY (space, segment_id)
-    );
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-# The migration that added the shots table.
-SHOTS_SCHEMA = 2
-ASR_SCHEMA = 3
-SPACES_SCHEMA = 4
 # Parameterised kinds of the CLIP store, for the SQL that must see only segments with a CLIP vector.
 _CLIP_KIND_VALUES = tuple(sorted(k.value for k in CLIP_KINDS))
 _CLIP_KIND_SQL = f"kind IN ({','.join('?' * len(_CLIP_KIND_VALUES))})"

@@ -64,7 +64,17 @@ PG_MIGRATIONS: tuple[str, ...] = (
     );
     """,
     MIGRATIONS[2],  # asr column: the same statement on both
-    # 4: files waiting for a worker. A row is queued by planning, claimed (worker, heartbeat_at) by one worker,
+    # 4: vectors of the extra spaces (sentence text, audio), as SQLite's migration 4, so the version numbers the
+    # inherited Catalog methods compare with (SPACES_SCHEMA) mean the same on both.
+    """
+    CREATE TABLE space_vectors (
+        space TEXT NOT NULL,
+        segment_id BIGINT NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+        vector BYTEA NOT NULL,
+        PRIMARY KEY (space, segment_id)
+    );
+    """,
+    # 5: files waiting for a worker. A row is queued by planning, claimed (worker, heartbeat_at) by one worker,
     # renewed while it works, and deleted in the transaction that commits the file; a stale claim is free.
     """
     CREATE TABLE claims (
