@@ -119,7 +119,7 @@ def plain_index(tmp_path: Path) -> tuple[Path, Path]:
     video = media / "clip.mp4"
     make_video(video, [Shot("red", 2.0), Shot("blue", 2.0)], audio=False)
     index = tmp_path / "idx"
-    run_ingest(IngestOptions(paths=(media,), index_dir=index, model="test:hash", asr=None))
+    run_ingest(IngestOptions(paths=(media,), index_dir=index, model="test:hash", asr=None, dedupe=False))
     return index, video
 
 
