@@ -61,11 +61,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE files ADD COLUMN asr TEXT;
     """,
+    # 4: files that failed to decode (crash, timeout, unreadable), with their content hash: not retried until
+    # their content changes or `index --retry-failed`.
+    """
+    CREATE TABLE failed_files (
+        raw_path BLOB PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
 SHOTS_SCHEMA = 2
 ASR_SCHEMA = 3
+FAILED_SCHEMA = 4
 
 
 @dataclass(frozen=True)
@@ -247,6 +259,22 @@ class Catalog:
             ),
         )
         return int(cursor.lastrowid or 0)
+
+    def record_failure(self, path: Path, sha256: str, reason: str) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO failed_files (raw_path, path, sha256, reason, failed_at) VALUES (?, ?, ?, ?, ?)",
+            (path_key(path), display_path(path), sha256, reason, _now()),
+        )
+
+    def clear_failure(self, path: Path) -> None:
+        self._conn.execute("DELETE FROM failed_files WHERE raw_path = ?", (path_key(path),))
+
+    def failures(self) -> dict[bytes, tuple[str, str, str]]:
+        """raw path -> (display path, content hash, reason) of files that failed in an earlier run."""
+        if self.schema_version() < FAILED_SCHEMA:
+            return {}
+        rows = self._conn.execute("SELECT raw_path, path, sha256, reason FROM failed_files ORDER BY path")
+        return {bytes(r[0]): (r[1], r[2], r[3]) for r in rows}
 
     def move_file(self, file_id: int, new_path: Path, mtime_ns: int) -> None:
         self._conn.execute(

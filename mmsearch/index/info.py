@@ -24,6 +24,7 @@ def index_info(index_dir: Path) -> dict[str, object]:
             "generation": manifest.generation,
             "schema_version": catalog.schema_version(),
             "size_bytes": index_size_bytes(index_dir),
+            "failed": [{"path": p, "sha256": sha, "reason": r} for p, sha, r in catalog.failures().values()],
         }
     finally:
         catalog.close()
