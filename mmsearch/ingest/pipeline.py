@@ -58,6 +58,9 @@ class PipelineConfig:
 
 
 class Pipeline:
+    # Called with every worker event before it is handled; tests use it to act at a given moment of a file.
+    on_event: Callable[[Event], None] | None = None
+
     def __init__(
         self,
         config: PipelineConfig,
@@ -80,7 +83,6 @@ class Pipeline:
         self._frames: list[tuple[MediaFile, float, np.ndarray]] = []  # waiting for a full embedding batch
         self._last_commit = time.perf_counter()
         self._speech: SpeechThread | None = None
-        self.on_event: Callable[[Event], None] | None = None  # tests: act at a given moment of a file
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         tasks = [self._task(media) for media, _ in work]

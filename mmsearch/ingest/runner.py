@@ -137,7 +137,8 @@ def run_ingest(
             pipeline = Pipeline(
                 config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary
             )
-            pipeline.on_event = on_event  # type: ignore[assignment]
+            if on_event is not None:
+                pipeline.on_event = on_event  # type: ignore[assignment]
             reporter.planned(len(plan.new), _media_seconds(plan.new, options.asr is not None))
             pipeline.run(plan.new)
         writer.commit()
