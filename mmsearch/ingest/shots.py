@@ -84,12 +84,23 @@ class TransNetV2Shots:
         return _scenes([times[i] for i in cuts], times[0], times[-1] + _frame_step(times), duration)
 
 
+# A run of transition frames this short is a hard cut: TransNetV2 flags the last frame(s) before it.
+CUT_RUN_FRAMES = 2
+
+
 def _transitions(on: np.ndarray) -> list[int]:
-    """First frame of each shot after a transition: the frame after a run of 'transition' frames ends."""
+    """Frame where each new shot starts: after a short run (a hard cut), or the middle of a longer run (a fade or
+    dissolve, where the picture is half one shot and half the next)."""
     cuts: list[int] = []
-    for i in range(1, len(on)):
-        if on[i - 1] and not on[i] and (not cuts or i - cuts[-1] >= MIN_SHOT_FRAMES):
-            cuts.append(i)
+    start: int | None = None
+    for i, flag in enumerate([*on.tolist(), False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            cut = i if i - start <= CUT_RUN_FRAMES else (start + i) // 2
+            if 0 < cut < len(on) and (not cuts or cut - cuts[-1] >= MIN_SHOT_FRAMES):
+                cuts.append(cut)
+            start = None
     return cuts
 
 

@@ -145,11 +145,11 @@ class _Worker:
         self.process.start()
         child.close()
         self.task: DecodeTask | Path | None = None
-        self.heard = 0.0  # when it last sent something, or when the pool last started waiting for it
+        self.silent = 0.0  # seconds the pool has waited for it since its last message
 
     def assign(self, task: DecodeTask | Path) -> None:
         self.task = task
-        self.heard = time.monotonic()
+        self.silent = 0.0
         self.conn.send(task)
 
     def stop(self, kill: bool = False) -> None:
@@ -214,15 +214,17 @@ class WorkerPool:
         waiting = [w for w in self._workers if w.task is not None]
         began = time.monotonic()
         ready = wait([w.conn for w in waiting] + [w.process.sentinel for w in waiting], timeout=IDLE_SECONDS)
+        waited = time.monotonic() - began
         if not ready:
             yield Event("idle")
         for worker in waiting:
-            worker.heard = max(worker.heard, began)
+            # Only time spent waiting counts: while the runner embeds, a worker blocked on a full pipe is not slow.
+            worker.silent += waited
             if worker.conn in ready:
                 yield from self._read(worker)
             elif worker.process.sentinel in ready or not worker.process.is_alive():
                 yield self._replace(worker, self._crash_reason(worker))
-            elif time.monotonic() - worker.heard > self.budget.seconds(_media_of(worker.task)):
+            elif worker.silent > self.budget.seconds(_media_of(worker.task)):
                 limit = self.budget.seconds(_media_of(worker.task))
                 worker.process.kill()
                 yield self._replace(worker, f"decoder timed out after {limit:.0f} s")
@@ -234,7 +236,7 @@ class WorkerPool:
             worker.process.join(timeout=5)
             yield self._replace(worker, self._crash_reason(worker))
             return
-        worker.heard = time.monotonic()
+        worker.silent = 0.0
         task = worker.task
         if isinstance(task, Path):
             worker.task = None
