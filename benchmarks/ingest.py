@@ -233,9 +233,8 @@ def main() -> None:
 
 def write_comparison(args: argparse.Namespace, truths: list, comparison: list[dict[str, object]]) -> None:
     result = {
-        "command": "python benchmarks/ingest.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "asr_model")
-        ),
+        "command": "python benchmarks/ingest.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "asr_model")),
         "model": args.model,
         "device": device_name(args.device),
         "media": {"videos": len(truths)},

@@ -28,20 +28,22 @@ def make_video(path: Path, kind: str | None, shots: int, seconds: float, size: s
     """Render `shots` lavfi sources joined by `kind` (None: hard cuts); returns the true boundary times."""
     inputs: list[str] = []
     for i in range(shots):
-        inputs += ["-f", "lavfi", "-i", f"{SOURCES[i % len(SOURCES)]}=size={size}:rate=25:duration={seconds}"]
+        inputs += ["-t", str(seconds), "-f", "lavfi", "-i", f"{SOURCES[i % len(SOURCES)]}=size={size}:rate=25"]
+    # xfade and concat want one pixel format and sample aspect ratio across inputs.
+    prep = ";".join(f"[{i}:v]format=yuv420p,setsar=1[s{i}]" for i in range(shots)) + ";"
     if kind is None:
-        graph = "".join(f"[{i}:v]" for i in range(shots)) + f"concat=n={shots}:v=1:a=0[v]"
+        graph = prep + "".join(f"[s{i}]" for i in range(shots)) + f"concat=n={shots}:v=1:a=0[v]"
         truth = [seconds * k for k in range(1, shots)]
     else:
         d = TRANSITION_SECONDS
-        steps, last, truth = [], "0:v", []
+        steps, last, truth = [], "s0", []
         for k in range(1, shots):
             offset = k * (seconds - d)
             out = f"x{k}"
-            steps.append(f"[{last}][{k}:v]xfade=transition={kind}:duration={d}:offset={offset}[{out}]")
+            steps.append(f"[{last}][s{k}]xfade=transition={kind}:duration={d}:offset={offset}[{out}]")
             truth.append(offset + d / 2)
             last = out
-        graph = ";".join(steps).rsplit("[", 1)[0] + "[v]"
+        graph = prep + ";".join(steps).rsplit("[", 1)[0] + "[v]"
     cmd = ["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]  # fmt: skip
     subprocess.run(cmd, check=True)

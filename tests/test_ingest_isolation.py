@@ -52,7 +52,9 @@ def _killer(sig: signal.Signals, target: str) -> Any:
 
 
 def _options(media: Path, index_dir: Path, **kw: Any) -> IngestOptions:
-    return IngestOptions(paths=(media,), index_dir=index_dir, model="test:hash", asr=None, workers=1, shots="adaptive", **kw)
+    return IngestOptions(
+        paths=(media,), index_dir=index_dir, model="test:hash", asr=None, workers=1, shots="adaptive", **kw
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGKILL])
@@ -63,7 +65,9 @@ def test_crashed_decode_worker_costs_only_its_file(folder: Path, tmp_path: Path,
     assert summary.new_files == 2
     result = runner.invoke(app, ["info", "--index", str(index_dir), "--json"])
     failed = json.loads(result.stdout)["failed"]
-    assert [Path(f["path"]).name for f in failed] == ["b_long.mp4"] and failed[0]["reason"].startswith("decoder crashed")
+    assert [Path(f["path"]).name for f in failed] == ["b_long.mp4"] and failed[0]["reason"].startswith(
+        "decoder crashed"
+    )
     assert len(failed[0]["sha256"]) == 64
 
     # Not retried while unchanged; retried with --retry-failed (and indexed now that nothing kills it).

@@ -165,7 +165,9 @@ def test_index_naming_a_regular_file_is_one_line_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_device_gpu_without_gpu_says_so(tmp_path: Path) -> None:
-    code, _, err = cli("index", str(tmp_path), "--index", str(tmp_path / "i"), "--model", "test:hash", "--device", "gpu")
+    code, _, err = cli(
+        "index", str(tmp_path), "--index", str(tmp_path / "i"), "--model", "test:hash", "--device", "gpu"
+    )
     assert code == 2 and "no GPU" in err and "weights" not in err
     assert not (tmp_path / "i").exists()
 

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -135,7 +136,7 @@ class ProgressReporter:
     def _completed(self) -> float:
         return self._media_done if self._media_total else float(self._files_done)
 
-    def _fields(self) -> dict[str, str]:
+    def _fields(self) -> dict[str, Any]:
         media = f"{_clock(self._media_done)}/{_clock(self._media_total)} media" if self._media_total else ""
         return {"media": media, "files": f"{self._files_done}/{self._files_total} files"}
 

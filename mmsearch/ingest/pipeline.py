@@ -126,7 +126,9 @@ class Pipeline:
         elif event.kind == "frames":
             self._take_frames(state, event.payload)
         elif event.kind == "image":
-            self._embed_now(state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [event.payload])
+            self._embed_now(
+                state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [event.payload]
+            )
         elif event.kind == "shots":
             state.shots = list(event.payload)
         elif event.kind == "audio" and self._speech is not None:
@@ -198,7 +200,9 @@ class Pipeline:
             segments = [Segment(SegmentKind.SPEECH, s.start, s.end, s.text) for s in speech]
             self._embed_now(state, segments, self.embedder.embed_texts, [s.text for s in speech])
 
-    def _embed_now(self, state: _FileState, segments: list[Segment], embed: Callable[[Any], np.ndarray], data: Any) -> None:
+    def _embed_now(
+        self, state: _FileState, segments: list[Segment], embed: Callable[[Any], np.ndarray], data: Any
+    ) -> None:
         t0 = time.perf_counter()
         vectors = embed(data)
         self.times.embed += time.perf_counter() - t0
@@ -229,7 +233,9 @@ class Pipeline:
 
     def _store(self, media: MediaFile, state: _FileState) -> None:
         t0 = time.perf_counter()
-        order = sorted(range(len(state.segments)), key=lambda i: (state.segments[i].kind.value, state.segments[i].start or 0.0))
+        order = sorted(
+            range(len(state.segments)), key=lambda i: (state.segments[i].kind.value, state.segments[i].start or 0.0)
+        )
         stacked = np.concatenate(state.vectors) if state.vectors else np.zeros((0, self.embedder.dim), np.float32)
         segments = [state.segments[i] for i in order]
         stacked = stacked[order] if len(order) else stacked

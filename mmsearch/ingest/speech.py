@@ -69,7 +69,9 @@ class SpeechThread:
                 segments = self._transcribe(clip)
                 self.results.put(SpeechResult(clip.file, segments, clip.duration))
             except Exception as e:  # a window Whisper cannot take fails its file, not the run
-                self.results.put(SpeechResult(clip.file, [], clip.duration, str(e).splitlines()[0][:300] if str(e) else repr(e)))
+                self.results.put(
+                    SpeechResult(clip.file, [], clip.duration, str(e).splitlines()[0][:300] if str(e) else repr(e))
+                )
             self._times.transcribe += time.perf_counter() - t0
 
     def _transcribe(self, clip: AudioClip) -> list[SpeechSegment]:
