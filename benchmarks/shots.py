@@ -69,11 +69,13 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--detectors", nargs="+", default=["transnetv2", "adaptive"])
+    parser.add_argument("--transitions", nargs="+", default=list(TRANSITIONS), help="names from TRANSITIONS")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/shots.json"))
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmsearch-shots-") as tmp:
-        for name, kind in TRANSITIONS.items():
+        for name in args.transitions:
+            kind = TRANSITIONS[name]
             path = Path(tmp) / f"{name.replace(' ', '_')}.mp4"
             truth = make_video(path, kind, args.shots, args.seconds)
             for detector in args.detectors:

@@ -72,7 +72,8 @@ def test_crashed_decode_worker_costs_only_its_file(folder: Path, tmp_path: Path,
 
     # Not retried while unchanged; retried with --retry-failed (and indexed now that nothing kills it).
     again = run_ingest(_options(folder, index_dir))
-    assert again.new_files == 0 and again.failed == []
+    assert again.new_files == 0 and [Path(f.path).name for f in again.failed] == ["b_long.mp4"]
+    assert "not retried" in again.failed[0].reason and "decoder crashed" in again.failed[0].reason
     retried = run_ingest(_options(folder, index_dir, retry_failed=True))
     assert retried.new_files == 1 and retried.failed == []
     result = runner.invoke(app, ["info", "--index", str(index_dir), "--json"])

@@ -128,7 +128,7 @@ def run_ingest(
         summary.times.discover = time.perf_counter() - t0
         _apply_cheap_changes(writer, plan, summary)
         _record_failures([*found.failed, *plan.failed], summary, reporter)
-        _skip_failed_before(writer, plan, options.retry_failed, reporter)
+        _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
         if plan.new:
             needs_asr = any(m.has_audio for m, _ in plan.new)
             config = PipelineConfig(
@@ -180,8 +180,11 @@ def _media_seconds(work: list[tuple[MediaFile, str]], speech: bool) -> float:
     return total
 
 
-def _skip_failed_before(writer: IndexWriter, plan: Plan, retry: bool, reporter: Reporter) -> None:
-    """Files that failed in an earlier run with the same content are not decoded again (unless `retry`)."""
+def _skip_failed_before(
+    writer: IndexWriter, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter
+) -> None:
+    """Files that failed in an earlier run with the same content are not decoded again (unless `retry`); they
+    are still reported, so the run says the folder is not fully indexed (exit 1)."""
     failures = writer._cat().failures()
     if retry or not failures:
         return
@@ -189,7 +192,8 @@ def _skip_failed_before(writer: IndexWriter, plan: Plan, retry: bool, reporter: 
     for media, sha in plan.new:
         before = failures.get(path_key(media.path))
         if before is not None and before[1] == sha:
-            reporter.note(display_path(media.path), f"skipped: failed before ({before[2]}); --retry-failed retries")
+            reason = f"{before[2]} (in an earlier run; unchanged, not retried: --retry-failed retries)"
+            _record_failures([FileFailure(display_path(media.path), reason)], summary, reporter)
             continue
         keep.append((media, sha))
     plan.new = keep

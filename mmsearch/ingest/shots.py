@@ -86,21 +86,26 @@ class TransNetV2Shots:
 
 # A run of transition frames this short is a hard cut: TransNetV2 flags the last frame(s) before it.
 CUT_RUN_FRAMES = 2
+# Transition runs this close are one transition: a fade out, a few black frames, a fade in.
+MERGE_GAP_FRAMES = 8
 
 
 def _transitions(on: np.ndarray) -> list[int]:
     """Frame where each new shot starts: after a short run (a hard cut), or the middle of a longer run (a fade or
     dissolve, where the picture is half one shot and half the next)."""
+    runs: list[list[int]] = []  # [first, end) of each run of transition frames
+    for i, flag in enumerate(on.tolist()):
+        if not flag:
+            continue
+        if runs and i - runs[-1][1] < MERGE_GAP_FRAMES:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
     cuts: list[int] = []
-    start: int | None = None
-    for i, flag in enumerate([*on.tolist(), False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            cut = i if i - start <= CUT_RUN_FRAMES else (start + i) // 2
-            if 0 < cut < len(on) and (not cuts or cut - cuts[-1] >= MIN_SHOT_FRAMES):
-                cuts.append(cut)
-            start = None
+    for start, end in runs:
+        cut = end if end - start <= CUT_RUN_FRAMES else (start + end) // 2
+        if 0 < cut < len(on) and (not cuts or cut - cuts[-1] >= MIN_SHOT_FRAMES):
+            cuts.append(cut)
     return cuts
 
 
