@@ -205,14 +205,15 @@ def test_long_audio_is_streamed_in_windows_with_bounded_memory(tmp_path: Path) -
     media = probe(path)
     tracemalloc.start()
     covered, longest = 0.0, 0.0
-    for clip in iter_audio(media):
+    for clip in iter_audio(media, 60.0):
         assert abs(clip.start - covered) < 1e-6  # windows tile the track
         covered += clip.duration
         longest = max(longest, clip.duration)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert abs(covered - 2400) < 1.0 and longest <= 300.0
-    assert peak < 60_000_000, f"peak {peak / 1e6:.0f} MB"
+    assert abs(covered - 2400) < 1.0 and longest <= 60.0
+    # The whole track would be 154 MB; a few 60 s windows (3.8 MB each) are in flight at most.
+    assert peak < 30_000_000, f"peak {peak / 1e6:.0f} MB"
 
 
 @pytest.mark.slow
@@ -236,7 +237,9 @@ def test_ctrl_c_is_acknowledged_at_once_and_exits_130(tmp_path: Path, asr_model_
         took = time.monotonic() - sent
         text = err.decode(errors="replace")
         assert proc.returncode == 130, text
-        assert took < 15, f"exit {took:.1f} s after Ctrl-C"
+        # At most the Whisper chunk under way finishes (native code cannot be cut): a few seconds on a normal
+        # machine; measured up to 17 s on the shared, overloaded 2-core test machine.
+        assert took < 30, f"exit {took:.1f} s after Ctrl-C"
         assert "finishing current files" in text and "terminate called" not in text
 
 
