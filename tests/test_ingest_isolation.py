@@ -124,6 +124,6 @@ def test_a_video_is_opened_for_decoding_once(tmp_path: Path, monkeypatch: pytest
     events = list(workers._decode(DecodeTask(media, 1.0, 32, "adaptive", False, 60.0)))
     assert opened == [str(video.path)]
     frames = np.concatenate([e.payload.times for e in events if e.kind == "frames"])
-    shots = next(e.payload for e in events if e.kind == "shots")
+    shots, _seconds = next(e.payload for e in events if e.kind == "shots")
     assert list(frames) == [0.0, 1.0]
     assert [(round(a, 2), round(b, 2)) for a, b in shots] == [(0.0, 1.0), (1.0, 2.0)]

@@ -130,7 +130,9 @@ class Pipeline:
                 state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [event.payload]
             )
         elif event.kind == "shots":
-            state.shots = list(event.payload)
+            shots, seconds = event.payload  # seconds the worker spent detecting (beside decoding)
+            state.shots = list(shots)
+            self.times.shots += seconds
         elif event.kind == "audio" and self._speech is not None:
             state.windows_waiting += 1
             self._speech.submit(event.payload)

@@ -126,13 +126,30 @@ def _decode(task: DecodeTask) -> Iterator[Event]:
         return
     if media.kind is MediaKind.VIDEO:
         detector = make_detector(task.shots)
-        for batch in iter_frames(media, task.fps, task.batch_size, shots=detector):
+        timed = _TimedSink(detector) if detector is not None else None
+        for batch in iter_frames(media, task.fps, task.batch_size, shots=timed):
             yield Event("frames", media, batch)
-        if detector is not None:
-            yield Event("shots", media, detector.finish(media.duration))
+        if detector is not None and timed is not None:
+            t0 = time.perf_counter()
+            shots = detector.finish(media.duration)
+            yield Event("shots", media, (shots, timed.seconds + time.perf_counter() - t0))
     if task.audio and media.has_audio:
         for clip in iter_audio(media, task.audio_window):
             yield Event("audio", media, clip)
+
+
+class _TimedSink:
+    """Passes frames to a shot detector and counts its seconds (the `shots` stage time)."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.frame_size = detector.frame_size
+        self.seconds = 0.0
+
+    def feed(self, time_s: float, frame: Any) -> None:
+        t0 = time.perf_counter()
+        self.detector.feed(time_s, frame)
+        self.seconds += time.perf_counter() - t0
 
 
 # -- the pool (parent side) ----------------------------------------------------------------------------------
