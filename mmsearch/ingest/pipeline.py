@@ -46,6 +46,7 @@ class _FileState:
     windows_waiting: int = 0  # audio windows handed to the speech thread, not yet transcribed
     planned: float = 0.0  # media seconds the progress display expects from this file
     progressed: float = 0.0
+    started: bool = False  # the progress display named it as the file being worked on
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,9 @@ class Pipeline:
         if media is None or media.path not in self._files:
             return
         state = self._files[media.path]
+        if not state.started:
+            state.started = True
+            self.reporter.started(display_path(media.path))
         if event.kind == "failed":
             self._fail(media, str(event.payload))
         elif event.kind == "frames":
@@ -142,8 +146,6 @@ class Pipeline:
 
     def _take_frames(self, state: _FileState, batch: FrameBatch) -> None:
         media = batch.file
-        if not state.segments and not state.frames_waiting:
-            self.reporter.started(display_path(media.path))
         for frame, t in zip(batch.frames, batch.times, strict=True):
             self._frames.append((media, float(t), frame))
         state.frames_waiting += len(batch.times)
