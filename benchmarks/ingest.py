@@ -1,5 +1,13 @@
 """Ingest throughput per stage and pipelined, in video-seconds per second, on generated media.
 
+    python benchmarks/ingest.py --videos 6 --model random:ViT-B-32 --workers 1 2 --out benchmarks/out/ingest.json
+
+For each worker count, on the same media: decode-only (worker processes decode, nothing embedded),
+embed-only (the frames decode-only produced, embedded in batches from memory), and pipelined (`run_ingest`
+without ASR: decode workers feeding the embedder), each as video-seconds per second, and the ratio of
+pipelined to the slower of the two (goal >= 0.9). Model loading is timed separately and excluded.
+The older per-stage run with ASR follows (unless --no-stages):
+
     python benchmarks/ingest.py --videos 6 --model random:ViT-B-32 --out benchmarks/out/ingest.json
     python benchmarks/ingest.py --videos 6 --model random:ViT-B-32 --device gpu --out benchmarks/out/ingest_gpu.json
 
@@ -89,6 +97,72 @@ def plot_rates(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def decode_only(media_dir: Path, workers: int, fps: float, shots: str) -> tuple[float, float, list]:
+    """(video seconds, wall seconds, decoded frames) for decoding every video in worker processes."""
+    from mmsearch.ingest.discover import discover
+    from mmsearch.ingest.workers import DecodeTask, WorkerPool
+
+    with WorkerPool(workers) as pool:
+        files = discover([media_dir], pool.probe).files
+        tasks = [DecodeTask(m, fps, 32, shots, False, 300.0) for m in files]
+        list(pool.decode(tasks[:1]))  # start the workers (process spawn is not decode work)
+        frames = []
+        t0 = time.perf_counter()
+        for event in pool.decode(tasks):
+            if event.kind == "frames":
+                frames.extend(event.payload.frames)
+        wall = time.perf_counter() - t0
+    return sum(m.duration or 0.0 for m in files), wall, frames
+
+
+def embed_only(model: str, device: str, frames: list, batch: int = 32) -> tuple[float, float]:
+    """(model load seconds, embedding seconds) for the pre-decoded frames."""
+    from mmsearch.models.registry import load_embedder
+
+    t0 = time.perf_counter()
+    embedder = load_embedder(model, device)
+    load = time.perf_counter() - t0
+    embedder.embed_images(frames[:batch])  # warm-up (first-call allocations)
+    t0 = time.perf_counter()
+    for lo in range(0, len(frames), batch):
+        embedder.embed_images(frames[lo : lo + batch])
+    return load, time.perf_counter() - t0
+
+
+def pipelined(media_dir: Path, index_dir: Path, args: argparse.Namespace, workers: int) -> IngestSummary:
+    options = IngestOptions(
+        paths=(media_dir,), index_dir=index_dir, model=args.model, fps=args.fps, asr=None,
+        device=args.device, workers=workers, shots=args.shots,
+    )  # fmt: skip
+    return run_ingest(options)
+
+
+def compare(media_dir: Path, work: Path, args: argparse.Namespace) -> list[dict[str, object]]:
+    rows = []
+    for n in args.workers:
+        seconds, decode_s, frames = decode_only(media_dir, n, args.fps, args.shots)
+        load_s, embed_s = embed_only(args.model, args.device, frames)
+        run = pipelined(media_dir, work / f"index-w{n}", args, n)
+        steady = run.times.total - run.times.load
+        rates = {
+            "decode_only": seconds / decode_s,
+            "embed_only": seconds / embed_s,
+            "pipelined": run.media_seconds / steady,
+        }
+        row = {
+            "workers": n,
+            "video_seconds": round(seconds, 2),
+            "frames": len(frames),
+            "rates_video_s_per_s": {k: round(v, 2) for k, v in rates.items()},
+            "pipelined_over_slower": round(rates["pipelined"] / min(rates["decode_only"], rates["embed_only"]), 3),
+            "model_load_s": round(load_s, 2),
+            "pipelined_model_load_s": round(run.times.load, 2),
+        }
+        print(json.dumps(row))
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=6)
@@ -100,6 +174,9 @@ def main() -> None:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/ingest.json"))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    parser.add_argument("--shots", default="adaptive", help="shot detector in the decode workers")
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage run with ASR")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mmsearch-bench-"))
@@ -108,6 +185,10 @@ def main() -> None:
         t0 = time.perf_counter()
         truths = make_collection(work / "media", args.videos, args.sentences, seed=7, size=(w, h))
         gen_s = time.perf_counter() - t0
+        comparison = compare(work / "media", work, args)
+        if args.no_stages:
+            write_comparison(args, truths, comparison)
+            return
         asr = AsrOptions(args.asr_backend, args.asr_model, device=args.device) if args.asr_model else None
         options = IngestOptions(
             paths=(work / "media",),
@@ -136,6 +217,7 @@ def main() -> None:
         "first_run": {"summary": first.to_json(), "rates_media_s_per_s": rates(first)},
         "unchanged_rerun": {"total_s": round(rerun.times.total, 3), "embedded": rerun.embedded},
         "rerun_over_first": round(rerun.times.total / first.times.total, 4) if first.times.total else None,
+        "decode_embed_pipelined": comparison,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
@@ -147,6 +229,20 @@ def main() -> None:
         f"first run {first.times.total:.2f}s, unchanged rerun {rerun.times.total:.3f}s "
         f"(ratio {result['rerun_over_first']}), saved {args.out} and {args.out.with_suffix('.png')}"
     )
+
+
+def write_comparison(args: argparse.Namespace, truths: list, comparison: list[dict[str, object]]) -> None:
+    result = {
+        "command": "python benchmarks/ingest.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "asr_model")),
+        "model": args.model,
+        "device": device_name(args.device),
+        "media": {"videos": len(truths)},
+        "decode_embed_pipelined": comparison,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"saved {args.out}")
 
 
 if __name__ == "__main__":

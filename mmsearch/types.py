@@ -56,8 +56,15 @@ class MediaFile:
     mtime_ns: int
     has_audio: bool = False
     duration: float | None = None
-    width: int = 0
+    width: int = 0  # coded frame size, as stored in the stream
     height: int = 0
+    # Degrees to turn a decoded frame counter-clockwise to show it upright (phone display matrix): 0/90/180/270.
+    rotation: int = 0
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) as the video is meant to be seen, after rotation."""
+        return (self.height, self.width) if self.rotation % 180 == 90 else (self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class FrameBatch:
     # Sampling interval in seconds: a frame stands for [t, t + interval).
     interval: float
     last: bool = False
+    # On the last batch: where decoding stopped early (file cut off or corrupt past there), in seconds.
+    truncated_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class AudioClip:
     file: MediaFile
     samples: np.ndarray
     sample_rate: int
+    start: float = 0.0  # where this window begins in the file (long audio comes in windows), in seconds
 
     @property
     def duration(self) -> float:

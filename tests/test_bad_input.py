@@ -115,7 +115,9 @@ def test_corrupt_frames_mid_stream_keep_what_decodes(tmp_path: Path) -> None:
     code, summary, err = index_json(folder, tmp_path / "idx", "--no-asr")
     frames = index_state(tmp_path / "idx").files[os.fsencode(folder / "corrupt.mp4")][1]
     assert code == 0 and summary["failed"] == []
-    assert 0 < frames < 6  # the frames before the damage (and any after it that decode) are kept
+    # The frames before the damage and any after it that decode are kept (PyAV's decoder conceals the damaged
+    # packets, so every sample time can still get a frame; decord dropped some).
+    assert 0 < frames <= 6
     assert "NAL unit" not in err  # ffmpeg's per-packet complaints stay out of the user's terminal
 
 

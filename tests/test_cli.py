@@ -94,10 +94,10 @@ def test_index_usage_errors_exit_2(golden: GoldenMedia, tmp_path: Path, args: li
     assert needle in err and "Traceback" not in err + out
 
 
-def test_index_missing_path_is_reported_not_fatal(tmp_path: Path) -> None:
+def test_index_missing_path_is_a_usage_error_and_creates_nothing(tmp_path: Path) -> None:
     code, _, err = run("index", str(tmp_path / "nope"), "--index", str(tmp_path / "i"), "--model", "test:hash")
-    assert code == 1
-    assert "no such file or directory" in err
+    assert code == 2  # issue 11: a typo in the media path must not create an index pinned to the model
+    assert "no such file or directory" in err and not (tmp_path / "i").exists()
 
 
 def test_index_unavailable_weights_exit_2_with_how_to(golden: GoldenMedia, tmp_path: Path) -> None:

@@ -11,16 +11,16 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from ..errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
 from ..index.manifest import resolve_model
 from ..index.shared import resolve_shared_model
 from ..ingest.extras import ExtrasOptions
-from ..ingest.runner import IngestOptions, run_ingest
+from ..ingest.runner import IngestOptions, remembered_asr, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.precision import EmbedChoice
 from ..models.sentence import DEFAULT_TEXT_MODEL, NO_TEXT_MODEL
 from ..models.spec import DEFAULT_MODEL, KNOWN_MODELS, parse_model_spec
-from ..paths import INDEX_ENV, resolve_index_dir
+from ..paths import INDEX_ENV, display_path, resolve_index_dir
 from ..search.fusion import DEFAULT_FUSION
 from ..search.temporal import DEFAULT_WITHIN
 from ..stores.protocol import StoreConfig
@@ -122,16 +122,32 @@ def index_cmd(
     index: IndexOpt = None,
     model: ModelOpt = None,
     fps: Annotated[float, typer.Option(help="Video frames sampled per second.")] = 1.0,
-    asr_backend: Annotated[str, typer.Option(help="faster-whisper or openai-whisper.")] = DEFAULT_ASR_BACKEND,
+    asr_backend: Annotated[
+        str | None,  # noqa: UP007
+        typer.Option(help=f"faster-whisper or openai-whisper. Default: the index's, else {DEFAULT_ASR_BACKEND}."),
+    ] = None,
     asr_model: Annotated[
-        str, typer.Option(envvar="MMSEARCH_ASR_MODEL", help="Whisper model name or local path.")
-    ] = DEFAULT_ASR_MODEL,
+        str | None,  # noqa: UP007
+        typer.Option(
+            envvar="MMSEARCH_ASR_MODEL",
+            help=f"Whisper model name or local path. Default: the index's, else {DEFAULT_ASR_MODEL}.",
+        ),
+    ] = None,
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip speech transcription.")] = False,
     language: Annotated[str | None, typer.Option(help="Spoken language code; detected if omitted.")] = None,  # noqa: UP007
     batch_size: Annotated[int, typer.Option(help="Frames embedded per batch.")] = 32,
     commit_interval: Annotated[float, typer.Option(help="Seconds between durable commits.")] = 30.0,
-    no_shots: Annotated[
-        bool, typer.Option("--no-shots", help="Skip shot detection (faster; visual hits become frame runs).")
+    no_shots: Annotated[bool, typer.Option("--no-shots", help="Same as --shots none.")] = False,
+    shots: Annotated[
+        str,
+        typer.Option(help="Shot detector: transnetv2, adaptive (PySceneDetect) or none. Default: see README."),
+    ] = "auto",
+    workers: Annotated[
+        int | None,  # noqa: UP007
+        typer.Option(help="Decode worker processes. Default: what the cores and memory allow."),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Decode again files that failed before, even if unchanged.")
     ] = False,
     no_ocr: Annotated[
         bool, typer.Option("--no-ocr", envvar="MMSEARCH_NO_OCR", help="Skip reading text on screen (OCR).")
@@ -179,8 +195,11 @@ def index_cmd(
 ) -> None:
     """Index media files: decode frames, transcribe speech, embed everything into one CLIP space."""
     with reported_errors():
-        asr = None if no_asr else AsrOptions(asr_backend, asr_model, language, device)
         index_dir = resolve_index_dir(index)
+        if index_dir.exists() and not index_dir.is_dir():
+            raise UsageError(f"--index {display_path(index_dir)} is a file, not a directory", hint="name a directory")
+        backend_name, model_name = remembered_asr(index_dir, asr_backend, asr_model)
+        asr = None if no_asr else AsrOptions(backend_name, model_name, language, device)
         model = resolve_shared_model(catalog, model) if catalog else resolve_model(index_dir, model)
         options = IngestOptions(
             paths=tuple(paths),
@@ -195,6 +214,9 @@ def index_cmd(
             decoder=decoder,
             embed=EmbedChoice(runtime, precision),
             dedupe=dedupe,
+            shots=shots,
+            workers=workers,
+            retry_failed=retry_failed,
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
             catalog=catalog,
             claim_ttl=claim_ttl,

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -16,14 +17,13 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from ..errors import EXIT_USAGE, MMSearchError
 from ..search.results import moment_json as moment_json  # the CLI prints what the HTTP API serves
@@ -102,24 +102,28 @@ def print_json(data: object) -> None:
 
 
 class ProgressReporter:
-    """Ingest progress: files and media seconds, failures printed above the bar as they happen."""
+    """Ingest progress measured in media seconds (video sampled + audio transcribed), so the time left is
+    estimated from media, not file counts; names the file being worked on; failures and notes print above."""
 
     def __init__(self, enabled: bool) -> None:
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
+            TextColumn("[bold]{task.description}", table_column=Column(max_width=40, no_wrap=True)),
             BarColumn(),
-            MofNCompleteColumn(),
             TextColumn("{task.fields[media]}"),
+            TextColumn("{task.fields[files]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err_console,
             disable=not enabled,
             transient=False,
         )
-        self.task = self.progress.add_task("scanning and loading models", total=None, media="")
+        self.task = self.progress.add_task("scanning and loading models", total=None, media="", files="")
         self._media_total = 0.0
         self._media_done = 0.0
+        self._files_total = 0
+        self._files_done = 0
+        self._stopping = False
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()
@@ -129,21 +133,39 @@ class ProgressReporter:
         self.progress.stop()
 
     def planned(self, files: int, media_seconds: float) -> None:
-        self._media_total = media_seconds
-        self.progress.update(self.task, description="indexing", total=files, media=self._media_text())
+        self._media_total, self._files_total = media_seconds, files
+        self.progress.update(self.task, description="indexing", total=media_seconds or files, **self._fields())
+
+    def started(self, path: str) -> None:
+        if not self._stopping:
+            self.progress.update(self.task, description=escape(os.path.basename(path)))
 
     def advanced(self, media_seconds: float) -> None:
-        self._media_done += media_seconds
-        self.progress.update(self.task, media=self._media_text())
+        self._media_done = min(self._media_done + media_seconds, self._media_total)
+        self.progress.update(self.task, completed=self._completed(), **self._fields())
 
     def file_done(self, path: str) -> None:
-        self.progress.update(self.task, advance=1)
+        self._files_done += 1
+        self.progress.update(self.task, completed=self._completed(), **self._fields())
 
     def file_failed(self, failure: FileFailure) -> None:
         self.progress.console.print(f"[red]failed:[/] {safe(failure.path)}: {safe(failure.reason)}", soft_wrap=True)
 
-    def _media_text(self) -> str:
-        return f"{_clock(self._media_done)}/{_clock(self._media_total)} media" if self._media_total else ""
+    def note(self, path: str, message: str) -> None:
+        self.progress.console.print(f"[yellow]note:[/] {escape(path)}: {escape(message)}", soft_wrap=True)
+
+    def interrupted(self) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self.progress.update(self.task, description="stopping")
+        err_console.print("[bold yellow]Ctrl-C:[/] finishing current files… (committing what is done)", soft_wrap=True)
+
+    def _completed(self) -> float:
+        return self._media_done if self._media_total else float(self._files_done)
+
+    def _fields(self) -> dict[str, Any]:
+        media = f"{_clock(self._media_done)}/{_clock(self._media_total)} media" if self._media_total else ""
+        return {"media": media, "files": f"{self._files_done}/{self._files_total} files"}
 
 
 def _clock(seconds: float | None) -> str:

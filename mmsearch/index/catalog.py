@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
-from .migrations import ASR_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
+from .migrations import ASR_SCHEMA, FAILED_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
 
 # Parameterised kinds of the CLIP store, for the SQL that must see only segments with a CLIP vector.
 _CLIP_KIND_VALUES = tuple(sorted(k.value for k in CLIP_KINDS))
@@ -233,6 +233,24 @@ class Catalog:
             ),
         )
         return int(cursor.lastrowid or 0)
+
+    def record_failure(self, path: Path, sha256: str, reason: str) -> None:
+        self._conn.execute(
+            "INSERT INTO failed_files (raw_path, path, sha256, reason, failed_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (raw_path) DO UPDATE SET path = excluded.path, sha256 = excluded.sha256,"
+            " reason = excluded.reason, failed_at = excluded.failed_at",
+            (path_key(path), display_path(path), sha256, reason, _now()),
+        )
+
+    def clear_failure(self, path: Path) -> None:
+        self._conn.execute("DELETE FROM failed_files WHERE raw_path = ?", (path_key(path),))
+
+    def failures(self) -> dict[bytes, tuple[str, str, str]]:
+        """raw path -> (display path, content hash, reason) of files that failed in an earlier run."""
+        if self.schema_version() < FAILED_SCHEMA:
+            return {}
+        rows = self._conn.execute("SELECT raw_path, path, sha256, reason FROM failed_files ORDER BY path")
+        return {bytes(r[0]): (r[1], r[2], r[3]) for r in rows}
 
     def move_file(self, file_id: int, new_path: Path, mtime_ns: int) -> None:
         self._conn.execute(

@@ -74,7 +74,17 @@ PG_MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (space, segment_id)
     );
     """,
-    # 5: files waiting for a worker. A row is queued by planning, claimed (worker, heartbeat_at) by one worker,
+    # 5: files that failed to decode, as SQLite's migration 5.
+    """
+    CREATE TABLE failed_files (
+        raw_path BYTEA PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at TEXT NOT NULL
+    );
+    """,
+    # 6: files waiting for a worker. A row is queued by planning, claimed (worker, heartbeat_at) by one worker,
     # renewed while it works, and deleted in the transaction that commits the file; a stale claim is free.
     """
     CREATE TABLE claims (

@@ -45,4 +45,5 @@ def describe_index(index_dir: Path, catalog: Catalog, manifest: Manifest, store:
         "generation": manifest.generation,
         "schema_version": catalog.schema_version(),
         "size_bytes": index_size_bytes(index_dir),
+        "failed": [{"path": p, "sha256": sha, "reason": r} for p, sha, r in catalog.failures().values()],
     }

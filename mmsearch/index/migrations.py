@@ -52,9 +52,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (space, segment_id)
     );
     """,
+    # 5: files that failed to decode (crash, timeout, unreadable), with their content hash: not retried until
+    # their content changes or `index --retry-failed`.
+    """
+    CREATE TABLE failed_files (
+        raw_path BLOB PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
 SHOTS_SCHEMA = 2
 ASR_SCHEMA = 3
 SPACES_SCHEMA = 4
+FAILED_SCHEMA = 5

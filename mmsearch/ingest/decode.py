@@ -1,17 +1,17 @@
-"""Decode stage: sampled video frames (decord) with their timestamps, 16 kHz mono audio (PyAV), still images."""
+"""Decode stage (PyAV): sampled video frames with their timestamps in one pass that also feeds shot detection,
+16 kHz mono audio in windows, still images."""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import MediaError
-from ..types import AudioClip, FrameBatch, MediaFile
+from ..types import AudioClip, FrameBatch, MediaFile, MediaKind
 
 log = logging.getLogger(__name__)
 
@@ -39,100 +39,189 @@ def sample_indices(frame_times: np.ndarray, duration: float, fps: float) -> tupl
 def _target_size(width: int, height: int) -> tuple[int, int]:
     scale = min(1.0, MAX_FRAME_SIDE / max(width, height, 1))
     # decord wants even sizes for some pixel formats; -1 would keep the source size.
-    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _quiet_decoders() -> None:
-    """ffmpeg prints every corrupt packet to stderr; failures reach the user as one line per file instead."""
-    import decord
+class ShotSink(Protocol):
+    """Receives every decoded frame, small, in order: shot detection fed from the embedding decode pass."""
 
-    verbose = log.isEnabledFor(logging.INFO)
-    decord.logging.set_level(decord.logging.WARNING if verbose else decord.logging.QUIET)
+    frame_size: tuple[int, int]  # (width, height) the detector wants
+
+    def feed(self, time: float, frame: np.ndarray) -> None: ...
 
 
 def _decoder_reason(e: BaseException) -> str:
-    """decord errors start with a timestamp and its source file; keep what went wrong."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    text = re.sub(r"^(\[[\d:]+\] )?\S+\.(cc|h):\d+: ", "", text)
-    text = text.removeprefix("Error: ")[:200]
-    return f"file truncated or corrupt ({text})" if "av_read_frame failed" in text else text
+    return text[:200]
 
 
-def iter_frames(media: MediaFile, fps: float, batch_size: int = 32) -> Iterator[FrameBatch]:
-    """Yield batches of sampled frames. Frames that fail to decode mid-stream are skipped, the rest kept."""
-    import decord
+def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a decoded frame as its display matrix says (rotation in degrees counter-clockwise)."""
+    turns = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(frame, turns)) if turns else frame
 
-    _quiet_decoders()
-    try:
-        tw, th = _target_size(media.width, media.height) if media.width else (-1, -1)
-        reader = decord.VideoReader(str(media.path), ctx=decord.cpu(0), width=tw, height=th)
-        n = len(reader)
-        times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
-    except (decord.DECORDError, RuntimeError, IndexError) as e:
-        raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
-    if n == 0:
-        raise MediaError("video has no frames")
-    duration = float(media.duration or (times[-1] + 1.0 / max(reader.get_avg_fps(), 1e-3)))
-    idx, sample_times = sample_indices(times, duration, fps)
+
+def iter_frames(
+    media: MediaFile, fps: float, batch_size: int = 32, shots: ShotSink | None = None
+) -> Iterator[FrameBatch]:
+    """One sequential decode pass: sampled frames (upright, true aspect) in batches, every frame to `shots`.
+
+    Sample times are 0, 1/fps, 2/fps, ...; each takes the first frame shown at or after it, by the frame's own
+    presentation time, so variable frame rates (realtime VP9, phone video) get a frame for every sample time.
+    Decoding stops at the first unreadable packet of a cut-off file; what decoded is kept and the last batch
+    says where it stopped.
+    """
+    import av
+
     interval = 1.0 / fps
-    for lo in range(0, len(idx), batch_size):
-        chunk, chunk_times = idx[lo : lo + batch_size], sample_times[lo : lo + batch_size]
-        frames, kept = _get_batch(reader, chunk, chunk_times)
-        last = lo + batch_size >= len(idx)
-        if len(frames) or last:
-            yield FrameBatch(media, frames, kept, interval, last=last)
+    tw, th = _target_size(media.width, media.height) if media.width else (0, 0)
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    stopped_at: float | None = None
+    try:
+        container = av.open(str(media.path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as e:
+        raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
+    with container:
+        stream = next((s for s in container.streams.video if not _attached_pic(s)), None)
+        if stream is None:
+            raise MediaError("cannot decode video: no video stream")
+        stream.thread_type = "AUTO"
+        next_sample, last_time, decoded = 0.0, 0.0, 0
+        decoder = _decode_until_error(container, stream)
+        for frame in decoder:
+            t = max(0.0, float(frame.time)) if frame.time is not None else decoded / float(stream.average_rate or 25)
+            decoded, last_time = decoded + 1, t
+            if shots is not None:
+                sw, sh = shots.frame_size
+                shots.feed(t, upright(frame.to_ndarray(width=sw, height=sh, format="rgb24"), media.rotation))
+            if t + 1e-6 < next_sample:
+                continue
+            rgb = frame.to_ndarray(width=tw or frame.width, height=th or frame.height, format="rgb24")
+            frames.append(upright(rgb, media.rotation))
+            times.append(t)
+            next_sample = (np.floor(t * fps + 1e-6) + 1) / fps
+            if len(frames) == batch_size:
+                yield FrameBatch(media, np.stack(frames), np.asarray(times), interval)
+                frames, times = [], []
+        if decoder.error is not None or _ends_early(media, last_time, fps):
+            stopped_at = last_time if decoded else 0.0
+    if decoded == 0:
+        raise MediaError(f"cannot decode video: {decoder.error or 'no frame decodes'}")
+    batch = np.stack(frames) if frames else np.zeros((0, max(th, 1), max(tw, 1), 3), np.uint8)
+    yield FrameBatch(media, batch, np.asarray(times), interval, last=True, truncated_at=stopped_at)
 
 
-def _get_batch(reader: object, idx: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import decord
+# A video whose frames end this much before its container duration was cut off (a duration rounding or a
+# trailing audio tail is far shorter).
+TRUNCATION_SLACK_SECONDS = 2.0
+
+
+def _ends_early(media: MediaFile, last_time: float, fps: float) -> bool:
+    return bool(media.duration) and last_time < (media.duration or 0.0) - max(TRUNCATION_SLACK_SECONDS, 2.0 / fps)
+
+
+class _decode_until_error:  # noqa: N801 - used like a generator function
+    """Frames of one stream until the end or the first error that ends the stream (kept in `error`)."""
+
+    def __init__(self, container: Any, stream: Any) -> None:
+        self.container, self.stream = container, stream
+        self.error: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        import av
+
+        try:
+            for packet in self.container.demux(self.stream):
+                try:
+                    yield from packet.decode()
+                except av.InvalidDataError:
+                    continue  # one corrupt packet costs that packet
+        except (av.FFmpegError, OSError) as e:
+            self.error = _decoder_reason(e)
+
+
+def _attached_pic(stream: Any) -> bool:
+    import av
+
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+# Long audio reaches Whisper in windows of about this length, cut at the quietest moment of the window's last
+# AUDIO_CUT_SEARCH seconds, so memory stays bounded (~20 MB a window) whatever the file's length.
+AUDIO_WINDOW_SECONDS = 300.0
+AUDIO_CUT_SEARCH = 10.0
+AUDIO_CUT_STEP = 0.1
+
+
+def iter_audio(media: MediaFile, window_seconds: float = AUDIO_WINDOW_SECONDS) -> Iterator[AudioClip]:
+    """The first audio stream as 16 kHz mono float32 windows, each with its start time in the file."""
+    limit = int(window_seconds * AUDIO_SAMPLE_RATE)
+    pending: list[np.ndarray] = []
+    held, start = 0, 0
+    for chunk in _audio_chunks(media):
+        pending.append(chunk)
+        held += len(chunk)
+        if held < limit:
+            continue
+        buffer = np.concatenate(pending)
+        cut = _quiet_cut(buffer[:limit], min(window_seconds / 2, AUDIO_CUT_SEARCH))
+        yield AudioClip(media, buffer[:cut].copy(), AUDIO_SAMPLE_RATE, start / AUDIO_SAMPLE_RATE)
+        start += cut
+        pending, held = [buffer[cut:]], len(buffer) - cut
+    if held or start == 0:
+        tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+        yield AudioClip(media, tail.astype(np.float32), AUDIO_SAMPLE_RATE, start / AUDIO_SAMPLE_RATE)
+
+
+def _quiet_cut(samples: np.ndarray, search_seconds: float) -> int:
+    """Index of the quietest AUDIO_CUT_STEP within the last `search_seconds` (a pause, not mid-word)."""
+    step = int(AUDIO_CUT_STEP * AUDIO_SAMPLE_RATE)
+    lo = max(0, len(samples) - int(search_seconds * AUDIO_SAMPLE_RATE))
+    tail = samples[lo : lo + (len(samples) - lo) // step * step]
+    if len(tail) < step:
+        return len(samples)
+    energy = np.square(tail.reshape(-1, step), dtype=np.float64).mean(axis=1)
+    return lo + int(np.argmin(energy)) * step + step // 2
+
+
+def _audio_chunks(media: MediaFile) -> Iterator[np.ndarray]:
+    import av
 
     try:
-        return reader.get_batch(idx).asnumpy(), times  # type: ignore[attr-defined]
-    except (decord.DECORDError, RuntimeError) as e:
-        log.info("batch decode failed (%s); retrying frame by frame", _decoder_reason(e))
-    frames, kept = [], []
-    for i, t in zip(idx, times, strict=True):
-        try:
-            frames.append(reader[int(i)].asnumpy())  # type: ignore[index]
-            kept.append(t)
-        except (decord.DECORDError, RuntimeError):
-            continue
-    if not frames:
-        return np.zeros((0, 1, 1, 3), np.uint8), np.zeros(0)
-    return np.stack(frames), np.asarray(kept)
+        container = av.open(str(media.path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as e:
+        raise MediaError(f"cannot decode audio: {_decoder_reason(e)}") from e
+    with container:
+        if not container.streams.audio:
+            return
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE)
+        # A cut-off file keeps the audio before the cut (its error ends the stream, not the file).
+        for frame in _decode_until_error(container, container.streams.audio[0]):
+            for out in resampler.resample(frame):
+                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
 
 
 def load_audio(media: MediaFile) -> AudioClip | None:
-    """The first audio stream as 16 kHz mono float32, or None when the file has no audio stream."""
-    import av
-
-    chunks: list[np.ndarray] = []
-    try:
-        with av.open(str(media.path)) as container:
-            if not container.streams.audio:
-                return None
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE)
-            for frame in _decode_tolerant(container, stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-    except (av.FFmpegError, OSError) as e:
-        raise MediaError(f"cannot decode audio: {str(e).splitlines()[0][:200]}") from e
+    """The whole first audio stream in one clip (short files, tools); ingest streams it with `iter_audio`."""
+    if not media.has_audio and media.kind is not MediaKind.AUDIO:
+        return None
+    chunks = list(_audio_chunks(media))
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return AudioClip(media, samples, AUDIO_SAMPLE_RATE)
 
 
-def _decode_tolerant(container: Any, stream: Any) -> Iterator[Any]:
-    """Decode packets one by one so a corrupt packet costs that packet, not the whole track."""
-    import av
+def _to_8bit(img: Any) -> Any:
+    """16/32-bit grayscale ("I;16", "I") would clip to white in convert("RGB"); scale it to 8 bits instead."""
+    from PIL import Image
 
-    for packet in container.demux(stream):
-        try:
-            yield from packet.decode()
-        except av.InvalidDataError:
-            continue
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return img
+    values = np.asarray(img, dtype=np.float64)
+    full = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(values / full * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
 
 
 def load_image(path: Path) -> np.ndarray:
@@ -146,7 +235,7 @@ def load_image(path: Path) -> np.ndarray:
                     f"image too large to decode safely ({src.width}x{src.height} pixels, "
                     f"limit {MAX_DECODE_PIXELS // 1_000_000} Mpx)"
                 )
-            img = ImageOps.exif_transpose(src)
+            img = _to_8bit(ImageOps.exif_transpose(src))
             img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
             return np.asarray(img.convert("RGB"))
     except Image.DecompressionBombError as e:

@@ -1,7 +1,9 @@
-"""Which frame decoder samples video frames: decord where it is installed, else PyAV (`--decoder auto|decord|pyav`).
+"""Which frame decoder samples video frames (`--decoder auto|decord|pyav`); `auto` is PyAV.
 
-decord has wheels only for Linux x86_64 and Windows amd64, so on macOS and Linux aarch64 the install does not
-pull it and `auto` falls back to PyAV, which decodes the same sample times at the same frame sizes.
+PyAV (`decode.py`) is the default everywhere: its one sequential pass also feeds shot detection, turns rotated
+phone video upright, gives variable-frame-rate video a frame for every sample time and keeps what decodes of a
+cut-off file. decord (`decode_decord.py`, wheels only for Linux x86_64 and Windows amd64) samples the same times at
+the same sizes by seeking; it is there for comparison and for users who measured it faster on their media.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ class DecoderEntry:
     module: str  # the module (in this package) whose `iter_frames` it is
 
 
-# In `auto` preference order: decord first, it is the decoder the project was measured with.
+# In `auto` preference order: PyAV first (see the module docstring), then decord.
 DECODERS: dict[str, DecoderEntry] = {
-    "decord": DecoderEntry("decord", "mmsearch.ingest.decode"),
-    "pyav": DecoderEntry("av", "mmsearch.ingest.decode_pyav"),
+    "pyav": DecoderEntry("av", "mmsearch.ingest.decode"),
+    "decord": DecoderEntry("decord", "mmsearch.ingest.decode_decord"),
 }
 AUTO = "auto"
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import MediaError
-from ..paths import display_path
+from ..paths import CATALOG_FILE, display_path
 from ..types import FileFailure, MediaFile, MediaKind
 
 VIDEO_EXTS = frozenset(
@@ -35,11 +36,26 @@ class Discovery:
     roots: tuple[Path, ...]
 
 
-def discover(paths: Sequence[Path]) -> Discovery:
-    files: list[MediaFile] = []
+# Probes many paths at once: each path maps to its MediaFile or the reason it is not media. The runner passes
+# one that probes in worker processes, so a decoder crash while probing costs only that file.
+Prober = Callable[[Sequence[Path]], list["MediaFile | str"]]
+
+
+def probe_here(paths: Sequence[Path]) -> list[MediaFile | str]:
+    """Probe in this process (tests, tools); `ingest.workers` probes in isolated processes."""
+    out: list[MediaFile | str] = []
+    for path in paths:
+        try:
+            out.append(probe(path))
+        except MediaError as e:
+            out.append(e.message)
+    return out
+
+
+def discover(paths: Sequence[Path], prober: Prober = probe_here) -> Discovery:
     failed: list[FileFailure] = []
-    skipped: list[str] = []
     roots: list[Path] = []
+    candidates: list[Path] = []
     for root in paths:
         if not os.path.lexists(root):
             failed.append(FileFailure(display_path(root), "no such file or directory"))
@@ -48,20 +64,21 @@ def discover(paths: Sequence[Path]) -> Discovery:
         for path, error in _walk(Path(os.path.abspath(root))):
             if error:
                 failed.append(FileFailure(display_path(path), error))
-                continue
-            try:
-                media = probe(path)
-            except MediaError as e:
-                if path.suffix.lower() in MEDIA_EXTS:
-                    failed.append(FileFailure(display_path(path), e.message))
-                else:
-                    skipped.append(display_path(path))
-                continue
-            files.append(media)
+            else:
+                candidates.append(path)
     # Overlapping arguments (`media media/sub`, `media ./media`, a file given twice) name one file once.
-    unique = {os.fsencode(f.path): f for f in files}
-    once = tuple(dict.fromkeys(failed))
-    return Discovery(tuple(unique[k] for k in sorted(unique)), once, tuple(dict.fromkeys(skipped)), tuple(roots))
+    candidates = list(dict.fromkeys(candidates))
+    files: list[MediaFile] = []
+    skipped: list[str] = []
+    for path, result in zip(candidates, prober(candidates), strict=True):
+        if isinstance(result, MediaFile):
+            files.append(result)
+        elif path.suffix.lower() in MEDIA_EXTS:
+            failed.append(FileFailure(display_path(path), result))
+        else:
+            skipped.append(display_path(path))
+    files.sort(key=lambda f: os.fsencode(f.path))
+    return Discovery(tuple(files), tuple(dict.fromkeys(failed)), tuple(skipped), tuple(roots))
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
@@ -79,6 +96,8 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
             yield path, _os_reason(e)
             continue
         if stat.S_ISDIR(st.st_mode):
+            if (path / CATALOG_FILE).exists():
+                continue  # an mmsearch index (e.g. ./indexes/default under `mmsearch index .`) is never media
             if (st.st_dev, st.st_ino) in seen_dirs:
                 yield path, "symlink loop (directory already visited)"
                 continue
@@ -130,21 +149,52 @@ def _probe_streams(path: Path, size: int, mtime_ns: int) -> MediaFile:
 
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            video = [s for s in container.streams.video if s.codec_context is not None]
+            # Cover art in an mp3/m4a is an "attached picture" video stream: the file is audio all the same.
+            video = [s for s in container.streams.video if s.codec_context is not None and not _attached_pic(s)]
             audio = list(container.streams.audio)
             duration = container.duration / 1_000_000 if container.duration else None
             fmt = container.format.name or ""
-            width = video[0].codec_context.width if video else 0
-            height = video[0].codec_context.height if video else 0
+            if video and any(d in fmt for d in IMAGE_DEMUXERS):
+                raise MediaError("not a readable image (contents do not match any supported image format)")
+            if not video and not audio:
+                raise MediaError("no video or audio stream")
+            first = _first_frame(container, video[0] if video else audio[0])
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
         raise MediaError(f"not a readable media file ({_short(e)})") from e
-    if video and any(d in fmt for d in IMAGE_DEMUXERS):
-        raise MediaError("not a readable image (contents do not match any supported image format)")
-    if video:
-        return MediaFile(path, MediaKind.VIDEO, size, mtime_ns, bool(audio), duration, width, height)
-    if audio:
+    if first is None:
+        raise MediaError("not a readable media file (no frame of its streams decodes)")
+    if not video:
         return MediaFile(path, MediaKind.AUDIO, size, mtime_ns, True, duration)
-    raise MediaError("no video or audio stream")
+    cc = video[0].codec_context
+    rotation = int(getattr(first, "rotation", 0) or 0) % 360
+    return MediaFile(path, MediaKind.VIDEO, size, mtime_ns, bool(audio), duration, cc.width, cc.height, rotation)
+
+
+def _attached_pic(stream: Any) -> bool:
+    import av
+
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+# Random bytes named .mp3 still "open" (the mp3 demuxer resyncs on any 0xFFE pattern); a real file decodes a
+# frame within its first packets.
+PROBE_PACKETS = 64
+
+
+def _first_frame(container: Any, stream: Any) -> Any | None:
+    """The first decodable frame of `stream` (its side data carries the display rotation), or None."""
+    import av
+
+    for n, packet in enumerate(container.demux(stream)):
+        if n >= PROBE_PACKETS:
+            return None
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue
+        if frames:
+            return frames[0]
+    return None
 
 
 def _short(e: BaseException) -> str:

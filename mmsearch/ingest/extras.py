@@ -109,7 +109,13 @@ class ExtraStages:
             self.times.ocr += time.perf_counter() - t0
         if clip is not None and self.audio is not None:
             t0 = time.perf_counter()
-            self._sounds[media.path] = self._embed_windows(clip)
+            # Long audio arrives in windows of several minutes: place each one's segments at its offset.
+            segments, vectors = self._embed_windows(clip)
+            segments = [Segment(s.kind, (s.start or 0.0) + clip.start, (s.end or 0.0) + clip.start) for s in segments]
+            before = self._sounds.get(media.path)
+            if before is not None:
+                segments, vectors = before[0] + segments, np.concatenate([before[1], vectors])
+            self._sounds[media.path] = (segments, vectors)
             self.times.audio += time.perf_counter() - t0
 
     def _embed_windows(self, clip: AudioClip) -> tuple[list[Segment], np.ndarray]:

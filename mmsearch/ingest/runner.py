@@ -1,23 +1,22 @@
-"""The ingest runner: discover → plan → (decode ∥ transcribe) → embed → store, timing every stage.
+"""The ingest runner: discover → plan → (decode workers ∥ transcribe) → embed → store, timing every stage.
 
-Decoding and transcription run in a producer thread that stays a few batches ahead, so the next batch is
-decoded while the current one is embedded. A file enters the catalog only when all its segments are embedded,
-and the writer commits every `commit_interval` seconds, so an interrupted run keeps every finished file.
+Probing and decoding run in worker processes (`workers.py`), the embedding and storing in `pipeline.py`. A file
+enters the catalog only when all its segments are embedded, and the writer commits every `commit_interval`
+seconds, so an interrupted run keeps every finished file. Files that failed are remembered with their content
+hash and skipped until they change (or `retry_failed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from ..errors import UsageError
 from ..index.shared import check_shared_options, shared_store_config
@@ -29,31 +28,18 @@ from ..models.registry import load_embedder
 from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
 from ..stores.protocol import StoreConfig
-from ..types import (
-    AudioClip,
-    FileFailure,
-    FrameBatch,
-    IngestSummary,
-    MediaFile,
-    MediaKind,
-    Segment,
-    SegmentKind,
-    SpeechSegment,
-    StageTimes,
-)
-from .decode import load_audio, load_image
-from .decoders import frame_decoder, resolve_decoder
-from .dedupe import Dedupe
+from ..types import FileFailure, IngestSummary, MediaFile, MediaKind, StageTimes
+from .decode import AUDIO_WINDOW_SECONDS
+from .decoders import resolve_decoder
 from .discover import discover
 from .extras import ExtrasOptions, ExtraStages, backfill_text
+from .pipeline import Pipeline, PipelineConfig, Reporter
 from .plan import Plan, make_plan
-from .shots import detect_shots
-from .transcribe import AsrOptions, Transcriber, load_transcriber
+from .shots import resolve_shots
+from .transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions, Transcriber, load_transcriber
+from .workers import Budget, WorkerPool, default_workers
 
 log = logging.getLogger(__name__)
-
-# Batches the decoder may run ahead of the embedder; bounds memory to a few batches of frames.
-PREFETCH_BATCHES = 4
 
 
 @dataclass(frozen=True)
@@ -66,23 +52,45 @@ class IngestOptions:
     batch_size: int = 32
     device: str = "auto"
     commit_interval: float = 30.0
-    detect_shots: bool = True  # a second, low-resolution decode of each video; off: hits fall back to frame runs
-    decoder: str = "auto"  # frame decoder (ingest/decoders.py): auto, decord or pyav
+    detect_shots: bool = True  # False (--no-shots) is shots="none": visual hits fall back to frame runs
     store: StoreConfig = field(default_factory=StoreConfig)  # backend, uri, collection, index type
+    shots: str = "auto"  # transnetv2 (default when installed), adaptive (PySceneDetect) or none
+    workers: int | None = None  # decode processes; None: what the cores and memory allow
+    retry_failed: bool = False  # decode again files that failed in an earlier run although unchanged
+    budget: Budget = field(default_factory=Budget)  # how long a worker may be silent before it is killed
+    audio_window: float = AUDIO_WINDOW_SECONDS
+    decoder: str = "auto"  # frame decoder (ingest/decoders.py): auto (PyAV), pyav or decord
     embed: EmbedChoice = field(default_factory=EmbedChoice)  # --runtime / --precision of the CLIP towers
     dedupe: bool = True  # skip frames that look like the last embedded one of their shot (ingest/dedupe.py)
     catalog: str | None = None  # postgresql://: a shared catalog, this run is one of several workers
     claim_ttl: float | None = None  # seconds a dead worker's claimed files wait before others take them
     extras: ExtrasOptions = field(default_factory=ExtrasOptions)  # OCR, sentence text, audio windows (extras.py)
 
+    @property
+    def shot_detector(self) -> str:
+        return "none" if not self.detect_shots else resolve_shots(self.shots)
+
     def validate(self) -> None:
+        """Everything that can be refused before anything is created (no index directory, no model load)."""
         if not self.paths:
             raise UsageError("give at least one file or folder to index")
+        missing = [p for p in self.paths if not os.path.lexists(p)]
+        if missing:
+            raise UsageError(f"no such file or directory: {display_path(missing[0])}", hint="check the path")
+        if self.index_dir.exists() and not self.index_dir.is_dir():
+            raise UsageError(
+                f"--index {display_path(self.index_dir)} is a file, not a directory", hint="name a directory"
+            )
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        check_device(self.device)
+        if self.device in ("gpu", "cuda"):
+            _require_gpu(self.device)
+        self.shot_detector  # noqa: B018 - validates --shots
         if not 0 < self.fps <= 60:
             raise UsageError(f"--fps must be in (0, 60], got {self.fps}")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        check_device(self.device)
         resolve_decoder(self.decoder)
         self.store.validate()
         self.embed.validate()
@@ -92,32 +100,23 @@ class IngestOptions:
         self.extras.validate()
 
 
-class Reporter(Protocol):
-    def planned(self, files: int, media_seconds: float) -> None: ...
-    def advanced(self, media_seconds: float) -> None: ...
-    def file_done(self, path: str) -> None: ...
-    def file_failed(self, failure: FileFailure) -> None: ...
+def _require_gpu(device: str) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(
+            f"--device {device}: there is no GPU here (CUDA sees no device)", hint="use --device cpu or auto"
+        )
 
 
 class SilentReporter:
     def planned(self, files: int, media_seconds: float) -> None: ...
+    def started(self, path: str) -> None: ...
     def advanced(self, media_seconds: float) -> None: ...
     def file_done(self, path: str) -> None: ...
     def file_failed(self, failure: FileFailure) -> None: ...
-
-
-@dataclass(frozen=True)
-class _Work:
-    """One item from the producer: frames, speech, an image, or the end (or failure) of a file."""
-
-    media: MediaFile
-    frames: FrameBatch | None = None
-    speech: list[SpeechSegment] | None = None
-    image: np.ndarray | None = None
-    shots: list[tuple[float, float]] | None = None
-    clip: AudioClip | None = None  # the soundtrack, for the audio windows stage
-    done: bool = False
-    error: str | None = None
+    def note(self, path: str, message: str) -> None: ...
+    def interrupted(self) -> None: ...
 
 
 def run_ingest(
@@ -125,6 +124,7 @@ def run_ingest(
     reporter: Reporter | None = None,
     embedder: Embedder | None = None,
     transcriber: Transcriber | None = None,
+    on_event: object = None,
 ) -> IngestSummary:
     options.validate()
     reporter = reporter or SilentReporter()
@@ -140,43 +140,150 @@ def run_ingest(
         options.catalog,
         options.claim_ttl,
     )
-    writer.extra_manifest = {"fps": str(options.fps)}
+    writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
-    with writer:
+    pool = WorkerPool(options.workers or default_workers(), options.budget)
+    with writer, _interrupts_acknowledged(reporter), pool:
         writer.open()
-        with writer.work.exclusive():  # several workers: one at a time creates, plans and queues
-            # Models load only when there is work: an unchanged rerun never pays for them.
-            writer.ensure_store(lambda: models.embedder().dim)
-            t0 = time.perf_counter()
-            found = discover(options.paths)
-            plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
-            summary.times.discover = time.perf_counter() - t0
-            _apply_cheap_changes(writer, plan, summary)
-            backfill_text(writer, options.extras, summary.times)
-            if options.catalog:  # the next worker plans from what this one changed
-                writer.commit()
-            writer.work.enqueue(plan.new)
-        _record_failures([*found.failed, *plan.failed], summary, reporter)
+        plan, failed = _plan(options, writer, models, pool, summary)
+        _record_failures(failed, summary, reporter)
+        _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
         if plan.new:
-            needs_asr = any(m.has_audio for m, _ in plan.new)
-            runner = _Pipeline(options, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
-            runner.extras = ExtraStages.load(options.extras, summary.times)
-            for name, (model, dim) in runner.extras.spaces.items():
-                writer.use_space(name, model, dim)
-            reporter.planned(len(plan.new), sum(m.duration or 0.0 for m, _ in plan.new))
-            runner.run(plan.new)
-            # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders
-            # have no device attribute and run on the CPU.
-            summary.device = str(getattr(runner.embedder, "device", "cpu"))
-            summary.decoder = resolve_decoder(options.decoder)
-            writer._cat().set_manifest({"embed_device": summary.device})
-            writer._cat().set_manifest(runtime_record(models.embedder()))
+            _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event)
         writer.commit()
         log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
         summary.files = writer._cat().file_count()
         summary.segments = sum(writer._cat().counts().values())
     summary.times.total = time.perf_counter() - started
     return summary
+
+
+def _plan(
+    options: IngestOptions, writer: IndexWriter, models: _Models, pool: WorkerPool, summary: IngestSummary
+) -> tuple[Plan, list[FileFailure]]:
+    """Create the index if needed, find what changed, apply the cheap changes and queue the new files."""
+    with writer.work.exclusive():  # several workers: one at a time creates, plans and queues
+        # Models load only when there is work: an unchanged rerun never pays for them.
+        writer.ensure_store(lambda: models.embedder().dim)
+        t0 = time.perf_counter()
+        found = discover(options.paths, pool.probe)
+        plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
+        summary.times.discover = time.perf_counter() - t0
+        _apply_cheap_changes(writer, plan, summary)
+        backfill_text(writer, options.extras, summary.times)
+        if options.catalog:  # the next worker plans from what this one changed
+            writer.commit()
+        writer.work.enqueue(plan.new)
+    return plan, [*found.failed, *plan.failed]
+
+
+def _run_pipeline(
+    options: IngestOptions,
+    plan: Plan,
+    writer: IndexWriter,
+    models: _Models,
+    pool: WorkerPool,
+    reporter: Reporter,
+    summary: IngestSummary,
+    on_event: object,
+) -> None:
+    needs_asr = any(m.has_audio for m, _ in plan.new)
+    decoder = resolve_decoder(options.decoder)
+    config = PipelineConfig(
+        options.fps,
+        options.batch_size,
+        options.shot_detector,
+        options.audio_window,
+        options.commit_interval,
+        decoder,
+        options.dedupe,
+    )
+    pipeline = Pipeline(config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
+    pipeline.extras = ExtraStages.load(options.extras, summary.times)
+    for name, (model, dim) in pipeline.extras.spaces.items():
+        writer.use_space(name, model, dim)
+    if on_event is not None:
+        pipeline.on_event = on_event  # type: ignore[assignment]
+    reporter.planned(len(plan.new), _media_seconds(plan.new, options.asr is not None))
+    pipeline.run(plan.new)
+    # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders have no
+    # device attribute and run on the CPU.
+    summary.device = str(getattr(pipeline.embedder, "device", "cpu"))
+    summary.decoder = decoder
+    writer._cat().set_manifest({"embed_device": summary.device, **runtime_record(models.embedder())})
+
+
+def remembered_asr(index_dir: Path, backend: str | None, model: str | None) -> tuple[str, str]:
+    """`--asr-backend/--asr-model` if given, else what the index was built with, else the defaults."""
+    from ..index.catalog import Catalog
+    from ..paths import CATALOG_FILE
+
+    saved: dict[str, str] = {}
+    if (index_dir / CATALOG_FILE).is_file():
+        catalog = Catalog.open(index_dir / CATALOG_FILE, readonly=True)
+        try:
+            saved = catalog.manifest()
+        finally:
+            catalog.close()
+    if model is None and backend is None:
+        backend = saved.get("asr_backend")
+    return backend or DEFAULT_ASR_BACKEND, model or saved.get("asr_model") or DEFAULT_ASR_MODEL
+
+
+def _asr_manifest(asr: AsrOptions | None) -> dict[str, str]:
+    """The index remembers its ASR like its CLIP model, so a later `index` run uses the same one."""
+    return {} if asr is None else {"asr_backend": asr.backend, "asr_model": asr.model}
+
+
+def _media_seconds(work: list[tuple[MediaFile, str]], speech: bool) -> float:
+    """What the progress bar counts: seconds of video to sample plus seconds of audio to transcribe."""
+    total = 0.0
+    for media, _ in work:
+        seconds = media.duration or 0.0
+        total += seconds if media.kind is MediaKind.VIDEO else 0.0
+        total += seconds if speech and media.has_audio else 0.0
+    return total
+
+
+def _skip_failed_before(
+    writer: IndexWriter, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter
+) -> None:
+    """Files that failed in an earlier run with the same content are not decoded again (unless `retry`); they
+    are still reported, so the run says the folder is not fully indexed (exit 1)."""
+    failures = writer._cat().failures()
+    if retry or not failures:
+        return
+    keep = []
+    for media, sha in plan.new:
+        before = failures.get(path_key(media.path))
+        if before is not None and before[1] == sha:
+            reason = f"{before[2]} (in an earlier run; unchanged, not retried: --retry-failed retries)"
+            _record_failures([FileFailure(display_path(media.path), reason)], summary, reporter)
+            continue
+        keep.append((media, sha))
+    plan.new = keep
+
+
+@contextlib.contextmanager
+def _interrupts_acknowledged(reporter: Reporter) -> Iterator[None]:
+    """The first Ctrl-C is acknowledged at once and stops the run (KeyboardInterrupt); later ones are only
+    acknowledged, so winding down (workers killed, speech thread joined, finished files committed) completes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[bool] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        reporter.interrupted()
+        if not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Models:
@@ -232,179 +339,11 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
         catalog.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
-        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr, content.spaces)
+        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
     replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}
     summary.removed_files = len([r for r in plan.removed if r.raw_path not in replaced])
-
-
-class _Pipeline:
-    def __init__(
-        self,
-        options: IngestOptions,
-        writer: IndexWriter,
-        embedder: Embedder,
-        transcriber: Transcriber | None,
-        reporter: Reporter,
-        summary: IngestSummary,
-    ) -> None:
-        self.options = options
-        self.writer = writer
-        self.embedder = embedder
-        self.transcriber = transcriber
-        self.reporter = reporter
-        self.summary = summary
-        self.times: StageTimes = summary.times
-        self._pending: dict[Path, tuple[list[Segment], list[np.ndarray]]] = {}
-        self._shots: dict[Path, list[tuple[float, float]]] = {}
-        self._dedupe = Dedupe()
-        self._last_commit = time.perf_counter()
-        self._iter_frames = frame_decoder(options.decoder)
-        self.extras = ExtraStages(summary.times)
-
-    def run(self, work: list[tuple[MediaFile, str]]) -> None:
-        hashes = {media.path: sha for media, sha in work}
-        items: queue.Queue[_Work | None] = queue.Queue(maxsize=PREFETCH_BATCHES)
-        stop = threading.Event()
-        producer = threading.Thread(
-            target=self._produce,
-            args=([m for m, _ in work], items, stop),
-            name="mmsearch-decode",
-            daemon=True,
-        )
-        producer.start()
-        try:
-            while (item := items.get()) is not None:
-                self._consume(item, hashes[item.media.path])
-        finally:
-            stop.set()
-            while producer.is_alive():  # drain so a blocked put() can see `stop`
-                with contextlib.suppress(queue.Empty):
-                    items.get(timeout=0.1)
-            producer.join()
-
-    # -- producer side (decode + transcribe) -----------------------------------------------------------
-
-    def _produce(self, files: list[MediaFile], items: queue.Queue[_Work | None], stop: threading.Event) -> None:
-        try:
-            for media in self.writer.work.claimed(files):
-                if stop.is_set():
-                    return
-                try:
-                    for work in self._decode_file(media):
-                        items.put(work)
-                        if stop.is_set():
-                            return
-                except Exception as e:  # one bad file must never stop the rest; the reason is reported
-                    items.put(_Work(media, error=_reason(e)))
-                    continue
-                items.put(_Work(media, done=True))
-        finally:
-            items.put(None)
-
-    def _decode_file(self, media: MediaFile) -> Iterator[_Work]:
-        if media.kind is MediaKind.IMAGE:
-            t0 = time.perf_counter()
-            image = load_image(media.path)
-            self.times.decode += time.perf_counter() - t0
-            yield _Work(media, image=image)
-            return
-        if media.kind is MediaKind.VIDEO:
-            if self.options.detect_shots:
-                yield _Work(media, shots=self._detect_shots(media))
-            t0 = time.perf_counter()
-            for batch in self._iter_frames(media, self.options.fps, self.options.batch_size):
-                self.times.decode += time.perf_counter() - t0
-                yield _Work(media, frames=batch)
-                t0 = time.perf_counter()
-        if media.has_audio and (self.transcriber is not None or self.extras.wants_audio):
-            clip = self._load_audio(media)
-            yield _Work(media, speech=self._transcribe(clip), clip=clip if self.extras.wants_audio else None)
-
-    def _detect_shots(self, media: MediaFile) -> list[tuple[float, float]]:
-        t0 = time.perf_counter()
-        try:
-            return detect_shots(media.path, media.duration)
-        except Exception as e:  # no shots is a usable state: visual hits then fall back to frame runs
-            log.warning("shot detection failed for %s: %s", display_path(media.path), _reason(e))
-            return []
-        finally:
-            self.times.shots += time.perf_counter() - t0
-
-    def _load_audio(self, media: MediaFile) -> AudioClip | None:
-        t0 = time.perf_counter()
-        clip = load_audio(media)
-        self.times.decode += time.perf_counter() - t0
-        return clip
-
-    def _transcribe(self, clip: AudioClip | None) -> list[SpeechSegment]:
-        if clip is None or self.transcriber is None:
-            return []
-        t0 = time.perf_counter()
-        segments = self.transcriber.transcribe(clip)
-        self.times.transcribe += time.perf_counter() - t0
-        return segments
-
-    # -- consumer side (embed + store) -----------------------------------------------------------------
-
-    def _consume(self, item: _Work, sha: str) -> None:
-        media = item.media
-        segments, vectors = self._pending.setdefault(media.path, ([], []))
-        if item.error is not None:
-            self._pending.pop(media.path, None)
-            self._shots.pop(media.path, None)
-            self.extras.drop(media)
-            failure = FileFailure(display_path(media.path), item.error)
-            self.summary.failed.append(failure)
-            self.reporter.file_failed(failure)
-            return
-        if item.shots is not None:
-            self._shots[media.path] = item.shots
-        t0 = time.perf_counter()
-        new_segments, new_vectors = self._embed(item)
-        self.times.embed += time.perf_counter() - t0
-        segments.extend(new_segments)
-        self.extras.observe(media, item.frames, item.clip)
-        if len(new_vectors):
-            vectors.append(new_vectors)
-        if item.frames is not None and len(item.frames.times):
-            self.reporter.advanced(min(len(item.frames.times) * item.frames.interval, media.duration or 0.0))
-        if item.done:
-            self._store(media, sha)
-
-    def _embed(self, item: _Work) -> tuple[list[Segment], np.ndarray]:
-        if item.frames is not None and (len(item.frames.times) or item.frames.last):
-            batch = item.frames
-            end_cap = batch.file.duration or float("inf")
-            segs = [Segment(SegmentKind.FRAME, float(t), float(min(t + batch.interval, end_cap))) for t in batch.times]
-            frames = list(batch.frames)
-            if self.options.dedupe:
-                segs, frames = self._dedupe.keep(batch, segs, self._shots.get(batch.file.path, []))
-            return segs, self.embedder.embed_images(frames)
-        if item.speech:
-            segs = [Segment(SegmentKind.SPEECH, s.start, s.end, s.text) for s in item.speech]
-            return segs, self.embedder.embed_texts([s.text for s in item.speech])
-        if item.image is not None:
-            return [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images([item.image])
-        return [], np.zeros((0, self.embedder.dim), np.float32)
-
-    def _store(self, media: MediaFile, sha: str) -> None:
-        segments, vectors = self._pending.pop(media.path)
-        t0 = time.perf_counter()
-        stacked = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
-        asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
-        extra = self.extras.finish(media, segments)
-        shots = self._shots.pop(media.path, [])
-        self.writer.add_file(media, sha, segments + extra.segments, stacked, shots, asr, extra.spaces)
-        self.summary.embedded += len(segments) + len(extra.segments)
-        self.summary.new_files += 1
-        self.summary.media_seconds += media.duration or 0.0
-        if time.perf_counter() - self._last_commit >= self.options.commit_interval:
-            self.writer.commit()
-            self._last_commit = time.perf_counter()
-        self.times.store += time.perf_counter() - t0
-        self.reporter.file_done(display_path(media.path))
 
 
 def _reason(e: BaseException) -> str:

@@ -7,6 +7,7 @@ directory for faster-whisper, a `.pt` checkpoint for openai-whisper.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ class AsrOptions:
 class Transcriber(Protocol):
     options: AsrOptions
 
-    def transcribe(self, clip: AudioClip) -> list[SpeechSegment]: ...
+    def transcribe(self, clip: AudioClip, stop: threading.Event | None = None) -> list[SpeechSegment]: ...
 
 
 def is_silent(samples: np.ndarray) -> bool:
@@ -79,7 +80,8 @@ class FasterWhisperTranscriber:
         except Exception as e:  # HF hub, CTranslate2 and OS errors all mean "this model is not usable here"
             raise WeightsUnavailable(f"cannot load ASR model {options.model!r}: {e}", hint=_hint(options)) from e
 
-    def transcribe(self, clip: AudioClip) -> list[SpeechSegment]:
+    def transcribe(self, clip: AudioClip, stop: threading.Event | None = None) -> list[SpeechSegment]:
+        """`stop` is checked between Whisper's 30 s chunks, so Ctrl-C does not wait for a whole window."""
         if is_silent(clip.samples):
             return []
         # VAD drops silent stretches before decoding; faster-whisper maps times back to the original audio.
@@ -88,6 +90,8 @@ class FasterWhisperTranscriber:
         )
         out: list[SpeechSegment] = []
         for seg in segments:
+            if stop is not None and stop.is_set():
+                break
             out.extend(_split_on_pauses(seg.start, seg.end, seg.text, seg.words or []))
         return [s for s in out if s.text]
 
@@ -111,7 +115,7 @@ class OpenAIWhisperTranscriber:
         except Exception as e:  # download (urllib) and checkpoint errors
             raise WeightsUnavailable(f"cannot load ASR model {name!r}: {e}", hint=_hint(options)) from e
 
-    def transcribe(self, clip: AudioClip) -> list[SpeechSegment]:
+    def transcribe(self, clip: AudioClip, stop: threading.Event | None = None) -> list[SpeechSegment]:
         if is_silent(clip.samples):
             return []
         result: dict[str, Any] = self._model.transcribe(

@@ -1,0 +1,301 @@
+"""Decode workers: probing, decoding and shot detection run in child processes, so a native decoder that crashes
+(any signal) or hangs on a hostile file costs only that file.
+
+Each worker is a spawned process with a pipe; the pool hands it one file at a time and relays what it sends
+(frame batches, shots, audio windows, an image, done, or an error) as `Event`s. A worker that dies mid-file
+fails that file ("decoder crashed (SIGSEGV)") and is replaced; one that sends nothing for longer than its
+budget (base + factor x the file's duration, counted only while the pool waits for it) is killed and fails the
+file with "decoder timed out after N s".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from ..errors import MediaError
+from ..types import MediaFile, MediaKind
+
+log = logging.getLogger(__name__)
+
+# Memory one decode worker may need (frames in flight, TransNetV2, ffmpeg buffers), for the default count.
+WORKER_MEMORY_BYTES = 1 << 30
+MAX_DEFAULT_WORKERS = 8
+# How long the pool waits for a message before telling the runner it is idle (so it embeds what it holds).
+IDLE_SECONDS = 0.05
+
+
+def default_workers() -> int:
+    """As many as the cores allow, fewer when memory is short (each worker may hold ~1 GB)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        memory = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        memory = WORKER_MEMORY_BYTES * cores
+    return max(1, min(cores, memory // WORKER_MEMORY_BYTES, MAX_DEFAULT_WORKERS))
+
+
+@dataclass(frozen=True)
+class DecodeTask:
+    media: MediaFile
+    fps: float
+    batch_size: int
+    shots: str  # a shot detector name from shots.DETECTORS, or "none"
+    audio: bool  # decode the audio track (for speech, audio windows) too
+    audio_window: float
+    decoder: str = "pyav"  # a name from decoders.DECODERS (resolved, not "auto")
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a worker reported about one file. kind: frames, shots, audio, image, done, failed, idle."""
+
+    kind: str
+    media: MediaFile | None = None
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    base: float = 60.0
+    per_media_second: float = 1.0
+
+    def seconds(self, media: MediaFile | None) -> float:
+        return self.base + self.per_media_second * float((media.duration if media else None) or 0.0)
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+# -- the worker process ------------------------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us when it must.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        try:
+            if isinstance(task, Path):
+                conn.send(Event("probed", None, _probe_one(task)))
+            else:
+                for event in _decode(task):
+                    conn.send(event)
+                conn.send(Event("done", task.media))
+        except MediaError as e:
+            conn.send(Event("failed", getattr(task, "media", None), e.message))
+        except Exception as e:  # one file's unexpected decoder error is that file's failure, reported in one line
+            text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            conn.send(Event("failed", getattr(task, "media", None), text))
+
+
+def _probe_one(path: Path) -> MediaFile | str:
+    from .discover import probe
+
+    try:
+        return probe(path)
+    except MediaError as e:
+        return e.message
+
+
+def _decode(task: DecodeTask) -> Iterator[Event]:
+    from .decode import iter_audio, iter_frames, load_image
+    from .shots import make_detector
+
+    media = task.media
+    if media.kind is MediaKind.IMAGE:
+        yield Event("image", media, load_image(media.path))
+        return
+    if media.kind is MediaKind.VIDEO:
+        detector = make_detector(task.shots)
+        timed = _TimedSink(detector) if detector is not None else None
+        if task.decoder == "decord":
+            from .decode_decord import iter_frames as decord_frames
+
+            for batch in decord_frames(media, task.fps, task.batch_size):
+                yield Event("frames", media, batch)
+            if timed is not None:  # decord only seeks to the samples: the shots need every frame, a PyAV pass
+                for _ in iter_frames(media, task.fps, task.batch_size, shots=timed):
+                    pass
+        else:
+            for batch in iter_frames(media, task.fps, task.batch_size, shots=timed):
+                yield Event("frames", media, batch)
+        if detector is not None and timed is not None:
+            t0 = time.perf_counter()
+            shots = detector.finish(media.duration)
+            yield Event("shots", media, (shots, timed.seconds + time.perf_counter() - t0))
+    if task.audio and media.has_audio:
+        for clip in iter_audio(media, task.audio_window):
+            yield Event("audio", media, clip)
+
+
+class _TimedSink:
+    """Passes frames to a shot detector and counts its seconds (the `shots` stage time)."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.frame_size = detector.frame_size
+        self.seconds = 0.0
+
+    def feed(self, time_s: float, frame: Any) -> None:
+        t0 = time.perf_counter()
+        self.detector.feed(time_s, frame)
+        self.seconds += time.perf_counter() - t0
+
+
+# -- the pool (parent side) ----------------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child,), name="mmsearch-decode", daemon=True)
+        self.process.start()
+        child.close()
+        self.task: DecodeTask | Path | None = None
+        self.silent = 0.0  # seconds the pool has waited for it since its last message
+
+    def assign(self, task: DecodeTask | Path) -> None:
+        self.task = task
+        self.silent = 0.0
+        self.conn.send(task)
+
+    def stop(self, kill: bool = False) -> None:
+        if kill and self.process.is_alive():
+            self.process.kill()
+        else:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class WorkerPool:
+    def __init__(self, workers: int, budget: Budget | None = None) -> None:
+        self._ctx = mp.get_context("spawn")  # no fork: the parent holds threads and maybe a CUDA context
+        self.size = max(1, workers)
+        self.budget = budget or Budget()
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(kill=exc[0] is not None)
+
+    def close(self, kill: bool = False) -> None:
+        for worker in self._workers:
+            worker.stop(kill=kill)
+        self._workers = []
+
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def probe(self, paths: Sequence[Path]) -> list[MediaFile | str]:
+        results: dict[Path, MediaFile | str] = {}
+        for event in self._run(list(paths)):
+            if event.kind in ("probed", "failed"):
+                results[event.payload[0]] = event.payload[1]
+        return [results.get(p, "probe failed") for p in paths]
+
+    def decode(self, tasks: Iterable[DecodeTask]) -> Iterator[Event]:
+        """Events of all tasks, interleaved, as workers report them; 'idle' when none has anything yet.
+
+        `tasks` is read lazily, one task when a worker is free (several machines may be claiming the same files).
+        """
+        yield from self._run(tasks)
+
+    def _run(self, todo: Iterable[Any]) -> Iterator[Event]:
+        pending = iter(todo)
+        task = next(pending, None)
+        while True:
+            for worker in self._workers:
+                if worker.task is None and task is not None:
+                    worker.assign(task)
+                    task = next(pending, None)
+            while task is not None and len(self._workers) < self.size:
+                self._workers.append(_Worker(self._ctx))
+                self._workers[-1].assign(task)
+                task = next(pending, None)
+            if task is None and not any(w.task is not None for w in self._workers):
+                return
+            yield from self._receive()
+
+    def _receive(self) -> Iterator[Event]:
+        waiting = [w for w in self._workers if w.task is not None]
+        began = time.monotonic()
+        ready = wait([w.conn for w in waiting] + [w.process.sentinel for w in waiting], timeout=IDLE_SECONDS)
+        waited = time.monotonic() - began
+        if not ready:
+            yield Event("idle")
+        for worker in waiting:
+            # Only time spent waiting counts: while the runner embeds, a worker blocked on a full pipe is not slow.
+            worker.silent += waited
+            if worker.conn in ready:
+                yield from self._read(worker)
+            elif worker.process.sentinel in ready or not worker.process.is_alive():
+                yield self._replace(worker, self._crash_reason(worker))
+            elif worker.silent > self.budget.seconds(_media_of(worker.task)):
+                limit = self.budget.seconds(_media_of(worker.task))
+                worker.process.kill()
+                yield self._replace(worker, f"decoder timed out after {limit:.0f} s")
+
+    def _read(self, worker: _Worker) -> Iterator[Event]:
+        try:
+            event: Event = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            yield self._replace(worker, self._crash_reason(worker))
+            return
+        worker.silent = 0.0
+        task = worker.task
+        if isinstance(task, Path):
+            worker.task = None
+            yield Event("probed", None, (task, event.payload))
+            return
+        if event.kind in ("done", "failed"):
+            worker.task = None
+        yield Event(event.kind, task.media if task is not None else event.media, event.payload)
+
+    def _crash_reason(self, worker: _Worker) -> str:
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        if code is not None and code < 0:
+            return f"decoder crashed ({_signal_name(code)})"
+        return f"decoder exited unexpectedly (status {code})"
+
+    def _replace(self, worker: _Worker, reason: str) -> Event:
+        task = worker.task
+        index = self._workers.index(worker)
+        worker.task = None
+        worker.stop(kill=True)
+        self._workers[index] = _Worker(self._ctx)
+        if isinstance(task, Path):
+            return Event("probed", None, (task, reason))
+        return Event("failed", task.media if task is not None else None, reason)
+
+
+def _media_of(task: DecodeTask | Path | None) -> MediaFile | None:
+    return task.media if isinstance(task, DecodeTask) else None
