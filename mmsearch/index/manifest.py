@@ -102,24 +102,25 @@ def require_index(index_dir: Path) -> Path:
 
 def resolve_model(index_dir: Path, requested: str | None) -> str:
     """`--model` if given, else the model that built the existing index, else the default."""
-    if requested:
-        return requested
+    return requested or saved_manifest(index_dir).get("model") or DEFAULT_MODEL
+
+
+def saved_manifest(index_dir: Path) -> dict[str, str]:
+    """The manifest of an existing index, read-only; empty when there is none or it cannot be read (a first run
+    killed as it began, a damaged catalog: the writer says which when it opens it)."""
     path = index_dir / CATALOG_FILE
-    if path.is_file() and path.stat().st_size > 0:
-        try:
-            catalog = Catalog.open(path, readonly=True)
-        except CorruptIndex:
-            # Empty (a first run killed as it began) or damaged: the writer says which when it opens it.
-            return DEFAULT_MODEL
-        try:
-            model = catalog.manifest().get("model")
-        except CorruptIndex:
-            model = None
-        finally:
-            catalog.close()
-        if model:
-            return model
-    return DEFAULT_MODEL
+    if not path.is_file() or path.stat().st_size == 0:
+        return {}
+    try:
+        catalog = Catalog.open(path, readonly=True)
+    except CorruptIndex:
+        return {}
+    try:
+        return catalog.manifest()
+    except CorruptIndex:
+        return {}
+    finally:
+        catalog.close()
 
 
 def open_reader(index_dir: Path, device: Device = "auto") -> tuple[Catalog, Manifest, VectorStore]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..index.manifest import saved_manifest
 from ..index.shared import check_shared_options, shared_store_config
 from ..index.writer import IndexWriter
 from ..models.clip import Embedder
@@ -215,16 +216,7 @@ def _run_pipeline(
 
 def remembered_asr(index_dir: Path, backend: str | None, model: str | None) -> tuple[str, str]:
     """`--asr-backend/--asr-model` if given, else what the index was built with, else the defaults."""
-    from ..index.catalog import Catalog
-    from ..paths import CATALOG_FILE
-
-    saved: dict[str, str] = {}
-    if (index_dir / CATALOG_FILE).is_file():
-        catalog = Catalog.open(index_dir / CATALOG_FILE, readonly=True)
-        try:
-            saved = catalog.manifest()
-        finally:
-            catalog.close()
+    saved = saved_manifest(index_dir)
     if model is None and backend is None:
         backend = saved.get("asr_backend")
     return backend or DEFAULT_ASR_BACKEND, model or saved.get("asr_model") or DEFAULT_ASR_MODEL
