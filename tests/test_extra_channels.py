@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from mmsearch.cli.app import app
 from mmsearch.errors import UsageError
-from mmsearch.index.catalog import MIGRATIONS, SPACES_SCHEMA, Catalog
+from mmsearch.index.catalog import MIGRATIONS, SCHEMA_VERSION, SPACES_SCHEMA, Catalog
 from mmsearch.index.manifest import space_infos
 from mmsearch.ingest.extras import ExtrasOptions
 from mmsearch.ingest.ocr import OcrTracker
@@ -97,7 +97,7 @@ def test_catalog_migrates_a_schema_3_index_and_keeps_its_rows(tmp_path: Path) ->
     assert old.space_counts() == {} and old.space_vectors("text", 4)[0].size == 0  # read-only: not migrated
     old.close()
     catalog = Catalog.open(path)
-    assert catalog.schema_version() == SPACES_SCHEMA
+    assert catalog.schema_version() == SCHEMA_VERSION >= SPACES_SCHEMA
     catalog.begin()
     catalog.add_space_vectors("text", [7], np.array([[0.0, 1.0, 0.0, 0.0]], np.float32))
     catalog.commit()
