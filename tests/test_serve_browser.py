@@ -81,9 +81,18 @@ def test_search_play_more_like_this_and_drop_an_image(
     page.wait_for_selector("#player[open]")
     page.click("#more")
     page.wait_for_function("() => location.search.includes('like=')")
-    page.wait_for_selector(".card")
+    # The cards of the text search are still there while the example search runs: wait for its own outcome.
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('like:')", timeout=120_000)
     assert f"like={moment['file_id']}" in page.url
-    assert "like:" in page.inner_text("#status")
+    # With calibrated fusion (the default) an example may find nothing that stands out in this tiny index: then
+    # the page says so; otherwise it shows the moments the API gives for the same example.
+    like = httpx.get(base_url + "/api/search", params={"like": moment["file_id"], "start": moment["start"],
+                                                        "end": moment["end"]}).json()["results"]  # fmt: skip
+    if like:
+        page.wait_for_selector(".card")
+        assert page.locator(".card").count() == len(like)
+    else:
+        assert "No moments found" in page.inner_text("#status")
     page.screenshot(path=str(tmp_path / "3-more-like-this.png"), full_page=True)
 
     page.go_back()  # the query lives in the URL: back shows the text search again

@@ -138,7 +138,7 @@ class ProgressReporter:
 
     def started(self, path: str) -> None:
         if not self._stopping:
-            self.progress.update(self.task, description=escape(os.path.basename(path)))
+            self.progress.update(self.task, description=safe(os.path.basename(path)))
 
     def advanced(self, media_seconds: float) -> None:
         self._media_done = min(self._media_done + media_seconds, self._media_total)
@@ -152,7 +152,7 @@ class ProgressReporter:
         self.progress.console.print(f"[red]failed:[/] {safe(failure.path)}: {safe(failure.reason)}", soft_wrap=True)
 
     def note(self, path: str, message: str) -> None:
-        self.progress.console.print(f"[yellow]note:[/] {escape(path)}: {escape(message)}", soft_wrap=True)
+        self.progress.console.print(f"[yellow]note:[/] {safe(path)}: {safe(message)}", soft_wrap=True)
 
     def interrupted(self) -> None:
         if not self._stopping:

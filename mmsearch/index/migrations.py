@@ -63,6 +63,11 @@ MIGRATIONS: tuple[str, ...] = (
         failed_at TEXT NOT NULL
     );
     """,
+    # 6: PostgreSQL's claims table (work shared between several writers, `catalog_pg.py`); one SQLite writer holds
+    # the directory lock and needs none. Kept as a number so both catalogs count their versions alike.
+    """
+    SELECT 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
