@@ -33,8 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = ("3.11", "3.12")
 # pip platform tag (the oldest OS the wheels must support) and the marker values of that platform.
 PLATFORMS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    # A Mac on macOS 14 (or newer) takes wheels built for 11..14; scikit-learn (under sentence-transformers)
+    # publishes arm64 wheels only from macosx_12_0 on.
     "macos-arm64": (
-        ("macosx_11_0_arm64",),
+        ("macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"),
         {"sys_platform": "darwin", "platform_system": "Darwin", "platform_machine": "arm64", "os_name": "posix"},
     ),
     "linux-aarch64": (
