@@ -68,7 +68,7 @@ def main() -> None:
         "video": f"{args.seconds}s 1280x720 H.264 25 fps (testsrc2)",
         "sampling_fps": args.fps,
         "repeats": args.repeats,
-        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs (shared, loaded)",
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs",
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
