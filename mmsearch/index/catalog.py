@@ -315,6 +315,11 @@ class Catalog:
                 found[rec.id] = rec
         return found
 
+    def segment_spans(self) -> list[tuple[int, int, str, float | None, float | None]]:
+        """(id, file id, kind, start, end) of every segment that has a file, in id order (a searcher's table)."""
+        sql = 'SELECT s.id, s.file_id, s.kind, s.start, s."end" FROM segments s JOIN files f ON f.id = s.file_id'
+        return self._conn.execute(sql + " ORDER BY s.id").fetchall()
+
     def segment_ids(self) -> list[int]:
         """Ids of the segments that have a CLIP vector in the store (ocr and audio segments have none there)."""
         sql = f"SELECT id FROM segments WHERE {_CLIP_KIND_SQL} ORDER BY id"
@@ -442,17 +447,12 @@ class Catalog:
 
 
 def _file_record(row: Any) -> FileRecord:
+    duration, asr = row[7], row[9]
     return FileRecord(
-        id=int(row[0]),
-        raw_path=bytes(row[1]),
-        path=str(row[2]),
-        kind=MediaKind(row[3]),
-        size=int(row[4]),
-        mtime_ns=int(row[5]),
-        sha256=str(row[6]),
-        duration=None if row[7] is None else float(row[7]),
+        *(int(row[0]), bytes(row[1]), str(row[2]), MediaKind(row[3]), int(row[4]), int(row[5]), str(row[6])),
+        duration=None if duration is None else float(duration),
         has_audio=bool(row[8]),
-        asr=None if row[9] is None else str(row[9]),
+        asr=None if asr is None else str(asr),
     )
 
 

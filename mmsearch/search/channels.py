@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import SegmentHit, SegmentKind
+from ..types import CLIP_KINDS, SegmentHit, SegmentKind
 from . import sentences, sounds
 from .evidence import Candidate, ChannelContext, Evidence, Exclusion, segment_key
 from .shots import shot_units
@@ -122,18 +122,10 @@ def dense_hits(
     exclude: Exclusion | None = None,
 ) -> list[tuple[int, SegmentHit]]:
     """(file id, hit) of the top-k vectors of the wanted kinds; searches deeper until k of them are found."""
-    depth = k if kinds == frozenset(SegmentKind) and exclude is None else k * 4
+    depth = k if kinds >= CLIP_KINDS and exclude is None else k * 4  # the store holds CLIP kinds only
     while True:
-        result = ctx.store.search(vector[None, :], depth)
-        ids = [int(i) for i in result.ids[0] if i >= 0]
-        records = ctx.catalog.segments_by_ids(ids)
-        hits = [
-            (r.file_id, SegmentHit(i, r.path, r.kind, r.start, r.end, float(s), r.text))
-            for i, s in zip(ids, result.scores[0], strict=False)
-            if (r := records.get(i)) is not None
-            and r.kind in kinds
-            and not (exclude and exclude.covers(r.file_id, r.start, r.end))
-        ]
+        ids, scores = ctx.search(vector, depth)
+        hits = ctx.segments().hits(ids, scores, kinds, exclude, limit=k)
         if len(hits) >= k or depth >= ctx.store.ntotal:
             return hits[:k]
         depth *= 4
@@ -160,12 +152,5 @@ def _keyword(
     # Over-fetch so that dropping the example's own segments (or other kinds) still leaves `depth` candidates.
     filtered = exclude is not None or kinds != REGISTRY[KEYWORD].kinds
     scored = index.search(text, depth * 4 if filtered else depth)
-    records = ctx.catalog.segments_by_ids(i for i, _ in scored)
-    out = []
-    for seg_id, score in scored:
-        r = records.get(seg_id)
-        if r is None or r.kind not in kinds or (exclude and exclude.covers(r.file_id, r.start, r.end)):
-            continue
-        hit = SegmentHit(seg_id, r.path, r.kind, r.start, r.end, score, r.text)
-        out.append(Candidate(segment_key(hit), r.file_id, hit))
-    return out[:depth]
+    hits = ctx.segments().hits([i for i, _ in scored], [s for _, s in scored], kinds, exclude, limit=depth)
+    return [Candidate(segment_key(hit), file_id, hit) for file_id, hit in hits]

@@ -12,6 +12,7 @@ from ..index.catalog import Catalog
 from ..stores.protocol import VectorStore
 from ..types import SegmentHit, SegmentKind
 from .keyword import KeywordIndex
+from .segment_table import SegmentTable
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,30 @@ class ChannelContext:
     store: VectorStore
     keyword_index: Callable[[], KeywordIndex]
     space: Callable[[str], SpaceSearch | None] = lambda name: None
+    _segments: SegmentTable | None = field(default=None, init=False, repr=False)
+    _last_search: tuple[bytes, int, np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
+
+    def search(self, vector: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the store's top `depth` for one vector, best first.
+
+        The visual and speech channels search the same store with the same query vector; the deeper search
+        (visual's) answers the shallower one from its prefix rather than scanning the index again.
+        """
+        key = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+        last = self._last_search
+        if last is not None and last[0] == key and last[1] >= depth:
+            return last[2][:depth], last[3][:depth]
+        result = self.store.search(vector[None, :], depth)
+        ids, scores = np.asarray(result.ids[0]), np.asarray(result.scores[0])
+        found = ids >= 0
+        self._last_search = (key, depth, ids[found], scores[found])
+        return ids[found], scores[found]
+
+    def segments(self) -> SegmentTable:
+        """The in-memory segment table, built on first use (inside the first request's catalog snapshot)."""
+        if self._segments is None:
+            self._segments = SegmentTable(self.catalog)
+        return self._segments
 
 
 SpaceChannel = Callable[
@@ -106,14 +131,7 @@ def space_hits(
     depth = k * 4
     while True:
         scored = index.search(vector, depth)
-        records = ctx.catalog.segments_by_ids(i for i, _ in scored)
-        hits = [
-            (r.file_id, SegmentHit(i, r.path, r.kind, r.start, r.end, s, r.text))
-            for i, s in scored
-            if (r := records.get(i)) is not None
-            and r.kind in kinds
-            and not (exclude and exclude.covers(r.file_id, r.start, r.end))
-        ]
+        hits = ctx.segments().hits([i for i, _ in scored], [s for _, s in scored], kinds, exclude, limit=k)
         if len(hits) >= k or depth >= index.ntotal:
             return hits[:k]
         depth *= 4

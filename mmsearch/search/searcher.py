@@ -221,8 +221,12 @@ class Searcher:
             return example_evidence(self.catalog, self.store, parse_like(query.like))
         if query.text is not None:
             text = query.text.strip()
-            vector = self.embedder.embed_texts([text])[0]
-            wanted = sorted({space for n in query.channels or CHANNELS if (space := REGISTRY[n].space) is not None})
+            named = query.channels or [n for n in CHANNELS if CHANNEL_KINDS[n] & query.segment_kinds]
+            channels = [REGISTRY[n] for n in named]
+            # The CLIP text tower is most of a query's time: a query no CLIP channel serves (keyword only) skips it.
+            clip = any(c.needs in ("visual", "speech") for c in channels)
+            vector = self.embedder.embed_texts([text])[0] if clip else None
+            wanted = sorted({c.space for c in channels if c.space is not None})
             spaces = {s: v for s in wanted if (v := self.spaces.embed_query(s, text)) is not None}
             return Evidence(visual=vector, speech=vector, text=text, spaces=spaces)
         assert query.image is not None  # validate() guarantees one of the three
