@@ -44,6 +44,21 @@ def test_onnx_fp32_equals_torch_fp32() -> None:
     assert np.allclose(onnx.embed_texts(["probe text"]), torch_fp32.embed_texts(["probe text"]), atol=1e-4)
 
 
+def test_short_texts_use_the_short_text_tower_and_long_ones_the_full_one() -> None:
+    onnx = load_embedder(TINY, "cpu", EmbedChoice("onnx", "fp32"))
+    torch_fp32 = load_embedder(TINY, "cpu", EmbedChoice("torch", "fp32"))
+    assert isinstance(onnx, OnnxClipEmbedder) and onnx.meta["towers"] == ["image", "text", onnx_runtime.SHORT_TEXT]
+    short, long = ["a dog barking", "red fox"], ["word " * 30]  # 5 and 4 tokens; 32 tokens
+    used: list[str] = []
+    session = onnx.session
+    onnx.session = lambda tower, precision: used.append(tower) or session(tower, precision)  # type: ignore[method-assign]
+    assert np.allclose(onnx.embed_texts(short), torch_fp32.embed_texts(short), atol=1e-4)
+    assert np.allclose(onnx.embed_texts(long), torch_fp32.embed_texts(long), atol=1e-4)
+    assert used == [onnx_runtime.SHORT_TEXT, "text"]
+    int8 = load_embedder(TINY, "cpu", EmbedChoice())
+    assert "embed_text16_int8_cos" in int8.runtime_record()  # its agreement with fp32 is measured like the others'
+
+
 def test_failing_probe_check_falls_back_to_fp32_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     spec = parse_model_spec(TINY)
     emb = OnnxClipEmbedder.load(spec, "int8", FAILING)

@@ -108,22 +108,47 @@ def encode_text(model: Any, tokens: Any) -> Any:
     A CLIP text tower pads every text to 77 tokens, attends causally and pools at the end-of-text token, so the
     padding after it can change nothing that is pooled: dropping it gives the same vectors (to float rounding) at
     a fraction of the cost: a query of a few words is ~10 tokens, and the tower's time grows with the length
-    (65 ms -> ~10 ms for ViT-B/32 on one CPU thread, benchmarks/README.md). Towers that attend both ways or pool
-    elsewhere are left as they are.
+    (benchmarks/README.md, issue 10). Towers that attend both ways or pool elsewhere are run whole.
     """
-    import torch
+    cut = text_cut(model)
+    if cut is None:
+        return model.encode_text(tokens)
+    return encode_cut_text(model, tokens[:, : cut_length(tokens, cut)])
 
+
+def text_cut(model: Any) -> dict[str, Any] | None:
+    """Where the text tower pools, when its input may be cut after that token: {"pool": "argmax"} (the
+    end-of-text token has the highest id) or {"pool": "eos", "eos_id": N}; None when it may not be cut."""
     pool = getattr(model, "text_pool_type", None)
     if getattr(model, "attn_mask", None) is None or pool not in ("argmax", "eos") or not hasattr(model, "ln_final"):
-        return model.encode_text(tokens)
-    # Where the tower pools: the end-of-text token (the highest id, or the tokenizer's own eos id).
-    ends = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == model.text_eos_id).int().argmax(dim=-1)
-    length = int(ends.max()) + 1
+        return None
+    return {"pool": "argmax"} if pool == "argmax" else {"pool": "eos", "eos_id": int(model.text_eos_id)}
+
+
+def cut_length(tokens: Any, cut: dict[str, Any]) -> int:
+    """Tokens to keep (numpy or torch, batch x 77): up to the batch's last end-of-text token."""
+    if cut["pool"] == "argmax":
+        ends = tokens.argmax(-1)
+    else:
+        hits = tokens == cut["eos_id"]
+        ends = (hits.astype(np.int64) if isinstance(hits, np.ndarray) else hits.int()).argmax(-1)
+    return int(ends.max()) + 1
+
+
+def encode_cut_text(model: Any, tokens: Any) -> Any:
+    """open_clip's encode_text on tokens of any length up to the context (positions and causal mask cut to it).
+    Traced for ONNX with a dynamic length, so the export runs cut tokens too."""
+    import torch
+
+    cut = text_cut(model)
+    assert cut is not None, "encode_cut_text needs a causal tower that pools at end-of-text"
+    length = tokens.shape[1]
     cast_dtype = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens[:, :length]).to(cast_dtype)
+    x = model.token_embedding(tokens).to(cast_dtype)
     x = x + model.positional_embedding[:length].to(cast_dtype)
     x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
     x = model.ln_final(x)
+    ends = tokens.argmax(dim=-1) if cut["pool"] == "argmax" else (tokens == cut["eos_id"]).int().argmax(dim=-1)
     x = x[torch.arange(x.shape[0], device=x.device), ends]
     projection = model.text_projection
     if projection is None:

@@ -27,7 +27,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import WeightsUnavailable
-from .clip import DEFAULT_BATCH, RANDOM_WEIGHTS_SEED, build_model, cached_tokenizer, normalize
+from .clip import (
+    DEFAULT_BATCH,
+    RANDOM_WEIGHTS_SEED,
+    build_model,
+    cached_tokenizer,
+    cut_length,
+    encode_cut_text,
+    normalize,
+    text_cut,
+)
 from .preprocess import PreprocessConfig, preprocess_batch
 from .spec import ModelSpec, checkpoint_path
 
@@ -51,6 +60,12 @@ PROBE_IMAGES = 8
 # few enough that the fp32 pass costs a quarter of one default batch, not a whole one.
 FIRST_BATCH_CHECK = 8
 META_FILE = "meta.json"
+# Bumped when what an export holds changes, so older cached exports are made again: 2 added SHORT_TEXT.
+EXPORT_FORMAT = 2
+# A causal text tower pools at end-of-text, so a text of at most SHORT_TEXT_TOKENS tokens (a query: "a dog
+# barking" is 5) is embedded exactly by a tower run on the first SHORT_TEXT_TOKENS only, ~5x less work than 77.
+SHORT_TEXT = "text16"
+SHORT_TEXT_TOKENS = 16
 TOWERS = ("image", "text")
 
 
@@ -128,7 +143,7 @@ def _file_sha256(path: Path) -> str:
 
 def export_dir(spec: ModelSpec) -> Path:
     safe_arch = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.arch)
-    return cache_root() / f"{safe_arch}-{weights_key(spec)[:16]}"
+    return cache_root() / f"{safe_arch}-{weights_key(spec)[:16]}-v{EXPORT_FORMAT}"
 
 
 def probe_images() -> list[np.ndarray]:
@@ -172,13 +187,19 @@ def _export(spec: ModelSpec, out: Path) -> None:
     with torch.inference_mode():
         reference = {"image": model.encode_image(pixels).numpy(), "text": model.encode_text(tokens).numpy()}
     _export_tower(model.visual, pixels[:2], out / "image-fp32.onnx")
-    _export_tower(_text_tower(model), tokens[:2], out / "text-fp32.onnx")
-    for tower in TOWERS:
+    cut = text_cut(model)
+    towers = TOWERS + ((SHORT_TEXT,) if cut else ())
+    _export_tower(_text_tower(model, cut=False), tokens[:2], out / "text-fp32.onnx")
+    if cut:  # ONNX export fixes the length: a second text tower for short texts (queries)
+        assert cut_length(tokens, cut) <= SHORT_TEXT_TOKENS, "the probe texts must fit the short text tower"
+        _export_tower(_text_tower(model, cut=True), tokens[:2, :SHORT_TEXT_TOKENS], out / f"{SHORT_TEXT}-fp32.onnx")
+        reference[SHORT_TEXT] = reference["text"]
+    for tower in towers:
         _quantise(out / f"{tower}-fp32.onnx", out / f"{tower}-int8.onnx")
-    inputs = {"image": pixels.numpy(), "text": tokens.numpy()}
+    inputs = {"image": pixels.numpy(), "text": tokens.numpy(), SHORT_TEXT: tokens[:, :SHORT_TEXT_TOKENS].numpy()}
     outputs = {
         (tower, precision): _session(out / f"{tower}-{precision}.onnx").run(None, {"input": inputs[tower]})[0]
-        for tower in TOWERS
+        for tower in towers
         for precision in ("fp32", "int8")
     }
     meta = {
@@ -186,10 +207,12 @@ def _export(spec: ModelSpec, out: Path) -> None:
         "dim": int(reference["image"].shape[1]),
         "preprocess": cfg.to_json(),
         "tokenizer": _tokenizer_meta(tokenizer),
+        "text_cut": cut,  # None: the text tower takes the whole context, there is no short one
+        "towers": list(towers),
         # probe agreement of each ONNX tower with PyTorch fp32, and of int8 with fp32 across modalities
         "probe": {
             f"{tower}_{precision}": Agreement.of(outputs[tower, precision], reference[tower]).to_json()
-            for tower in TOWERS
+            for tower in towers
             for precision in ("fp32", "int8")
         },
         "probe_scores_max_abs_diff": _score_drift(outputs),
@@ -197,8 +220,9 @@ def _export(spec: ModelSpec, out: Path) -> None:
     (out / META_FILE).write_text(json.dumps(meta, indent=1))
 
 
-def _text_tower(model: Any) -> Any:
-    """encode_text as a module's forward, for torch.onnx.export (a local class: torch is imported lazily)."""
+def _text_tower(model: Any, cut: bool) -> Any:
+    """encode_text as a module's forward, for torch.onnx.export (a local class: torch is imported lazily); `cut`:
+    on tokens cut after end-of-text (the export is then for the example's length; see clip.encode_text)."""
     import torch
 
     class TextTower(torch.nn.Module):
@@ -207,7 +231,7 @@ def _text_tower(model: Any) -> Any:
             self.model = model
 
         def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-            return self.model.encode_text(tokens)
+            return encode_cut_text(self.model, tokens) if cut else self.model.encode_text(tokens)
 
     return TextTower()
 
@@ -326,7 +350,7 @@ class OnnxClipEmbedder:
         embedder = cls(spec, directory, meta, thresholds or Thresholds(), check_first_batch)
         if precision == "int8":
             embedder.precision = "int8"
-            for tower in TOWERS:
+            for tower in meta.get("towers", TOWERS):
                 agreement = Agreement(**meta["probe"][f"{tower}_int8"])
                 if not agreement.passes(embedder.thresholds):
                     embedder._fall_back(f"int8 {tower} tower on probe inputs: {_describe(agreement)}")
@@ -368,14 +392,20 @@ class OnnxClipEmbedder:
         out = []
         for lo in range(0, len(texts), self.batch_size):
             tokens = np.asarray(self.tokenizer(list(texts[lo : lo + self.batch_size])), dtype=np.int64)
-            out.append(self.session("text", self.precision).run(None, {"input": tokens})[0])
+            tower = "text"
+            if (
+                SHORT_TEXT in self.meta.get("towers", ())
+                and cut_length(tokens, self.meta["text_cut"]) <= SHORT_TEXT_TOKENS
+            ):
+                tower, tokens = SHORT_TEXT, tokens[:, :SHORT_TEXT_TOKENS]
+            out.append(self.session(tower, self.precision).run(None, {"input": tokens})[0])
         return normalize(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
 
     def runtime_record(self) -> dict[str, str]:
         """What the manifest records: runtime, precision, and the agreement measured with fp32."""
         record = {"embed_runtime": self.runtime, "embed_precision": self.precision}
         probe = self.meta["probe"]
-        for tower in TOWERS:
+        for tower in self.meta.get("towers", TOWERS):
             record[f"embed_{tower}_int8_cos"] = _describe(Agreement(**probe[f"{tower}_int8"]))
         record["embed_int8_score_drift"] = str(self.meta["probe_scores_max_abs_diff"])
         if self.first_batch is not None:
