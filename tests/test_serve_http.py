@@ -153,7 +153,8 @@ def test_info_lists_the_channels_the_index_has_with_labels(tmp_path: Path) -> No
         info = c.get("/api/info").json()
         assert [ch["name"] for ch in info["channels"]] == ["visual", "audio"]
         assert {ch["name"]: ch["label"] for ch in info["channels"]} == {"visual": "Pictures", "audio": "Sounds"}
-        assert all(ch["about"] for ch in info["channels"])
+        assert all(ch["about"] and set(ch["queries"]) == {"text", "image", "like"} for ch in info["channels"][:1])
+        assert info["channels"][1]["queries"] == ["text"]  # the audio space is searched with words only
         # Each listed channel is one /api/search accepts for a text query on this index.
         for ch in info["channels"]:
             assert c.get("/api/search", params={"q": "bell", "channel": ch["name"]}).status_code == 200

@@ -10,6 +10,14 @@ from collections.abc import Mapping
 
 from ..search.channels import REGISTRY
 
+# The queries a channel can search with, by what it needs: CLIP vectors come with a text, an image or an example;
+# words (keyword) and the extra spaces' query vectors come only with a text (an example has words only if spoken).
+QUERIES: dict[str, tuple[str, ...]] = {
+    "visual": ("text", "image", "like"),
+    "speech": ("text", "image", "like"),
+    "text": ("text",),
+    "space": ("text",),
+}
 LABELS: dict[str, str] = {
     "visual": "Pictures",
     "speech": "Speech",
@@ -19,8 +27,8 @@ LABELS: dict[str, str] = {
 }
 
 
-def index_channels(info: Mapping[str, object]) -> list[dict[str, str]]:
-    """`[{name, label, about}]` of the channels that have something to search in `info` (`mmsearch info --json`)."""
+def index_channels(info: Mapping[str, object]) -> list[dict[str, object]]:
+    """`[{name, label, about, queries}]` of the channels that have something to search in `info` (`mmsearch info --json`)."""
     segments = info.get("segments")
     spaces = info.get("spaces")
     counts = segments if isinstance(segments, Mapping) else {}
@@ -31,5 +39,6 @@ def index_channels(info: Mapping[str, object]) -> list[dict[str, str]]:
         space = space_info.get(channel.space) if channel.space is not None else None
         has_space = channel.space is None or (isinstance(space, Mapping) and space.get("vectors", 0) > 0)
         if has_segments and has_space:
-            found.append({"name": name, "label": LABELS.get(name, name), "about": channel.about})
+            label = LABELS.get(name, name)
+            found.append({"name": name, "label": label, "about": channel.about, "queries": QUERIES[channel.needs]})
     return found

@@ -48,6 +48,7 @@ class ChannelOut(BaseModel):
     name: str = Field(description="What /api/search's channel= takes.")
     label: str = Field(description="The name a person reads.")
     about: str = Field(description="What the channel searches.")
+    queries: list[str] = Field(description="The queries it can search with: text, image, like (by example).")
 
 
 class IndexInfo(BaseModel):
