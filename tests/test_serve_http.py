@@ -13,7 +13,7 @@ from serve_index import SmallIndex, make_small_index
 from mmsearch.ingest.extras import ExtrasOptions
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.server.app import ServerConfig, create_app
-from mmsearch.testing.media import Utterance, make_audio, make_image
+from mmsearch.testing.media import Shot, Utterance, make_audio, make_image, make_video
 
 # What a docs page may load: <script src>, <link href>, and <redoc spec-url>.
 ASSET_URL = re.compile(r'<(?:script|link)[^>]*?(?:src|href)="([^"]+)"')
@@ -146,12 +146,13 @@ def test_info_lists_the_channels_the_index_has_with_labels(tmp_path: Path) -> No
     media.mkdir()
     make_image(media / "still.png", "rgbtestsrc")
     make_audio(media / "bell.wav", [Utterance("ding dong", 0.5)])
+    make_video(media / "hall.mp4", [Shot("red", 3), Shot("blue", 3)], [Utterance("ding dong", 1.0)], audio=True)
     extras = ExtrasOptions(audio_model="random:clap-tiny")  # an audio space; no speech (asr off), no text space
     options = IngestOptions(paths=(media,), index_dir=tmp_path / "idx", model="test:hash", asr=None, extras=extras)
     assert run_ingest(options).failed == []
     with TestClient(create_app(ServerConfig(tmp_path / "idx"))) as c:
         info = c.get("/api/info").json()
-        assert [ch["name"] for ch in info["channels"]] == ["visual", "audio"]
+        assert [ch["name"] for ch in info["channels"]] == ["visual", "audio"]  # frames and a still; sound windows
         assert {ch["name"]: ch["label"] for ch in info["channels"]} == {"visual": "Pictures", "audio": "Sounds"}
         assert all(ch["about"] and set(ch["queries"]) == {"text", "image", "like"} for ch in info["channels"][:1])
         assert info["channels"][1]["queries"] == ["text"]  # the audio space is searched with words only
@@ -159,3 +160,9 @@ def test_info_lists_the_channels_the_index_has_with_labels(tmp_path: Path) -> No
         for ch in info["channels"]:
             assert c.get("/api/search", params={"q": "bell", "channel": ch["name"]}).status_code == 200
         assert c.get("/api/search", params={"q": "bell", "channel": "text"}).status_code == 422
+        # More like this of a video with sound windows: the example's vectors are its frames (CLIP), not its
+        # sound windows (which have vectors only in the audio space).
+        hall = next(r for r in c.get("/api/search", params={"q": "red", "modality": "video", "fusion": "rrf"}).json()[
+            "results"] if r["path"].endswith("hall.mp4"))  # fmt: skip
+        like = c.get("/api/search", params={"like": hall["file_id"], "start": 0, "end": 6, "fusion": "rrf"})
+        assert like.status_code == 200, like.text
