@@ -104,7 +104,13 @@ Live = Annotated[LiveIndex, Depends(live_index)]
 Options = Annotated[QueryOptions, Depends()]
 
 
-@api.get("/api/search", response_model=SearchResponse, response_model_exclude_unset=True, responses=ERRORS)
+@api.get(
+    "/api/search",
+    summary="Search by text or by example",
+    response_model=SearchResponse,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
 def search(
     live: Live,
     options: Options,
@@ -131,7 +137,13 @@ def search(
     return _answer(live, query, query.label, options.explain, response)
 
 
-@api.post("/api/search", response_model=SearchResponse, response_model_exclude_unset=True, responses=ERRORS)
+@api.post(
+    "/api/search",
+    summary="Search by image",
+    response_model=SearchResponse,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
 def search_image(
     request: Request,
     live: Live,
@@ -154,14 +166,14 @@ def search_image(
         return _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
 
 
-@api.get("/api/info", response_model=IndexInfo, responses=ERRORS)
+@api.get("/api/info", summary="What the index holds", response_model=IndexInfo, responses=ERRORS)
 def info(live: Live) -> dict[str, object]:
     """What the index holds (`mmsearch info --json`) in the generation being served, and the channels it has."""
     described = live.info()
     return {**described, "channels": index_channels(described)}
 
 
-@api.get("/media/{file_id}", responses=MEDIA_RESPONSES)
+@api.get("/media/{file_id}", summary="The media file, with HTTP Range", responses=MEDIA_RESPONSES)
 def media(file_id: str, live: Live, request: Request) -> FileResponse:
     """The indexed file itself, by catalog id, with HTTP Range support (seeking in a long video)."""
     number = parse_file_id(file_id)
@@ -169,7 +181,9 @@ def media(file_id: str, live: Live, request: Request) -> FileResponse:
     return MediaResponse(path, request, media_type(path))
 
 
-@api.get("/thumbnail/{file_id}", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}})
+@api.get(
+    "/thumbnail/{file_id}", summary="A JPEG of a moment", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}}
+)
 def thumbnail_jpeg(
     file_id: str,
     live: Live,

@@ -33,6 +33,9 @@ function stateFromUrl() {
     modality: p.get("modality") || "any",
     channels: p.getAll("channel"),
     explain: p.get("explain") === "1",
+    // No controls on the page: kept from a link (`&fusion=rrf&top_k=30`) for as long as the query is refined.
+    fusion: p.get("fusion"),
+    top_k: p.get("top_k"),
   };
 }
 
@@ -44,6 +47,8 @@ function stateFromForm() {
     modality: $("#modality").value,
     channels: chosen.length === boxes.length ? [] : chosen, // all of them: no filter, as the CLI's default
     explain: $("#explain").checked,
+    fusion: stateFromUrl().fusion,
+    top_k: stateFromUrl().top_k,
   };
 }
 
@@ -101,6 +106,7 @@ function searchParams(state, kind = "text") {
   if (state.modality && state.modality !== "any") p.set("modality", state.modality);
   for (const c of fitting(state.channels || [], state.like ? "like" : kind)) p.append("channel", c);
   if (state.explain) p.set("explain", "1");
+  for (const key of ["fusion", "top_k"]) if (state[key]) p.set(key, state[key]);
   return p;
 }
 
