@@ -21,14 +21,21 @@ ASSET_TYPES = {".js": "javascript", ".css": "text/css"}
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> SmallIndex:
-    return make_small_index(tmp_path_factory.mktemp("serve-http"))
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, SmallIndex]]:
+    """One server for the module: these tests only read."""
+    small = make_small_index(tmp_path_factory.mktemp("serve-http"))
+    with TestClient(create_app(ServerConfig(small.index))) as c:
+        yield c, small
 
 
 @pytest.fixture
-def client(small: SmallIndex) -> Iterator[TestClient]:
-    with TestClient(create_app(ServerConfig(small.index))) as c:
-        yield c
+def client(served: tuple[TestClient, SmallIndex]) -> TestClient:
+    return served[0]
+
+
+@pytest.fixture
+def small(served: tuple[TestClient, SmallIndex]) -> SmallIndex:
+    return served[1]
 
 
 def assert_json_error(response: object, status: int, needle: str) -> None:

@@ -33,7 +33,7 @@ def index_channels(info: Mapping[str, object]) -> list[dict[str, object]]:
     spaces = info.get("spaces")
     counts = segments if isinstance(segments, Mapping) else {}
     space_info = spaces if isinstance(spaces, Mapping) else {}
-    found = []
+    found: list[dict[str, object]] = []
     for name, channel in REGISTRY.items():
         has_segments = any(counts.get(kind.value, 0) > 0 for kind in channel.kinds)
         space = space_info.get(channel.space) if channel.space is not None else None
