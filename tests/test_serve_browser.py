@@ -148,6 +148,17 @@ def test_docs_render_with_nothing_but_this_server(browser: Any, tmp_path: Path) 
         context.close()
 
 
+def test_token_link_sets_the_cookie_and_leaves_the_address_bar(browser: Any, tmp_path: Path) -> None:
+    with serving(create_app(ServerConfig(tmp_path / "not-yet", token="s3cret"))) as url:
+        page = browser.new_page()
+        page.goto(url + "/?q=red+fox")
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('needs a token')")
+        page.goto(url + "/?token=s3cret&q=red+fox")
+        # Past the token check (the cookie): the server's own answer, no index yet; the token is gone from the URL.
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('No index yet')")
+        assert "token" not in page.url and "q=red+fox" in page.url
+
+
 # A synthetic drop: a DataTransfer holding the image as a File, dispatched on the window as a browser would.
 _DROP = """({bytes, name}) => {
   const dt = new DataTransfer();

@@ -321,7 +321,17 @@ function wireDrop() {
   });
 }
 
+// Opening /?token=T set the cookie that every later request carries: take the token out of the address bar, so
+// that it does not end up in a shared link, a bookmark or the history.
+function forgetTokenInUrl() {
+  const p = new URLSearchParams(location.search);
+  if (!p.has("token")) return;
+  p.delete("token");
+  history.replaceState(null, "", p.toString() ? `/?${p}` : "/");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  forgetTokenInUrl();
   $("#search").addEventListener("submit", (e) => {
     e.preventDefault();
     const state = stateFromForm();
