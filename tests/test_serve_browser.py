@@ -89,6 +89,7 @@ def test_search_play_more_like_this_and_drop_an_image(
     # The cards of the text search are still there while the example search runs: wait for its own outcome.
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('like:')", timeout=120_000)
     assert f"like={moment['file_id']}" in page.url
+    assert f"like: {golden.talk.name} 00:0" in page.inner_text("#status")  # the file's name and the moment
     # With calibrated fusion (the default) an example may find nothing that stands out in this tiny index: then
     # the page says so; otherwise it shows the moments the API gives for the same example.
     like = httpx.get(base_url + "/api/search", params={"like": moment["file_id"], "start": moment["start"],

@@ -20,7 +20,14 @@ function span(r) {
 }
 
 function baseName(path) {
-  return path.split("/").pop();
+  return path.split(/[\\/]/).pop(); // a server on Windows sends C:\media\clip.mp4
+}
+
+// The API labels an example as `like:/full/path@START-END`: a person reads the file's name and the time range.
+function queryLabel(query) {
+  const m = /^like:(.*?)(?:@([\d.]+)-([\d.]+))?$/.exec(query);
+  if (!m) return query;
+  return `like: ${baseName(m[1])}${m[2] ? ` ${clock(Number(m[2]))}–${clock(Number(m[3]))}` : ""}`;
 }
 
 function stateFromUrl() {
@@ -202,12 +209,12 @@ async function show(request, explain) {
   grid.innerHTML = "";
   if (!data.results.length) {
     const advice = data.query.startsWith("like:")
-      ? "Nothing else in the index stands out as like this moment."
+      ? "Nothing else in the index is close enough to this moment."
       : "Try other words, or another modality.";
-    setStatus(`<span class="empty"><strong>No moments found</strong>for “${escapeHtml(data.query)}”. ${advice}</span>`);
+    setStatus(`<span class="empty"><strong>No moments found</strong>for “${escapeHtml(queryLabel(data.query))}”. ${advice}</span>`);
     return;
   }
-  setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} for <b>${escapeHtml(data.query)}</b>`);
+  setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} for <b>${escapeHtml(queryLabel(data.query))}</b>`);
   data.results.forEach((r, i) => grid.appendChild(card(r, i, explain)));
 }
 
