@@ -160,6 +160,25 @@ def test_token_link_sets_the_cookie_and_leaves_the_address_bar(browser: Any, tmp
         assert "token" not in page.url and "q=red+fox" in page.url
 
 
+def test_keyboard_only_search_by_picked_image(browser: Any, base_url: str, golden: GoldenMedia) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.goto(base_url + "/")
+    page.focus("#q")
+    page.keyboard.press("Tab")  # the Search button
+    page.keyboard.press("Tab")  # the image picker
+    assert page.evaluate("document.activeElement.id") == "pick"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(golden.still))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('image:still.png')")
+    assert page.locator('.card[data-index="0"] .name').inner_text() == golden.still.name
+    page.focus('.card[data-index="0"]')  # a card: Enter opens it (an image, large), Esc closes it
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#player[open] #stage img")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('#player').open")
+
+
 # A synthetic drop: a DataTransfer holding the image as a File, dispatched on the window as a browser would.
 _DROP = """({bytes, name}) => {
   const dt = new DataTransfer();

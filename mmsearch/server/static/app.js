@@ -346,6 +346,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   for (const el of document.querySelectorAll("#filters select, #filters input")) el.addEventListener("change", filtersChanged);
   $("#image").addEventListener("change", (e) => searchImage(e.target.files[0]));
+  // The file input is hidden: its label is the button, and the keyboard opens the picker like a click does.
+  $("#pick").addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#image").click(); } });
   $("#close").addEventListener("click", closePlayer);
   $("#player").addEventListener("close", closePlayer);
   $("#more").addEventListener("click", moreLikeThis);
