@@ -81,8 +81,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         version=__version__,
         description="Search video, audio and images for moments, by text, by image or by example.",
         lifespan=lifespan,
-        docs_url=None,  # add_docs serves them without a CDN
-        redoc_url=None,
+        docs_url=None,  # add_docs serves /docs without a CDN
+        redoc_url=None,  # ReDoc loads its logo from its CDN: not served
     )
     app.state.config = config
     app.include_router(api)
