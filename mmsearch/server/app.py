@@ -21,8 +21,10 @@ from .. import __version__
 from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
 from ..stores.faiss_store import Device
 from . import discovery
+from .docs import DOCS_ASSETS, add_docs
 from .live import LiveIndex, limit_threads
 from .media import NotFound
+from .ranges import RangeNotSatisfiable
 from .routes import PAGE_PATHS, UploadTooLarge, api, page
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 # 16 MiB: a camera JPEG or PNG screenshot fits; anything bigger is not a query image.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 TOKEN_COOKIE = "mmsearch_token"
+# Files that hold nothing of the index (the page's script and style, the docs' Swagger UI): no token needed.
+PUBLIC_PREFIXES = ("/static/", DOCS_ASSETS + "/")
 
 
 # Most specific first: the first class an error is an instance of decides its status.
@@ -37,6 +41,7 @@ ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
     (NotFound, 404),
     (IndexNotFound, 404),
     (UploadTooLarge, 413),
+    (RangeNotSatisfiable, 416),
     (BadInput, 400),
     (UsageError, 422),
     (CorruptIndex, 503),
@@ -76,10 +81,13 @@ def create_app(config: ServerConfig) -> FastAPI:
         version=__version__,
         description="Search video, audio and images for moments, by text, by image or by example.",
         lifespan=lifespan,
+        docs_url=None,  # add_docs serves /docs without a CDN
+        redoc_url=None,  # ReDoc loads its logo from its CDN: not served
     )
     app.state.config = config
     app.include_router(api)
     app.include_router(page)
+    add_docs(app)
     _add_error_handlers(app)
     if config.token:
         _add_token_check(app, config.token)
@@ -94,7 +102,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MMSearchError)
     async def domain_error(request: Request, exc: MMSearchError) -> JSONResponse:
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
-        return error_response(status, exc.message, exc.hint)
+        response = error_response(status, exc.message, exc.hint)
+        if isinstance(exc, RangeNotSatisfiable):
+            response.headers["Content-Range"] = f"bytes */{exc.size}"  # RFC 9110 §15.5.17
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -129,7 +140,7 @@ def _add_token_check(app: FastAPI, token: str) -> None:
     async def check_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         sent = given(request)
         ok = sent is not None and secrets.compare_digest(sent.encode(), token.encode())
-        public = request.url.path in PAGE_PATHS or request.url.path.startswith("/static/")
+        public = request.url.path in PAGE_PATHS or request.url.path.startswith(PUBLIC_PREFIXES)
         if not ok and not public:
             return error_response(
                 401, "this server needs a token", "send `Authorization: Bearer TOKEN`, or open /?token=TOKEN"

@@ -44,8 +44,15 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class ChannelOut(BaseModel):
+    name: str = Field(description="What /api/search's channel= takes.")
+    label: str = Field(description="The name a person reads.")
+    about: str = Field(description="What the channel searches.")
+    queries: list[str] = Field(description="The queries it can search with: text, image, like (by example).")
+
+
 class IndexInfo(BaseModel):
-    """`mmsearch info --json`."""
+    """`mmsearch info --json`, plus `channels`."""
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
@@ -61,6 +68,7 @@ class IndexInfo(BaseModel):
     generation: int
     schema_version: int
     size_bytes: int
+    channels: list[ChannelOut] = Field(description="The search channels this index has something for.")
 
 
 class ErrorOut(BaseModel):

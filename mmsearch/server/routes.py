@@ -20,9 +20,11 @@ from ..search.searcher import Query
 from ..search.temporal import DEFAULT_WITHIN
 from ..types import MediaKind, Moment, SegmentKind
 from .discovery import INDEX_HEADER, UNTRAINED_HEADER
+from .filters import index_channels
 from .live import LiveIndex
 from .media import NotFound, media_path, media_type, parse_file_id, thumbnail, thumbnail_cache_dir
 from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
+from .ranges import MediaResponse
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_PATHS = frozenset({"/", "/favicon.ico"})
@@ -40,6 +42,15 @@ page.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut}
     for code in (400, 401, 404, 413, 422)  # the statuses a client must expect; 5xx only when the index is broken
+}
+
+MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    206: {"description": "A byte range (HTTP Range)."},
+    416: {
+        "model": ErrorOut,
+        "description": "No requested range starts inside the file; `Content-Range: bytes */SIZE`.",
+    },
 }
 
 
@@ -93,7 +104,13 @@ Live = Annotated[LiveIndex, Depends(live_index)]
 Options = Annotated[QueryOptions, Depends()]
 
 
-@api.get("/api/search", response_model=SearchResponse, response_model_exclude_unset=True, responses=ERRORS)
+@api.get(
+    "/api/search",
+    summary="Search by text or by example",
+    response_model=SearchResponse,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
 def search(
     live: Live,
     options: Options,
@@ -120,7 +137,13 @@ def search(
     return _answer(live, query, query.label, options.explain, response)
 
 
-@api.post("/api/search", response_model=SearchResponse, response_model_exclude_unset=True, responses=ERRORS)
+@api.post(
+    "/api/search",
+    summary="Search by image",
+    response_model=SearchResponse,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
 def search_image(
     request: Request,
     live: Live,
@@ -143,21 +166,24 @@ def search_image(
         return _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
 
 
-@api.get("/api/info", response_model=IndexInfo, responses=ERRORS)
+@api.get("/api/info", summary="What the index holds", response_model=IndexInfo, responses=ERRORS)
 def info(live: Live) -> dict[str, object]:
-    """What the index holds (`mmsearch info --json`) in the generation being served."""
-    return live.info()
+    """What the index holds (`mmsearch info --json`) in the generation being served, and the channels it has."""
+    described = live.info()
+    return {**described, "channels": index_channels(described)}
 
 
-@api.get("/media/{file_id}", responses={**ERRORS, 206: {"description": "A byte range (HTTP Range)."}})
-def media(file_id: str, live: Live) -> FileResponse:
+@api.get("/media/{file_id}", summary="The media file, with HTTP Range", responses=MEDIA_RESPONSES)
+def media(file_id: str, live: Live, request: Request) -> FileResponse:
     """The indexed file itself, by catalog id, with HTTP Range support (seeking in a long video)."""
     number = parse_file_id(file_id)
     path = media_path(live.file(number), number)
-    return FileResponse(path, media_type=media_type(path), content_disposition_type="inline")
+    return MediaResponse(path, request, media_type(path))
 
 
-@api.get("/thumbnail/{file_id}", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}})
+@api.get(
+    "/thumbnail/{file_id}", summary="A JPEG of a moment", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}}
+)
 def thumbnail_jpeg(
     file_id: str,
     live: Live,

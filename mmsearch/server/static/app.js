@@ -3,9 +3,10 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const CHANNELS = ["visual", "speech", "keyword"];
-const KIND_LABEL = { frame: "video", speech: "speech", image: "image" };
+const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound" };
 let lastWords = [];
+let channelLabels = {}; // channel name -> the label /api/info gives it
+let channelQueries = {}; // channel name -> the queries it can search with (text, image, like)
 
 function clock(s) {
   if (s === null || s === undefined) return "";
@@ -19,7 +20,14 @@ function span(r) {
 }
 
 function baseName(path) {
-  return path.split("/").pop();
+  return path.split(/[\\/]/).pop(); // a server on Windows sends C:\media\clip.mp4
+}
+
+// The API labels an example as `like:/full/path@START-END`: a person reads the file's name and the time range.
+function queryLabel(query) {
+  const m = /^like:(.*?)(?:@([\d.]+)-([\d.]+))?$/.exec(query);
+  if (!m) return query;
+  return `like: ${baseName(m[1])}${m[2] ? ` ${clock(Number(m[2]))}–${clock(Number(m[3]))}` : ""}`;
 }
 
 function stateFromUrl() {
@@ -32,29 +40,69 @@ function stateFromUrl() {
     modality: p.get("modality") || "any",
     channels: p.getAll("channel"),
     explain: p.get("explain") === "1",
+    // No controls on the page: kept from a link (`&fusion=rrf&top_k=30`) for as long as the query is refined.
+    fusion: p.get("fusion"),
+    top_k: p.get("top_k"),
   };
 }
 
 function stateFromForm() {
-  const chosen = [...document.querySelectorAll('input[name="channel"]:checked')].map((c) => c.value);
+  const boxes = [...document.querySelectorAll('input[name="channel"]')];
+  const chosen = boxes.filter((c) => c.checked).map((c) => c.value);
   return {
     q: $("#q").value.trim(),
     modality: $("#modality").value,
-    channels: chosen.length === CHANNELS.length ? [] : chosen,
+    channels: chosen.length === boxes.length ? [] : chosen, // all of them: no filter, as the CLI's default
     explain: $("#explain").checked,
+    fusion: stateFromUrl().fusion,
+    top_k: stateFromUrl().top_k,
   };
 }
 
 function showInForm(state) {
   $("#q").value = state.q || "";
   $("#modality").value = state.modality;
-  for (const box of document.querySelectorAll('input[name="channel"]')) {
-    box.checked = state.channels.length === 0 || state.channels.includes(box.value);
-  }
+  showChannels(state);
   $("#explain").checked = state.explain;
 }
 
-function searchParams(state) {
+function showChannels(state) {
+  for (const box of document.querySelectorAll('input[name="channel"]')) {
+    box.checked = state.channels.length === 0 || state.channels.includes(box.value);
+  }
+}
+
+// The channel filters: one checkbox per channel this index has (/api/info), labelled for people.
+function renderChannels(channels) {
+  const set = $("#channels");
+  for (const old of set.querySelectorAll("label")) old.remove();
+  for (const c of channels) {
+    const label = document.createElement("label");
+    label.title = c.about;
+    const box = document.createElement("input");
+    Object.assign(box, { type: "checkbox", name: "channel", value: c.name });
+    box.addEventListener("change", filtersChanged);
+    label.append(box, c.label);
+    channelLabels[c.name] = c.label;
+    channelQueries[c.name] = c.queries;
+    set.appendChild(label);
+  }
+  set.hidden = channels.length < 2; // a single channel is no choice
+  showChannels(stateFromUrl());
+}
+
+function filtersChanged() {
+  const s = stateFromUrl();
+  if (s.q || s.like) navigate({ ...s, ...stateFromForm(), q: s.q });
+}
+
+// The chosen channels that can search this kind of query (keywords need words: an image has none). None of them
+// left: no filter, every channel that applies, rather than an error for a filter the person set for words.
+function fitting(channels, kind) {
+  return channels.filter((c) => !channelQueries[c] || channelQueries[c].includes(kind));
+}
+
+function searchParams(state, kind = "text") {
   const p = new URLSearchParams();
   if (state.like) {
     p.set("like", state.like);
@@ -63,8 +111,9 @@ function searchParams(state) {
     p.set("q", state.q);
   }
   if (state.modality && state.modality !== "any") p.set("modality", state.modality);
-  for (const c of state.channels || []) p.append("channel", c);
+  for (const c of fitting(state.channels || [], state.like ? "like" : kind)) p.append("channel", c);
   if (state.explain) p.set("explain", "1");
+  for (const key of ["fusion", "top_k"]) if (state[key]) p.set(key, state[key]);
   return p;
 }
 
@@ -134,7 +183,7 @@ async function searchImage(file) {
   const state = stateFromForm();
   const body = new FormData();
   body.append("image", file, file.name || "pasted-image");
-  const p = searchParams({ ...state, q: "" });
+  const p = searchParams({ ...state, q: "" }, "image");
   history.pushState(null, "", "/");
   $("#q").value = "";
   lastWords = [];
@@ -159,10 +208,13 @@ async function show(request, explain) {
   const grid = $("#results");
   grid.innerHTML = "";
   if (!data.results.length) {
-    setStatus(`<span class="empty"><strong>No moments found</strong>for “${escapeHtml(data.query)}”. Try other words, or another modality.</span>`);
+    const advice = data.query.startsWith("like:")
+      ? "Nothing else in the index is close enough to this moment."
+      : "Try other words, or another modality.";
+    setStatus(`<span class="empty"><strong>No moments found</strong>for “${escapeHtml(queryLabel(data.query))}”. ${advice}</span>`);
     return;
   }
-  setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} for <b>${escapeHtml(data.query)}</b>`);
+  setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} for <b>${escapeHtml(queryLabel(data.query))}</b>`);
   data.results.forEach((r, i) => grid.appendChild(card(r, i, explain)));
 }
 
@@ -182,7 +234,7 @@ function card(r, index, explain) {
     const table = node.querySelector(".why");
     table.hidden = false;
     for (const [name, c] of Object.entries(r.channels)) {
-      table.tBodies[0].insertAdjacentHTML("beforeend", `<tr><td>${escapeHtml(name)}</td><td>#${c.rank}</td><td>${c.score.toFixed(3)}</td></tr>`);
+      table.tBodies[0].insertAdjacentHTML("beforeend", `<tr><td>${escapeHtml(channelLabels[name] || name)}</td><td>#${c.rank}</td><td>${c.score.toFixed(3)}</td></tr>`);
     }
   }
   node.dataset.index = index;
@@ -252,6 +304,7 @@ async function showInfo() {
     return;
   }
   const info = await response.json();
+  renderChannels(info.channels || []);
   const segs = Object.entries(info.segments).map(([k, v]) => `${v} ${k}`).join(", ");
   $("#footer").textContent = `${info.files} files · ${segs} · model ${info.model}${info.model_untrained ? " (untrained: test only)" : ""} · generation ${info.generation}`;
 }
@@ -275,16 +328,26 @@ function wireDrop() {
   });
 }
 
+// Opening /?token=T set the cookie that every later request carries: take the token out of the address bar, so
+// that it does not end up in a shared link, a bookmark or the history.
+function forgetTokenInUrl() {
+  const p = new URLSearchParams(location.search);
+  if (!p.has("token")) return;
+  p.delete("token");
+  history.replaceState(null, "", p.toString() ? `/?${p}` : "/");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  forgetTokenInUrl();
   $("#search").addEventListener("submit", (e) => {
     e.preventDefault();
     const state = stateFromForm();
     if (state.q) navigate(state);
   });
-  for (const el of document.querySelectorAll("#filters select, #filters input")) {
-    el.addEventListener("change", () => { const s = stateFromUrl(); if (s.q || s.like) navigate({ ...s, ...stateFromForm(), q: s.q }); });
-  }
+  for (const el of document.querySelectorAll("#filters select, #filters input")) el.addEventListener("change", filtersChanged);
   $("#image").addEventListener("change", (e) => searchImage(e.target.files[0]));
+  // The file input is hidden: its label is the button, and the keyboard opens the picker like a click does.
+  $("#pick").addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("#image").click(); } });
   $("#close").addEventListener("click", closePlayer);
   $("#player").addEventListener("close", closePlayer);
   $("#more").addEventListener("click", moreLikeThis);
