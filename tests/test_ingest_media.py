@@ -242,8 +242,9 @@ def test_ctrl_c_during_transcription_exits_130_within_seconds(
     tmp_path: Path, asr_model_dir: Path, long_talk: Path, presses: int
 ) -> None:
     """Ctrl-C (once, or twice 0.1 s apart) while Whisper is inside the long file: acknowledged, exit 130 within
-    seconds (not after the file's transcription), no abort from the abandoned ASR thread; the image finished
-    before stays committed, the interrupted file is neither indexed nor recorded as failed."""
+    seconds (not after the file's transcription), no abort from the abandoned CTranslate2 thread; the image
+    finished before stays committed, the interrupted file is neither indexed nor recorded as failed. Where in a
+    chunk the press lands is left to timing here; test_ingest_interrupts.py pins it inside one."""
     index_dir = tmp_path / "i"
     proc = spawn(["index", str(long_talk), "--index", str(index_dir), "--model", "test:hash",
                   "--asr-model", str(asr_model_dir)])  # fmt: skip

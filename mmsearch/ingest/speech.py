@@ -2,7 +2,7 @@
 
 The main thread keeps listening (to workers and to Ctrl-C) while Whisper runs. A finished run stops the idle
 thread and joins it. An interrupted run does not wait: CTranslate2 cannot be interrupted inside a 30 s chunk
-(beam search with temperature fallback took up to a minute per chunk on a 2-core CPU), so the thread is
+(with beam search and temperature fallback, up to 77 s between two results on a 2-core CPU), so the thread is
 abandoned there and its window's file stays unindexed. The thread stops at its next check; until then the
 interpreter must not finalize around it (a thread woken inside native code during finalization aborts the
 process with "terminate called without an active exception"): a normal exit waits for it (`atexit`), the CLI
