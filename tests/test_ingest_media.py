@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 import mmsearch
 from mmsearch.cli.app import app
+from mmsearch.index.check import check_index
 from mmsearch.ingest.decode import iter_audio, iter_frames, load_image
 from mmsearch.ingest.discover import probe
 from mmsearch.testing.media import Shot, Utterance, make_audio, make_video
@@ -216,32 +218,74 @@ def test_long_audio_is_streamed_in_windows_with_bounded_memory(tmp_path: Path) -
     assert peak < 30_000_000, f"peak {peak / 1e6:.0f} MB"
 
 
+# Issue 11: "Ctrl-C 30 s into a 15-minute speech file ... exit 130 within a few seconds"; the bound leaves room
+# for a loaded 2-core machine (measured 0.2-0.3 s on one, see README).
+CTRL_C_EXIT_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def long_talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with an image and about 9 minutes of speech: Whisper tiny.en needs minutes for it here (one 30 s
+    chunk took up to 45 s with beam search and temperature fallback on 2 cores)."""
+    root = tmp_path_factory.mktemp("long-talk")
+    one = make_audio(root / "one.wav", [Utterance("the red fox jumped over the wooden fence " * 3, 0.5)])
+    media = root / "media"
+    media.mkdir()
+    ffmpeg("-stream_loop", "60", "-i", str(one.path), "-c:a", "aac", "-b:a", "32k", str(media / "talk.m4a"))
+    Image.new("RGB", (64, 48), "red").save(media / "a.png")
+    return media
+
+
 @pytest.mark.slow
-def test_ctrl_c_is_acknowledged_at_once_and_exits_130(tmp_path: Path, asr_model_dir: Path) -> None:
-    one = make_audio(tmp_path / "one.wav", [Utterance("the red fox jumped over the wooden fence " * 3, 0.5)])
-    long = tmp_path / "media" / "talk.m4a"  # about 10 minutes of speech
-    long.parent.mkdir()
-    ffmpeg("-stream_loop", "60", "-i", str(one.path), "-c:a", "aac", "-b:a", "32k", str(long))
-    for presses in (1, 2):
-        index_dir = tmp_path / f"i{presses}"
-        proc = spawn(["index", str(long.parent), "--index", str(index_dir), "--model", "test:hash",
-                      "--asr-model", str(asr_model_dir)])  # fmt: skip
-        _wait_for_catalog(index_dir)
-        time.sleep(8)  # transcription under way
-        proc.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        if presses == 2:
-            time.sleep(0.3)
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_during_transcription_exits_130_within_seconds(
+    tmp_path: Path, asr_model_dir: Path, long_talk: Path, presses: int
+) -> None:
+    """Ctrl-C (once, or twice 0.1 s apart) while Whisper is inside the long file: acknowledged, exit 130 within
+    seconds (not after the file's transcription), no abort from the abandoned CTranslate2 thread; the image
+    finished before stays committed, the interrupted file is neither indexed nor recorded as failed. Where in a
+    chunk the press lands is left to timing here; test_ingest_interrupts.py pins it inside one."""
+    index_dir = tmp_path / "i"
+    proc = spawn(["index", str(long_talk), "--index", str(index_dir), "--model", "test:hash",
+                  "--asr-model", str(asr_model_dir)])  # fmt: skip
+    _wait_for_catalog(index_dir)
+    time.sleep(10)  # the models are loaded, the image is stored, Whisper is inside the long file
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    if presses == 2:
+        time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=150)
-        took = time.monotonic() - sent
-        text = err.decode(errors="replace")
-        assert proc.returncode == 130, text
-        # KNOWN GAP (issue 11 asks for "a few seconds"): after the acknowledgement the run waits for Whisper's work
-        # under way; on this 2-core machine that measured 15-50 s with Whisper tiny.en on the CPU. The bound only
-        # catches a run that waits for the whole 10-minute file.
-        assert took < 120, f"exit {took:.1f} s after Ctrl-C"
-        assert "finishing current files" in text and "terminate called" not in text
+    _, err = proc.communicate(timeout=150)
+    took = time.monotonic() - sent
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text
+    assert took < CTRL_C_EXIT_SECONDS, f"exit {took:.1f} s after Ctrl-C"
+    assert "finishing current files" in text and "interrupted" in text
+    assert "terminate called" not in text and "Traceback" not in text
+    info = index_json(index_dir)
+    assert info["files"] == 1 and info["failed"] == []  # the image; talk.m4a neither indexed nor failed
+    assert check_index(index_dir).problems == []
+
+
+@pytest.mark.slow
+def test_rerun_after_ctrl_c_indexes_the_interrupted_file(tmp_path: Path, asr_model_dir: Path, long_talk: Path) -> None:
+    index_dir = tmp_path / "i"
+    proc = spawn(["index", str(long_talk), "--index", str(index_dir), "--model", "test:hash",
+                  "--asr-model", str(asr_model_dir)])  # fmt: skip
+    _wait_for_catalog(index_dir)
+    time.sleep(10)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=150)
+    assert proc.returncode == 130
+    # The rerun skips speech only to stay fast: what matters is that the interrupted file counts as new.
+    code, out, err = cli("index", str(long_talk), "--index", str(index_dir), "--no-asr", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["new_files"] == 1 and summary["unchanged_files"] == 1
+    assert index_json(index_dir)["files"] == 2
 
 
 def _wait_for_catalog(index_dir: Path) -> None:

@@ -16,6 +16,7 @@ from ..index.manifest import resolve_model
 from ..index.shared import resolve_shared_model
 from ..ingest.extras import ExtrasOptions
 from ..ingest.runner import IngestOptions, remembered_asr, run_ingest
+from ..ingest.speech import exit_now_if_abandoned
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.precision import EmbedChoice
 from ..models.sentence import DEFAULT_TEXT_MODEL, NO_TEXT_MODEL
@@ -381,6 +382,8 @@ def main() -> None:
             e.show()  # type: ignore[attr-defined]  # bare `mmsearch`: the help, as click shows it
             raise SystemExit(EXIT_USAGE) from None
         raise SystemExit(usage_error_line(e)) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    raise SystemExit(code if isinstance(code, int) else EXIT_OK)
+    except typer.Abort:  # a Ctrl-C that no command caught
+        code = 130
+    code = code if isinstance(code, int) else EXIT_OK
+    exit_now_if_abandoned(code)  # Ctrl-C left Whisper inside a chunk: finalizing around it would abort
+    raise SystemExit(code)

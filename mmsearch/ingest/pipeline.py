@@ -8,8 +8,10 @@ seconds, so an interrupted run keeps every finished file.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -65,6 +67,8 @@ class PipelineConfig:
 class Pipeline:
     # Called with every worker event before it is handled; tests use it to act at a given moment of a file.
     on_event: Callable[[Event], None] | None = None
+    # Storing a file (and committing) runs in it: Ctrl-C never leaves half a file in the catalog.
+    shielded: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
     def __init__(
         self,
@@ -112,9 +116,12 @@ class Pipeline:
             self._flush_frames()
             while any(s.windows_waiting for s in self._files.values()):
                 self._collect_speech(block=True)
-        finally:
+        except BaseException:  # Ctrl-C above all: leave Whisper's chunk under way instead of waiting for it
             if self._speech is not None:
-                self._speech.stop()
+                self._speech.abandon()
+            raise
+        if self._speech is not None:
+            self._speech.stop()
 
     def _wants_audio(self, media: MediaFile) -> bool:
         return media.has_audio and (self.transcriber is not None or self.extras.wants_audio)
@@ -255,6 +262,11 @@ class Pipeline:
         self._store(media, state)
 
     def _store(self, media: MediaFile, state: _FileState) -> None:
+        with self.shielded():
+            self._store_now(media, state)
+        self.reporter.file_done(display_path(media.path))
+
+    def _store_now(self, media: MediaFile, state: _FileState) -> None:
         t0 = time.perf_counter()
         order = sorted(
             range(len(state.segments)), key=lambda i: (state.segments[i].kind.value, state.segments[i].start or 0.0)
@@ -273,4 +285,3 @@ class Pipeline:
             self.writer.commit()
             self._last_commit = time.perf_counter()
         self.times.store += time.perf_counter() - t0
-        self.reporter.file_done(display_path(media.path))

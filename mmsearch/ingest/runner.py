@@ -8,13 +8,9 @@ hash and skipped until they change (or `retry_failed`).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +30,7 @@ from .decode import AUDIO_WINDOW_SECONDS
 from .decoders import resolve_decoder
 from .discover import discover
 from .extras import ExtrasOptions, ExtraStages, backfill_text
+from .interrupts import Interrupts
 from .pipeline import Pipeline, PipelineConfig, Reporter
 from .plan import Plan, make_plan
 from .shots import resolve_shots
@@ -144,14 +141,16 @@ def run_ingest(
     writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     pool = WorkerPool(options.workers or default_workers(), options.budget)
-    with writer, _interrupts_acknowledged(reporter), pool:
+    # Outermost, so that a second Ctrl-C cannot cut the final commit (in the writer's exit) short either.
+    with Interrupts(reporter).installed() as interrupts, writer, pool:
         writer.open()
         plan, failed = _plan(options, writer, models, pool, summary)
         _record_failures(failed, summary, reporter)
         _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
         if plan.new:
-            _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event)
-        writer.commit()
+            _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
+        with interrupts.shielded():
+            writer.commit()
         log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
         summary.files = writer._cat().file_count()
         summary.segments = sum(writer._cat().counts().values())
@@ -187,6 +186,7 @@ def _run_pipeline(
     reporter: Reporter,
     summary: IngestSummary,
     on_event: object,
+    interrupts: Interrupts,
 ) -> None:
     needs_asr = any(m.has_audio for m, _ in plan.new)
     decoder = resolve_decoder(options.decoder)
@@ -201,6 +201,7 @@ def _run_pipeline(
     )
     pipeline = Pipeline(config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
     pipeline.extras = ExtraStages.load(options.extras, summary.times)
+    pipeline.shielded = interrupts.shielded
     for name, (model, dim) in pipeline.extras.spaces.items():
         writer.use_space(name, model, dim)
     if on_event is not None:
@@ -254,28 +255,6 @@ def _skip_failed_before(
             continue
         keep.append((media, sha))
     plan.new = keep
-
-
-@contextlib.contextmanager
-def _interrupts_acknowledged(reporter: Reporter) -> Iterator[None]:
-    """The first Ctrl-C is acknowledged at once and stops the run (KeyboardInterrupt); later ones are only
-    acknowledged, so winding down (workers killed, speech thread joined, finished files committed) completes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pressed: list[bool] = []
-
-    def on_sigint(signum: int, frame: object) -> None:
-        reporter.interrupted()
-        if not pressed:
-            pressed.append(True)
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class _Models:

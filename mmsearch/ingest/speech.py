@@ -1,14 +1,21 @@
 """Speech stage in a background thread: audio windows in, speech segments (at file times) out.
 
-The main thread keeps listening (to workers and to Ctrl-C) while Whisper runs; on stop, the thread finishes the
-window it is in at most (faster-whisper yields between 30 s chunks, where we check) and exits, so the process
-never exits while native ASR threads are still running.
+The main thread keeps listening (to workers and to Ctrl-C) while Whisper runs. A finished run stops the idle
+thread and joins it. An interrupted run does not wait: CTranslate2 cannot be interrupted inside a 30 s chunk
+(with beam search and temperature fallback, up to 77 s between two results on a 2-core CPU), so the thread is
+abandoned there and its window's file stays unindexed. The thread stops at its next check; until then the
+interpreter must not finalize around it (a thread woken inside native code during finalization aborts the
+process with "terminate called without an active exception"): a normal exit waits for it (`atexit`), the CLI
+exits at once with `os._exit` once everything is committed (`exit_now_if_abandoned`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +25,30 @@ from .transcribe import Transcriber
 
 # Windows waiting for Whisper; bounds memory to a few windows whatever the file's length.
 QUEUED_WINDOWS = 2
+
+# Speech threads left inside native ASR by an interrupted run.
+_abandoned: list[threading.Thread] = []
+
+
+def abandoned_work() -> bool:
+    """Whether an abandoned speech thread is still inside native ASR code."""
+    return any(t.is_alive() for t in _abandoned)
+
+
+def exit_now_if_abandoned(code: int) -> None:
+    """Exit with `code` at once, skipping interpreter finalization, when ASR work was abandoned (see the module
+    docstring). Only for a process's entry point, after everything is committed and closed."""
+    if abandoned_work():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+@atexit.register
+def _wait_for_abandoned() -> None:
+    """Library callers exit normally: wait for the chunk under way rather than abort the process."""
+    for thread in _abandoned:
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -49,12 +80,20 @@ class SpeechThread:
                     raise RuntimeError("speech thread stopped") from None
 
     def stop(self) -> None:
-        """Stop after the current chunk; wait for the thread (native ASR must not outlive the interpreter)."""
+        """Stop the thread once its work is collected: it is idle, waiting for a window, and exits at once."""
         self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
+        with contextlib.suppress(queue.Empty):
+            self._inbox.get_nowait()
+        self._thread.join()
+
+    def abandon(self) -> None:
+        """Interrupted: the thread stops at its next check (between Whisper chunks) and nobody waits for it;
+        what it was transcribing is dropped (its file is not stored, so the next run redoes it)."""
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
                 self._inbox.get_nowait()
-            self._thread.join(timeout=0.1)
+        _abandoned[:] = [t for t in (*_abandoned, self._thread) if t.is_alive()]
 
     def _run(self) -> None:
         while not self._stop.is_set():
