@@ -48,6 +48,9 @@ def shot_units(hits: Sequence[tuple[int, SegmentHit]], shots: dict[int, list[tup
     for (file_id, index), shot_hits in by_shot.items():
         units.extend(_units_in_shot(file_id, shots[file_id][index], shot_hits))
     for file_id, frame_hits in loose.items():
+        if len(frame_hits) == 1:  # the common case deep in a big index: a lone frame is its own unit
+            units.append(VisualUnit(file_id, frame_hits[0]))
+            continue
         units.extend(VisualUnit(file_id, _widen(m.hits, m.start, m.end)) for m in merge_hits(frame_hits))
     units.sort(key=lambda u: (-u.hit.score, u.hit.path, u.hit.start or 0.0))
     return units
