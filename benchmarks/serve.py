@@ -50,7 +50,11 @@ CLOSED_PORT_URL = "http://127.0.0.1:9"  # nothing listens: the CLI falls back to
 WORDS = sorted({w.strip(".,").lower() for s in SENTENCES for w in s.split()})
 
 
-def build_synthetic_index(index_dir: Path, segments: int, model: str, dim: int, seed: int = 0) -> None:
+def build_synthetic_index(
+    index_dir: Path, segments: int, model: str, dim: int, runtime: dict[str, str] | None = None, seed: int = 0
+) -> None:
+    """`runtime`: the manifest entries `mmsearch index` writes for the towers it embedded with; the server then
+    embeds queries with the same towers (on a CPU, by default, the int8 ONNX ones)."""
     rng = np.random.default_rng(seed)
     words = random.Random(seed)
     per_file = FRAMES_PER_FILE + SPEECH_PER_FILE
@@ -68,16 +72,24 @@ def build_synthetic_index(index_dir: Path, segments: int, model: str, dim: int, 
             vectors = rng.standard_normal((len(rows), dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             writer.add_file(media, hashlib.sha256(str(i).encode()).hexdigest(), rows, vectors)
+        writer._cat().set_manifest(runtime or {})
         writer.commit()
 
 
-def model_dim_and_embed_ms(model: str, texts: list[str]) -> tuple[int, dict[str, float]]:
-    """The model's dimension, and what embedding one query text costs here (1 thread, as the server runs it)."""
+def query_towers(model: str, runtime: str) -> Any:
+    """The CLIP towers an index of `model` gets from `mmsearch index` here (`default`: int8 ONNX on a CPU when its
+    self-check passes), or PyTorch fp32 (`torch`)."""
+    from mmsearch.models.precision import EmbedChoice
     from mmsearch.models.registry import load_embedder
+
+    return load_embedder(model, "cpu", EmbedChoice() if runtime == "default" else EmbedChoice("torch", "fp32"))
+
+
+def model_dim_and_embed_ms(embedder: Any, texts: list[str]) -> tuple[int, dict[str, float]]:
+    """The model's dimension, and what embedding one query text costs here (1 thread, as the server runs it)."""
     from mmsearch.server.live import limit_threads
 
     limit_threads(1)
-    embedder = load_embedder(model, "cpu")
     dim = int(embedder.embed_texts(["x"]).shape[1])
     times = []
     for text in texts:
@@ -180,7 +192,7 @@ def concurrent(url: str, texts: list[str], clients: int) -> dict[str, Any]:
 def measure_size(size: int, model: str, dim: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     index_dir = work / f"index-{size}"
     t0 = time.perf_counter()
-    build_synthetic_index(index_dir, size, model, dim)
+    build_synthetic_index(index_dir, size, model, dim, args.runtime_record)
     built = time.perf_counter() - t0
     texts = queries(args.queries)
     cold = cli_latency(index_dir, texts[: args.cold], CLOSED_PORT_URL)
@@ -266,6 +278,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--model", default="random:ViT-B-32")
+    parser.add_argument(
+        "--runtime", choices=("default", "torch"), default="default",
+        help="query towers: what `mmsearch index` picks here (default) or PyTorch fp32 (torch)",
+    )  # fmt: skip
     parser.add_argument("--queries", type=int, default=100, help="warm queries per size")
     parser.add_argument("--cold", type=int, default=3, help="cold CLI runs per size (each loads the model)")
     parser.add_argument("--clients", type=int, default=8)
@@ -276,7 +292,11 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mmsearch-serve-bench-"))
     try:
-        dim, embed = model_dim_and_embed_ms(args.model, queries(20, seed=3))
+        from mmsearch.models.precision import runtime_record
+
+        towers = query_towers(args.model, args.runtime)
+        args.runtime_record = runtime_record(towers)
+        dim, embed = model_dim_and_embed_ms(towers, queries(20, seed=3))
         print(json.dumps({"text_embed_in_process": embed}), flush=True)
         sizes = [measure_size(n, args.model, dim, args, work) for n in args.sizes]
         commits = serve_through_commits(work, args) if args.commit_files else None
@@ -285,6 +305,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "model": args.model,
+        "query_towers": args.runtime_record or {"embed_runtime": "torch", "embed_precision": "fp32"},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_end": os.getloadavg()},
         "text_embed_in_process": embed,
         "sizes": sizes,
