@@ -7,6 +7,8 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -127,3 +129,26 @@ def test_a_video_is_opened_for_decoding_once(tmp_path: Path, monkeypatch: pytest
     shots, _seconds = next(e.payload for e in events if e.kind == "shots")
     assert list(frames) == [0.0, 1.0]
     assert [(round(a, 2), round(b, 2)) for a, b in shots] == [(0.0, 1.0), (1.0, 2.0)]
+
+
+SCRIPT_WITHOUT_MAIN_GUARD = """
+from pathlib import Path
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+
+run_ingest(IngestOptions(paths=(Path({media!r}),), index_dir=Path({index!r}), model="test:hash", asr=None, workers=1))
+print("RUN ENDED")
+"""
+
+
+def test_a_script_without_main_guard_gets_one_clear_error(folder: Path, tmp_path: Path) -> None:
+    """Spawned decode workers import the script and run its top level again: every worker dies while starting.
+    That is the script's mistake, not the media's: the run stops at once and says what to change."""
+    script = tmp_path / "index_my_media.py"
+    script.write_text(SCRIPT_WITHOUT_MAIN_GUARD.format(media=str(folder), index=str(tmp_path / "idx")))
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert time.monotonic() - t0 < 120
+    assert done.returncode == 1 and "RUN ENDED" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("mmsearch.errors.UsageError: a decode worker process exited while starting")
+    assert 'call run_ingest under `if __name__ == "__main__":`' in last

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from ..errors import MediaError
+from ..errors import MediaError, UsageError
 from ..types import MediaFile, MediaKind
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ class DecodeTask:
 
 @dataclass(frozen=True)
 class Event:
-    """What a worker reported about one file. kind: frames, shots, audio, image, done, failed, idle."""
+    """What a worker reported about one file. kind: frames, shots, audio, image, done, failed, idle (and ready,
+    which a worker sends once when it has started)."""
 
     kind: str
     media: MediaFile | None = None
@@ -87,6 +88,7 @@ def _worker_main(conn: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us when it must.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger().handlers[:] = [logging.NullHandler()]
+    conn.send(Event("ready"))  # started: from now on, dying costs one file, not the run
     while True:
         try:
             task = conn.recv()
@@ -173,6 +175,7 @@ class _Worker:
         child.close()
         self.task: DecodeTask | Path | None = None
         self.silent = 0.0  # seconds the pool has waited for it since its last message
+        self.ready = False  # it said so: it got past importing the parent's main module
 
     def assign(self, task: DecodeTask | Path) -> None:
         self.task = task
@@ -270,6 +273,9 @@ class WorkerPool:
             yield self._replace(worker, self._crash_reason(worker))
             return
         worker.silent = 0.0
+        if event.kind == "ready":
+            worker.ready = True
+            return
         task = worker.task
         if isinstance(task, Path):
             worker.task = None
@@ -282,6 +288,15 @@ class WorkerPool:
     def _crash_reason(self, worker: _Worker) -> str:
         worker.process.join(timeout=5)
         code = worker.process.exitcode
+        if not worker.ready and code is not None and code > 0:
+            # A spawned worker imports the parent's main module first; a script that calls run_ingest at top
+            # level runs it again there and exits. Every worker would: no file is at fault, the run cannot work.
+            raise UsageError(
+                f"a decode worker process exited while starting (status {code}): in a script, call run_ingest "
+                'under `if __name__ == "__main__":`',
+                hint="decode workers are started with multiprocessing's spawn and import the main script first; "
+                "the worker's own error is printed above",
+            )
         if code is not None and code < 0:
             return f"decoder crashed ({_signal_name(code)})"
         return f"decoder exited unexpectedly (status {code})"
