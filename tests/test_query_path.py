@@ -5,6 +5,7 @@ queries."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from mmsearch.models.clip import encode_text
 from mmsearch.models.registry import load_embedder
 from mmsearch.search.evidence import ChannelContext, Exclusion
 from mmsearch.search.searcher import Query, Searcher
-from mmsearch.search.segment_table import SegmentTable
+from mmsearch.search.segment_table import CatalogSegments, SegmentTable
 from mmsearch.types import Segment, SegmentKind
 
 TEXTS = ["a", "a dog barking", "red fox jumps over the fence at night", "word " * 100]  # the last fills 77 tokens
@@ -112,7 +113,36 @@ def test_segment_table_resolves_hits_as_the_catalog_does(tmp_path: Path) -> None
     kept = table.hits(order, scores, frozenset({SegmentKind.FRAME}), Exclusion(talk_id, 1.0, 2.0), limit=1)
     assert [h.segment_id for _, h in kept] == [frame0]
     assert table.hits([], [], frozenset(SegmentKind)) == []
+    # A one-query process asks the catalog instead: the same answers.
+    direct = CatalogSegments(catalog)
+    for kinds in (
+        frozenset(SegmentKind),
+        frozenset({SegmentKind.FRAME, SegmentKind.IMAGE}),
+        frozenset({SegmentKind.SPEECH}),
+    ):
+        for exclude in (None, Exclusion(talk_id, 1.0, 2.0)):
+            for limit in (None, 1, 2):
+                assert direct.hits(order, scores, kinds, exclude, limit) == table.hits(
+                    order, scores, kinds, exclude, limit
+                )
     catalog.close()
+
+
+def test_mmsearch_query_in_process_builds_no_segment_table(golden_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mmsearch.cli.app import app
+
+    def refuse(self: SegmentTable, catalog: Catalog) -> None:
+        raise AssertionError("a one-query process built the segment table")
+
+    monkeypatch.setattr(SegmentTable, "__init__", refuse)
+    result = CliRunner().invoke(
+        app, ["query", "red fox", "--index", str(golden_index), "--server", "http://127.0.0.1:9", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.output)["results"]
+    assert any("red fox" in (r.get("text") or "").lower() for r in results)  # resolved through the catalog
 
 
 def test_keyword_only_queries_skip_the_clip_tower(golden_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -105,7 +105,13 @@ def _search_here(
     """The query answered in this process: the index and its model loaded here."""
     from ..search.searcher import Searcher
 
-    searcher = Searcher.open(resolve_index_dir(index), model=model, device=device, catalog_url=catalog)  # type: ignore[arg-type]
+    searcher = Searcher.open(
+        resolve_index_dir(index),
+        model=model,
+        device=device,  # type: ignore[arg-type]
+        catalog_url=catalog,
+        resident=False,  # one query: resolve its hits through the catalog rather than build the segment table
+    )
     try:
         if searcher.manifest.untrained and warn:
             warn_untrained(searcher.manifest.model)

@@ -12,7 +12,7 @@ from ..index.catalog import Catalog
 from ..stores.protocol import VectorStore
 from ..types import SegmentHit, SegmentKind
 from .keyword import KeywordIndex
-from .segment_table import SegmentTable
+from .segment_table import CatalogSegments, SegmentTable
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class ChannelContext:
     store: VectorStore
     keyword_index: Callable[[], KeywordIndex]
     space: Callable[[str], SpaceSearch | None] = lambda name: None
-    _segments: SegmentTable | None = field(default=None, init=False, repr=False)
+    resident: bool = True  # hold the segment table in memory (a server, a TRECVID run), or ask the catalog each time
+    _segments: SegmentTable | CatalogSegments | None = field(default=None, init=False, repr=False)
     _last_search: tuple[bytes, int, np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def search(self, vector: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,10 +94,11 @@ class ChannelContext:
         self._last_search = (key, depth, ids[found], scores[found])
         return ids[found], scores[found]
 
-    def segments(self) -> SegmentTable:
-        """The in-memory segment table, built on first use (inside the first request's catalog snapshot)."""
+    def segments(self) -> SegmentTable | CatalogSegments:
+        """Where hits are resolved: the in-memory segment table, built on first use (inside the first request's
+        catalog snapshot), or the catalog itself for a one-query process."""
         if self._segments is None:
-            self._segments = SegmentTable(self.catalog)
+            self._segments = SegmentTable(self.catalog) if self.resident else CatalogSegments(self.catalog)
         return self._segments
 
 

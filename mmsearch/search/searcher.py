@@ -160,6 +160,7 @@ class Searcher:
         store: VectorStore,
         embedder: Embedder,
         index_dir: Path | None = None,
+        resident: bool = True,
     ) -> None:
         self.catalog = catalog
         self.manifest = manifest
@@ -169,7 +170,7 @@ class Searcher:
         self._keyword: KeywordIndex | None = None
         self._media: dict[int, MediaKind] | None = None
         self.spaces = Spaces(catalog, space_infos(manifest.raw), "cpu")
-        self.context = ChannelContext(catalog, store, self.keyword_index, self.spaces.index)
+        self.context = ChannelContext(catalog, store, self.keyword_index, self.spaces.index, resident)
         self.calibration = Calibration(index_dir, manifest.generation, CHANNELS, self._probes, self._probe)
 
     @classmethod
@@ -180,6 +181,7 @@ class Searcher:
         embedder: Embedder | None = None,
         device: Device = "auto",
         catalog_url: str | None = None,  # postgresql://: a shared index; index_dir is then not read
+        resident: bool = True,  # False for one query: resolve hits through the catalog, build no segment table
     ) -> Searcher:
         catalog: Catalog
         if catalog_url:
@@ -199,7 +201,7 @@ class Searcher:
             store.close()
             raise
         # A shared index has no local directory: its keyword index is built from the catalog, in memory.
-        return cls(catalog, manifest, store, embedder, None if catalog_url else index_dir)
+        return cls(catalog, manifest, store, embedder, None if catalog_url else index_dir, resident)
 
     def close(self) -> None:
         self.catalog.close()

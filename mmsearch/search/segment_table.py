@@ -81,5 +81,33 @@ class SegmentTable:
         return {i: r.text for i, r in self.catalog.segments_by_ids(worded).items()}
 
 
+class CatalogSegments:
+    """The same answers as SegmentTable, read from the catalog on each call: for a process that runs one query
+    (`mmsearch query` without a server), where building the table would cost more than the query saves."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def hits(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        scores: Sequence[float] | np.ndarray,
+        kinds: frozenset[SegmentKind],
+        exclude: Excludes | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, SegmentHit]]:
+        wanted = [int(i) for i in ids]
+        records = self.catalog.segments_by_ids(wanted)
+        out: list[tuple[int, SegmentHit]] = []
+        for i, score in zip(wanted, np.asarray(scores).tolist(), strict=True):
+            r = records.get(i)
+            if r is None or r.kind not in kinds or (exclude is not None and exclude.covers(r.file_id, r.start, r.end)):
+                continue
+            out.append((r.file_id, SegmentHit(i, r.path, r.kind, r.start, r.end, score, r.text)))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+
 def _time(value: float) -> float | None:
     return None if value != value else value  # NaN stands for "no time" (a still image)
