@@ -60,6 +60,13 @@ class MediaFile:
     height: int = 0
     # Degrees to turn a decoded frame counter-clockwise to show it upright (phone display matrix): 0/90/180/270.
     rotation: int = 0
+    # The container's first presentation time, in seconds: every time of this file lies in [start_time, end].
+    start_time: float = 0.0
+
+    @property
+    def end(self) -> float | None:
+        """Where the file ends on its timeline (times are presentation times, not offsets from 0)."""
+        return None if self.duration is None else self.start_time + self.duration
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -88,7 +95,10 @@ class AudioClip:
     file: MediaFile
     samples: np.ndarray
     sample_rate: int
-    start: float = 0.0  # where this window begins in the file (long audio comes in windows), in seconds
+    # Where this window begins on the container's timeline (long audio comes in windows), in seconds.
+    start: float = 0.0
+    # (2, n) float32, only when the two channels carry different signals (one voice each): see ingest/audio.py.
+    channels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -100,6 +110,8 @@ class SpeechSegment:
     start: float
     end: float
     text: str
+    channel: int | None = None  # 0 left, 1 right: transcribed from one channel of a stereo file; None: the mix
+    language: str | None = None  # what Whisper heard (ISO 639-1), when the backend says
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class ExtraStages:
         out = Extracted()
         tracker = self._trackers.pop(media.path, None)
         if tracker is not None:
-            lines = tracker.finish(media.duration)
+            lines = tracker.finish(media.end)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
             log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
         every = [*segments, *out.segments]
