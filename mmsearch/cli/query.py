@@ -108,7 +108,7 @@ def _search_here(
     searcher = Searcher.open(
         resolve_index_dir(index),
         model=model,
-        device=device,  # type: ignore[arg-type]
+        device=device,
         catalog_url=catalog,
         resident=False,  # one query: resolve its hits through the catalog rather than build the segment table
     )

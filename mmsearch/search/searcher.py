@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput, MediaError, UsageError
-from ..index.catalog import Catalog
-from ..index.manifest import Manifest, check_model, open_reader, space_infos
+from ..index.facade import Index
+from ..index.location import IndexLocation
+from ..index.manifest import check_model, space_infos
 from ..ingest.decode import load_image
 from ..models.clip import Embedder
 from ..models.precision import EmbedChoice
 from ..models.registry import load_embedder
 from ..paths import display_path
-from ..stores.faiss_store import Device
-from ..stores.protocol import VectorStore
+from ..stores.protocol import vector_device
 from ..types import MODALITY_KINDS, MODALITY_MEDIA, MediaKind, Moment, SegmentHit, SegmentKind
 from .calibration import PROBE_DEPTH, PROBE_TEXTS, Calibration, probe_images
 from .channels import (
@@ -153,20 +153,14 @@ def read_query_image(path: Path) -> np.ndarray:
 class Searcher:
     """A read-only view of an index's last committed state, with the model that built it."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        manifest: Manifest,
-        store: VectorStore,
-        embedder: Embedder,
-        index_dir: Path | None = None,
-        resident: bool = True,
-    ) -> None:
-        self.catalog = catalog
-        self.manifest = manifest
-        self.store = store
+    def __init__(self, index: Index, embedder: Embedder, resident: bool = True) -> None:
+        self.index = index
+        self.catalog = catalog = index.catalog
+        self.manifest = manifest = index.manifest
+        self.store = store = index.store
         self.embedder = embedder
-        self.index_dir = index_dir
+        # A shared index has no local directory: its keyword index is built from the catalog, in memory.
+        self.index_dir = index_dir = None if index.location.shared else index.location.directory
         self._keyword: KeywordIndex | None = None
         self._media: dict[int, MediaKind] | None = None
         self.spaces = Spaces(catalog, space_infos(manifest.raw), "cpu")
@@ -176,20 +170,15 @@ class Searcher:
     @classmethod
     def open(
         cls,
-        index_dir: Path,
+        index_dir: Path | IndexLocation,
         model: str | None = None,
         embedder: Embedder | None = None,
-        device: Device = "auto",
+        device: str = "auto",  # where the model runs (auto, cpu, cuda, gpu, mps) and the vectors are searched
         catalog_url: str | None = None,  # postgresql://: a shared index; index_dir is then not read
         resident: bool = True,  # False for one query: resolve hits through the catalog, build no segment table
     ) -> Searcher:
-        catalog: Catalog
-        if catalog_url:
-            from ..index.shared import open_shared_reader
-
-            catalog, manifest, store = open_shared_reader(catalog_url, device)
-        else:
-            catalog, manifest, store = open_reader(index_dir, device)
+        index = Index.read(IndexLocation.of(index_dir, catalog_url), vector_device(device))
+        manifest = index.manifest
         try:
             check_model(manifest, model)
             if embedder is None:
@@ -197,15 +186,12 @@ class Searcher:
             elif embedder.spec.raw != manifest.model:
                 check_model(manifest, embedder.spec.raw)
         except BaseException:
-            catalog.close()
-            store.close()
+            index.close()
             raise
-        # A shared index has no local directory: its keyword index is built from the catalog, in memory.
-        return cls(catalog, manifest, store, embedder, None if catalog_url else index_dir, resident)
+        return cls(index, embedder, resident)
 
     def close(self) -> None:
-        self.catalog.close()
-        self.store.close()
+        self.index.close()
 
     def keyword_index(self) -> KeywordIndex:
         if self._keyword is None:

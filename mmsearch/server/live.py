@@ -20,10 +20,9 @@ from typing import TypeVar
 from ..errors import CorruptIndex, IndexNotFound
 from ..index.catalog import Catalog, FileRecord
 from ..index.info import describe_index
-from ..index.manifest import require_index
+from ..index.location import IndexLocation, require_index
 from ..models.clip import Embedder
 from ..search.searcher import Query, Searcher
-from ..stores.faiss_store import Device
 from ..types import Moment
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ MAX_REOPENS = 3
 class LiveIndex:
     """One index directory, opened once (model included) and followed as it changes."""
 
-    def __init__(self, index_dir: Path, device: Device = "auto") -> None:
+    def __init__(self, index_dir: Path, device: str = "auto") -> None:
         self.index_dir = index_dir
         self.device = device
         self._searcher: Searcher | None = None
@@ -100,7 +99,7 @@ class LiveIndex:
 
     def info(self) -> dict[str, object]:
         """`mmsearch info --json` of the live generation."""
-        return self.run(lambda s: describe_index(self.index_dir, s.catalog, s.manifest, s.store))
+        return self.run(lambda s: describe_index(s.index))
 
     def _reopen(self, stale: Searcher | None) -> Searcher:
         """Open the newest generation and make it live, unless another request already did."""
@@ -138,11 +137,7 @@ class LiveIndex:
         current = self._searcher
         if current is None:
             return None
-        catalog = Catalog.open(require_index(self.index_dir), readonly=True)
-        try:
-            model = catalog.manifest().get("model")
-        finally:
-            catalog.close()
+        model = IndexLocation(self.index_dir).saved_manifest().get("model")
         return current.embedder if model == current.embedder.spec.raw else None
 
 
