@@ -52,6 +52,7 @@ def test_speech_text_is_joined_in_time_order_and_images_have_no_time() -> None:
     assert (moments[1].start, moments[1].end, moments[1].text) == (0.0, 4.0, "hello world")
     assert moments[1].to_json() == {
         "path": "v",
+        "file_id": ord("v"),
         "kind": "speech",
         "start": 0.0,
         "end": 4.0,
