@@ -64,7 +64,7 @@ def resolve_like(catalog: Catalog, spec: str) -> LikeSpec:
         raise UsageError("--like needs a path")
     record = _indexed(catalog, spec)
     if record is not None:
-        return LikeSpec(record.id, name=display_path(spec))
+        return LikeSpec(record.id, name=display_path(Path(spec)))
     head, sep, tail = spec.rpartition("@")
     match = _RANGE.match(tail.strip()) if sep else None
     if match is None:
@@ -77,7 +77,7 @@ def resolve_like(catalog: Catalog, spec: str) -> LikeSpec:
     record = _indexed(catalog, head)
     if record is None:
         raise _not_indexed(head)
-    return LikeSpec(record.id, start, end, display_path(head))
+    return LikeSpec(record.id, start, end, display_path(Path(head)))
 
 
 def _indexed(catalog: Catalog, path: str) -> FileRecord | None:
