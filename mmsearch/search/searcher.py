@@ -34,7 +34,7 @@ from .channels import (
 )
 from .fusion import DEFAULT_FUSION, FUSIONS, fuse, to_moments
 from .keyword import KeywordIndex, keyword_index
-from .like import example_evidence, parse_like
+from .like import LikeSpec, example_evidence, resolve_like
 from .spaces import Spaces
 from .temporal import DEFAULT_WITHIN, PART_DEPTH, chain_moments
 
@@ -51,7 +51,7 @@ class Query:
     image: Path | None = None
     modality: str = "any"
     top_k: int = 10
-    like: str | None = None  # PATH[@START-END] of an indexed file
+    like: LikeSpec | None = None  # query by example: an indexed file or a time range of it
     channels: tuple[str, ...] = ()  # empty: every channel that applies
     fusion: str = DEFAULT_FUSION
     weights: tuple[tuple[str, float], ...] = ()
@@ -59,10 +59,12 @@ class Query:
     then: tuple[str, ...] = ()  # temporal query: texts that must follow the query's match, in order
     within: float = DEFAULT_WITHIN  # seconds allowed between one part's end and the next part's start
 
-    def validate(self) -> None:
+    def validate(self, like_pending: bool = False) -> None:
+        """UsageError for what no index can answer; `like_pending`: an example is given but not resolved yet
+        (the CLI resolves `--like PATH` once the index is open)."""
         if self.text is not None and not self.text.strip():
             raise UsageError("the query text is empty")
-        given = sum(x is not None for x in (self.text, self.image, self.like))
+        given = sum(x is not None for x in (self.text, self.image, self.like)) + like_pending
         if given == 0:
             raise UsageError("give a query text or --image PATH (or --like PATH[@START-END])")
         if given > 1:
@@ -77,7 +79,7 @@ class Query:
         if self.fusion not in FUSIONS:
             raise UsageError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.like is not None:
-            parse_like(self.like)
+            self.like.validate()
         self._validate_filters()
 
     def _validate_filters(self) -> None:
@@ -104,7 +106,7 @@ class Query:
     @property
     def label(self) -> str:
         if self.like is not None:
-            return parse_like(self.like).label
+            return self.like.label
         first = self.text if self.text is not None else f"image:{display_path(self.image or '')}"
         return " --then ".join((first, *self.then))
 
@@ -202,11 +204,15 @@ class Searcher:
                 self._keyword = keyword_index(self.catalog, self.index_dir, self.manifest.generation)
         return self._keyword
 
+    def like(self, spec: str) -> LikeSpec:
+        """`PATH[@START-END]` of a file in this index (it need not be on disk any more) as a query by example."""
+        return resolve_like(self.catalog, spec)
+
     def evidence(self, query: Query) -> Evidence:
         """What the query offers each channel: a CLIP vector for text and image queries, stored vectors for --like;
         a text query is also embedded once into each extra space a wanted channel searches."""
         if query.like is not None:
-            return example_evidence(self.catalog, self.store, parse_like(query.like))
+            return example_evidence(self.catalog, self.store, query.like)
         if query.text is not None:
             text = query.text.strip()
             named = query.channels or [n for n in CHANNELS if CHANNEL_KINDS[n] & query.segment_kinds]

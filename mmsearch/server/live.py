@@ -81,12 +81,9 @@ class LiveIndex:
         """The query's moments, each with the catalog record of its file (for media and thumbnail URLs)."""
 
         def work(searcher: Searcher) -> list[tuple[Moment, FileRecord]]:
-            moments = searcher.search(query)
-            segments = searcher.catalog.segments_by_ids(m.hits[0].segment_id for m in moments)
             found = []
-            for moment in moments:
-                segment = segments.get(moment.hits[0].segment_id)
-                record = self._files.get(segment.file_id) if segment is not None else None
+            for moment in searcher.search(query):
+                record = self._files.get(moment.file_id) if moment.file_id is not None else None
                 if record is not None:
                     found.append((moment, record))
             return found
