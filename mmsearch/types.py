@@ -24,6 +24,7 @@ class SegmentKind(str, Enum):
     IMAGE = "image"
     OCR = "ocr"
     AUDIO = "audio"
+    SUBTITLE = "subtitle"  # a cue of a subtitle file or stream (ingest/subtitles.py): words with their times
 
 
 # The kinds that carry a CLIP vector in the main vector store (its ids are exactly these segments' ids).
@@ -34,7 +35,7 @@ CLIP_KINDS: frozenset[SegmentKind] = frozenset({SegmentKind.FRAME, SegmentKind.S
 # and sound windows), in audio files and in soundtracks; `image` is still images. `--kind` filters segment kinds.
 MODALITY_KINDS: dict[str, frozenset[SegmentKind]] = {
     "video": frozenset(SegmentKind),
-    "audio": frozenset({SegmentKind.SPEECH, SegmentKind.AUDIO}),
+    "audio": frozenset({SegmentKind.SPEECH, SegmentKind.AUDIO, SegmentKind.SUBTITLE}),
     "image": frozenset(SegmentKind),
     "any": frozenset(SegmentKind),
 }
@@ -122,6 +123,17 @@ class Segment:
     start: float | None
     end: float | None
     text: str | None = None
+    channel: int | None = None  # speech heard in one stereo channel (0 left, 1 right); None: the mix
+    language: str | None = None  # speech or subtitle language (ISO 639-1), when known
+
+
+def spoken_language(segments: list[Segment]) -> str | None:
+    """The language most of a file's speech is in (by seconds), None when no speech segment has one."""
+    seconds: dict[str, float] = {}
+    for s in segments:
+        if s.kind is SegmentKind.SPEECH and s.language:
+            seconds[s.language] = seconds.get(s.language, 0.0) + max((s.end or 0.0) - (s.start or 0.0), 0.01)
+    return max(seconds, key=lambda k: seconds[k]) if seconds else None
 
 
 @dataclass(frozen=True)

@@ -35,16 +35,23 @@ def show_command(
     if json_out:
         print_json(info)
         return
-    for key in ("path", "kind", "duration", "has_audio", "asr"):
+    for key in ("path", "kind", "duration", "has_audio", "asr", "language"):
         console.print(f"[bold]{key}[/]: {escape(str(info[key]))}")
     for key in ("segments", "vectors"):
         counts = info[key]
         assert isinstance(counts, dict)
         console.print(f"[bold]{key}[/]: {escape(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
-    for key in ("shots", "speech", "ocr"):
+    for key in ("shots", "speech", "subtitles", "ocr"):
         rows = info[key]
         assert isinstance(rows, list)
         console.print(f"[bold]{key}[/] ({len(rows)}):")
         for row in rows:
             text = f"  {escape(str(row['text']))}" if "text" in row else ""
-            console.print(f"  {_time(row)}{text}")
+            console.print(f"  {_time(row)}{_heard(row)}{text}")
+
+
+def _heard(row: dict[str, object]) -> str:
+    """' [L en]': the channel (L/R) and language a segment was heard in, when known."""
+    tags = [("L", "R")[int(str(row["channel"]))] if "channel" in row else "", str(row.get("language") or "")]
+    tags = [t for t in tags if t]
+    return f"  [{escape(' '.join(tags))}]" if tags else ""

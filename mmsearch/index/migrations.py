@@ -68,10 +68,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
+    # 7: what was heard where: a speech segment's stereo channel (NULL: the mix) and language, a subtitle cue's
+    # language; the language of each file's speech (the most spoken, or --language).
+    """
+    ALTER TABLE segments ADD COLUMN channel INTEGER;
+    ALTER TABLE segments ADD COLUMN language TEXT;
+    ALTER TABLE files ADD COLUMN language TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
 SHOTS_SCHEMA = 2
 ASR_SCHEMA = 3
+# The migration that added segments.channel, segments.language and files.language.
+LANGUAGE_SCHEMA = 7
 SPACES_SCHEMA = 4
 FAILED_SCHEMA = 5

@@ -22,15 +22,16 @@ from ..errors import MMSearchError
 from ..index.facade import Index
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
-from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
+from ..types import AudioClip, FrameBatch, MediaFile, MediaKind, Segment, SegmentKind, SpaceVectors, StageTimes
 from .ocr import OcrEngine, OcrTracker, RapidOcrEngine
 from .sounds import windows
+from .subtitles import SubtitleTrack, covers, read_subtitles
 
 log = logging.getLogger(__name__)
 
 TEXT_SPACE, AUDIO_SPACE = "text", "audio"
 # Segment kinds whose text the sentence model embeds.
-TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR})
+TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR, SegmentKind.SUBTITLE})
 # Audio windows embedded per CLAP call.
 AUDIO_BATCH = 16
 
@@ -43,6 +44,7 @@ class ExtrasOptions:
     text_model: str | None = None  # a sentence-transformers name or path; None: no text space
     audio_model: str | None = None  # a CLAP checkpoint directory or random:clap-tiny; None: no audio space
     device: str = "auto"
+    subtitles: bool = True  # read sidecar subtitle files and embedded text subtitle streams
 
     def validate(self) -> None:
         if self.audio_model is not None:
@@ -69,6 +71,8 @@ class ExtraStages:
         self.ocr, self.text, self.audio = ocr, text, audio
         self._trackers: dict[Path, OcrTracker] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
+        self.read_subtitles = True
+        self._subtitles: dict[Path, list[SubtitleTrack]] = {}
 
     @classmethod
     def load(cls, options: ExtrasOptions, times: StageTimes) -> ExtraStages:
@@ -83,7 +87,9 @@ class ExtraStages:
             spec = options.audio_model
             audio = _optional("audio", lambda: ClapEmbedder.load(spec))
         times.load += time.perf_counter() - t0
-        return cls(times, ocr, text, audio)
+        stages = cls(times, ocr, text, audio)
+        stages.read_subtitles = options.subtitles
+        return stages
 
     @property
     def spaces(self) -> dict[str, tuple[str, int]]:
@@ -98,6 +104,18 @@ class ExtraStages:
     @property
     def wants_audio(self) -> bool:
         return self.audio is not None
+
+    def subtitles(self, media: MediaFile) -> list[SubtitleTrack]:
+        """The file's subtitle tracks (sidecars, embedded streams), read once when its work starts."""
+        if not self.read_subtitles or media.kind is MediaKind.IMAGE:
+            return []
+        if media.path not in self._subtitles:
+            self._subtitles[media.path] = read_subtitles(media.path)
+        return self._subtitles[media.path]
+
+    def subtitles_cover(self, media: MediaFile, when: str, language: str | None) -> bool:
+        """`--asr auto`: whether the file's subtitles in its spoken language span it, so Whisper is skipped."""
+        return when == "auto" and covers(self.subtitles(media), media.duration, language)
 
     def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
         """Work on one item of the file as it arrives from decode."""
@@ -136,6 +154,12 @@ class ExtraStages:
             lines = tracker.finish(media.end)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
             log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
+        tracks = self.subtitles(media)
+        self._subtitles.pop(media.path, None)
+        for track in tracks:
+            out.segments += [
+                Segment(SegmentKind.SUBTITLE, c.start, c.end, c.text, language=track.language) for c in track.cues
+            ]
         every = [*segments, *out.segments]
         if self.text is not None:
             t0 = time.perf_counter()
@@ -155,6 +179,7 @@ class ExtraStages:
         """Forget a file that failed part-way."""
         self._trackers.pop(media.path, None)
         self._sounds.pop(media.path, None)
+        self._subtitles.pop(media.path, None)
 
 
 def backfill_text(writer: Index, options: ExtrasOptions, times: StageTimes) -> int:

@@ -26,12 +26,24 @@ DEFAULT_ASR_MODEL = "base"
 SILENCE_RMS = 0.003
 
 
+# `--asr`: auto skips Whisper for a file whose subtitles in its spoken language cover it (ingest/subtitles.py),
+# always transcribes every file with audio; `never` is no AsrOptions at all (`--no-asr`).
+ASR_WHEN = ("auto", "always")
+# Recorded as a file's ASR when its subtitles stood in for Whisper (`--asr auto`).
+SUBTITLES_LABEL = "subtitles"
+
+
 @dataclass(frozen=True)
 class AsrOptions:
     backend: str = DEFAULT_ASR_BACKEND
     model: str = DEFAULT_ASR_MODEL
-    language: str | None = None
+    language: str | None = None  # forced spoken language (ISO 639-1); None: Whisper detects it per window
     device: str = "auto"
+    when: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.when not in ASR_WHEN:
+            raise UsageError(f"--asr {self.when!r} is not a choice", hint="choose auto, always or never")
 
     @property
     def label(self) -> str:
