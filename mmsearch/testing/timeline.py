@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .media import SAMPLE_RATE, Shot, Utterance, _ffmpeg, _mix, _write_wav, make_video
+from .media import SAMPLE_RATE, Shot, Utterance, run_ffmpeg, _mix, _write_wav, make_video
 
 SENTENCES = (
     "Seven green apples are sitting on the kitchen table.",
@@ -45,7 +45,7 @@ def make_itsoffset(root: Path, offset: float = 2.0) -> TimelineTruth:
         wav = Path(tmp) / "speech.wav"
         _write_wav(wav, track, SAMPLE_RATE)
         video = ["-f", "lavfi", "-i", "color=c=red:s=160x120:r=25:d=4,format=yuv420p"]
-        _ffmpeg(*video, "-itsoffset", str(offset), "-i", str(wav), "-c:v", "libx264", "-preset", "ultrafast",
+        run_ffmpeg(*video, "-itsoffset", str(offset), "-i", str(wav), "-c:v", "libx264", "-preset", "ultrafast",
                 "-c:a", "aac", "-b:a", "64k", str(path))  # fmt: skip
     return TimelineTruth(path, f"audio starts at {offset} s (-itsoffset)", ((offset + 0.5, SENTENCES[0]),), (), 0.0)
 
@@ -54,7 +54,7 @@ def make_ts_offset(root: Path, suffix: str = ".mkv", offset: float = 1.4) -> Tim
     """Every timestamp shifted by `offset` (ffmpeg -output_ts_offset, stream copy)."""
     base = _base(root, f"base-ots{suffix.replace('.', '-')}.mp4")
     path = root / f"ts-offset{suffix}"
-    _ffmpeg("-i", str(base), "-c", "copy", "-output_ts_offset", str(offset), str(path))
+    run_ffmpeg("-i", str(base), "-c", "copy", "-output_ts_offset", str(offset), str(path))
     base.unlink()
     speech = ((1.0 + offset, SENTENCES[0]), (7.0 + offset, SENTENCES[1]))
     return TimelineTruth(path, f"timestamps start at {offset} s (-output_ts_offset)", speech, (5.0 + offset,), offset)
@@ -65,7 +65,7 @@ def make_edit_list(root: Path, cut: float = 0.6) -> TimelineTruth:
     the keyframe before the cut and writes an edit list that starts the presentation at the cut)."""
     base = _base(root, "base-edit.mp4")
     path = root / "edit-list.mp4"
-    _ffmpeg("-ss", str(cut), "-i", str(base), "-c", "copy", str(path))
+    run_ffmpeg("-ss", str(cut), "-i", str(base), "-c", "copy", str(path))
     base.unlink()
     speech = ((1.0 - cut, SENTENCES[0]), (7.0 - cut, SENTENCES[1]))
     return TimelineTruth(path, f"edit list skipping {cut} s", speech, (5.0 - cut,), 0.0)
@@ -82,7 +82,7 @@ def make_vfr(root: Path) -> TimelineTruth:
             "color=c=red:s=160x120:r=5:d=5[a];color=c=blue:s=160x120:r=30:d=7[b];"
             "[a][b]concat=n=2:v=1:a=0,format=yuv420p[v]"
         )
-        _ffmpeg("-filter_complex", graph, "-i", str(wav), "-map", "[v]", "-map", "0:a", "-fps_mode", "passthrough",
+        run_ffmpeg("-filter_complex", graph, "-i", str(wav), "-map", "[v]", "-map", "0:a", "-fps_mode", "passthrough",
                 "-c:v", "libx264", "-bf", "0", "-preset", "ultrafast", "-c:a", "pcm_s16le", str(path))  # fmt: skip
     speech = ((1.0, SENTENCES[0]), (7.0, SENTENCES[1]))
     return TimelineTruth(path, "variable frame rate (5 then 30 fps)", speech, (5.0,), 0.0)

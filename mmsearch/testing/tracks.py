@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .media import SAMPLE_RATE, Shot, Utterance, _ffmpeg, _mix, make_video
+from .media import SAMPLE_RATE, Shot, Utterance, run_ffmpeg, _mix, make_video
 
 # One sentence per channel, spoken at the same time: the downmix is two voices on top of each other.
 LEFT = Utterance("The red balloon floated over the quiet harbour.", 0.5)
@@ -22,7 +22,7 @@ def make_stereo(path: Path, left: Utterance = LEFT, right: Utterance = RIGHT, du
     with tempfile.TemporaryDirectory(prefix="mmsearch-stereo-") as tmp:
         raw = Path(tmp) / "stereo.s16le"
         raw.write_bytes(np.stack([a, b], axis=1).astype("<i2").tobytes())
-        _ffmpeg("-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "2", "-i", str(raw), "-c:a", "pcm_s16le", str(path))
+        run_ffmpeg("-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "2", "-i", str(raw), "-c:a", "pcm_s16le", str(path))
     return path
 
 
@@ -47,6 +47,6 @@ def make_subtitled(
     with tempfile.TemporaryDirectory(prefix="mmsearch-subs-") as tmp:
         base = make_video(Path(tmp) / "base.mp4", [Shot("gray", 10.0)], utterances, size=(160, 120)).path
         srt = write_srt(Path(tmp) / "cues.srt", cues)
-        _ffmpeg("-i", str(base), "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec,
+        run_ffmpeg("-i", str(base), "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec,
                 "-metadata:s:s:0", f"language={language}", str(path))  # fmt: skip
     return path
