@@ -157,6 +157,29 @@ class SegmentHit:
     score: float
     text: str | None = None
     file_id: int | None = None  # the catalog id of the hit's file (None only for hits made up outside an index)
+    channel: int | None = None  # speech heard in one stereo channel (0 left, 1 right); None: the mix or unknown
+
+
+@dataclass(frozen=True)
+class EvidencePiece:
+    """One unit a moment merged, with its own time: what `evidence` lists in JSON, the CLI and the page."""
+
+    kind: SegmentKind
+    start: float | None
+    end: float | None
+    text: str | None
+    channel: int | None
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "channel": self.channel,
+            "score": round(self.score, 6),
+        }
 
 
 @dataclass(frozen=True)
@@ -202,9 +225,26 @@ class Moment:
             "score": self.score,
             "text": self.text,
         }
+        pieces = self.evidence
+        if pieces:
+            data["evidence"] = [p.to_json() for p in pieces]
         if self.parts:
             data["parts"] = [p.to_json() for p in self.parts]
         return data
+
+    @property
+    def evidence(self) -> list[EvidencePiece]:
+        """Each unit with words this moment merged (speech, subtitles, on-screen text: every piece keeps its own
+        time and text), best first; a moment of frames only lists its best frame."""
+        worded = [h for h in self.hits if h.text]
+        chosen = worded or sorted(self.hits, key=lambda h: -h.score)[:1]
+        seen: set[tuple[SegmentKind, float | None, str | None]] = set()
+        out: list[EvidencePiece] = []
+        for h in sorted(chosen, key=lambda h: -h.score):
+            if (h.kind, h.start, h.text) not in seen:
+                seen.add((h.kind, h.start, h.text))
+                out.append(EvidencePiece(h.kind, h.start, h.end, h.text, h.channel, h.score))
+        return out
 
 
 @dataclass(frozen=True)

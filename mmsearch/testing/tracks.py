@@ -17,6 +17,7 @@ RIGHT = Utterance("Please send the invoice before Friday morning.", 0.8, voice="
 
 def make_stereo(path: Path, left: Utterance = LEFT, right: Utterance = RIGHT, duration: float = 5.0) -> Path:
     """A 16-bit stereo WAV with `left` only in channel 0 and `right` only in channel 1."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     a, _ = _mix([left], duration)
     b, _ = _mix([right], duration)
     with tempfile.TemporaryDirectory(prefix="mmsearch-stereo-") as tmp:
@@ -43,6 +44,7 @@ def make_subtitled(
 
     With `speech`, each cue's text is also spoken at the cue's start (espeak-ng)."""
     codec = {".mkv": "srt", ".mp4": "mov_text"}[path.suffix]
+    path.parent.mkdir(parents=True, exist_ok=True)
     utterances = [Utterance(text, start) for start, _, text in cues] if speech else []
     with tempfile.TemporaryDirectory(prefix="mmsearch-subs-") as tmp:
         base = make_video(Path(tmp) / "base.mp4", [Shot("gray", 10.0)], utterances, size=(160, 120)).path
