@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .media import SAMPLE_RATE, Shot, Utterance, run_ffmpeg, _mix, _write_wav, make_video
+from .media import SAMPLE_RATE, Shot, Utterance, _mix, _write_wav, make_video, run_ffmpeg
 
 SENTENCES = (
     "Seven green apples are sitting on the kitchen table.",

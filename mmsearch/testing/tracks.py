@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .media import SAMPLE_RATE, Shot, Utterance, run_ffmpeg, _mix, make_video
+from .media import SAMPLE_RATE, Shot, Utterance, _mix, make_video, run_ffmpeg
 
 # One sentence per channel, spoken at the same time: the downmix is two voices on top of each other.
 LEFT = Utterance("The red balloon floated over the quiet harbour.", 0.5)
