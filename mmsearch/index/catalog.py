@@ -25,15 +25,8 @@ import numpy as np
 from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
-from .migrations import (
-    ASR_SCHEMA,
-    FAILED_SCHEMA,
-    LANGUAGE_SCHEMA,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    SHOTS_SCHEMA,
-    SPACES_SCHEMA,
-)
+from . import migrations as schema
+from .migrations import ASR_SCHEMA, FAILED_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
 
 # Parameterised kinds of the CLIP store, for the SQL that must see only segments with a CLIP vector.
 _CLIP_KIND_VALUES = tuple(sorted(k.value for k in CLIP_KINDS))
@@ -206,7 +199,7 @@ class Catalog:
     def _file_columns(self) -> str:
         # Read-only opens do not migrate: an index of an older schema has no asr column yet.
         asr = "asr" if self.schema_version() >= ASR_SCHEMA else "NULL"
-        language = "language" if self.schema_version() >= LANGUAGE_SCHEMA else "NULL"
+        language = "language" if self.schema_version() >= schema.LANGUAGE_SCHEMA else "NULL"
         return f"id, raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, {asr}, {language}"
 
     def files(self) -> list[FileRecord]:
@@ -232,19 +225,8 @@ class Catalog:
         cursor = self._conn.execute(
             "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr, "
             "language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                path_key(path),
-                display_path(path),
-                kind.value,
-                size,
-                mtime_ns,
-                sha256,
-                duration,
-                has_audio,
-                now_text(),
-                asr,
-                language,
-            ),
+            (path_key(path), display_path(path), kind.value, size, mtime_ns, sha256, duration, has_audio, now_text())
+            + (asr, language),
         )
         return int(cursor.lastrowid or 0)
 
@@ -453,7 +435,7 @@ class Catalog:
             self._conn.execute(f"DELETE FROM segments WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def _select_segments(self, where: str, params: Sequence[object]) -> Iterator[SegmentRecord]:
-        heard = "s.channel, s.language" if self.schema_version() >= LANGUAGE_SCHEMA else "NULL, NULL"
+        heard = "s.channel, s.language" if self.schema_version() >= schema.LANGUAGE_SCHEMA else "NULL, NULL"
         sql = (
             f'SELECT s.id, s.file_id, f.path, s.kind, s.start, s."end", s.text, {heard} '
             f"FROM segments s JOIN files f ON f.id = s.file_id {where}"

@@ -71,7 +71,8 @@ def _video_start(media: MediaFile) -> float:
         with av.open(str(media.path), metadata_errors="ignore") as container:
             for stream in container.streams.video:
                 if not stream.disposition & av.stream.Disposition.attached_pic:
-                    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+                    start, base = stream.start_time, stream.time_base
+                    return float(start * base) if start is not None and base is not None else 0.0
     except (av.FFmpegError, OSError) as e:
         raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
     return 0.0

@@ -122,6 +122,7 @@ def transcribe_clip(
 ) -> list[SpeechSegment]:
     """Speech segments of one window at file times; a window whose channels carry different voices is
     transcribed channel by channel (each segment keeps its `channel`), in time order."""
+    parts: list[tuple[int | None, AudioClip]]
     if clip.channels is None:
         parts = [(None, clip)]
     else:

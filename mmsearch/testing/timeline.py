@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .media import SAMPLE_RATE, Shot, Utterance, _mix, _write_wav, make_video, run_ffmpeg
+from .media import SAMPLE_RATE, Shot, Utterance, make_video, mix_speech, run_ffmpeg, write_wav
 
 SENTENCES = (
     "Seven green apples are sitting on the kitchen table.",
@@ -41,9 +41,9 @@ def make_itsoffset(root: Path, offset: float = 2.0) -> TimelineTruth:
     """Video from 0 s, its audio stream starting at `offset` (ffmpeg -itsoffset): speech is heard later."""
     path = root / "itsoffset.mp4"
     with tempfile.TemporaryDirectory(prefix="mmsearch-timeline-") as tmp:
-        track, _ = _mix([Utterance(SENTENCES[0], 0.5)], 4.0)
+        track, _ = mix_speech([Utterance(SENTENCES[0], 0.5)], 4.0)
         wav = Path(tmp) / "speech.wav"
-        _write_wav(wav, track, SAMPLE_RATE)
+        write_wav(wav, track, SAMPLE_RATE)
         video = ["-f", "lavfi", "-i", "color=c=red:s=160x120:r=25:d=4,format=yuv420p"]
         run_ffmpeg(*video, "-itsoffset", str(offset), "-i", str(wav), "-c:v", "libx264", "-preset", "ultrafast",
                 "-c:a", "aac", "-b:a", "64k", str(path))  # fmt: skip
@@ -75,9 +75,9 @@ def make_vfr(root: Path) -> TimelineTruth:
     """Variable frame rate in Matroska (PCM audio: no AAC priming to shift it): red at 5 fps for 5 s, then blue at 30 fps for 7 s, speech as in the base."""
     path = root / "vfr.mkv"
     with tempfile.TemporaryDirectory(prefix="mmsearch-timeline-") as tmp:
-        track, _ = _mix([Utterance(SENTENCES[0], 1.0), Utterance(SENTENCES[1], 7.0)], 12.0)
+        track, _ = mix_speech([Utterance(SENTENCES[0], 1.0), Utterance(SENTENCES[1], 7.0)], 12.0)
         wav = Path(tmp) / "speech.wav"
-        _write_wav(wav, track, SAMPLE_RATE)
+        write_wav(wav, track, SAMPLE_RATE)
         graph = (
             "color=c=red:s=160x120:r=5:d=5[a];color=c=blue:s=160x120:r=30:d=7[b];"
             "[a][b]concat=n=2:v=1:a=0,format=yuv420p[v]"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .media import SAMPLE_RATE, Shot, Utterance, _mix, make_video, run_ffmpeg
+from .media import SAMPLE_RATE, Shot, Utterance, make_video, mix_speech, run_ffmpeg
 
 # One sentence per channel, spoken at the same time: the downmix is two voices on top of each other.
 LEFT = Utterance("The red balloon floated over the quiet harbour.", 0.5)
@@ -18,8 +18,8 @@ RIGHT = Utterance("Please send the invoice before Friday morning.", 0.8, voice="
 def make_stereo(path: Path, left: Utterance = LEFT, right: Utterance = RIGHT, duration: float = 5.0) -> Path:
     """A 16-bit stereo WAV with `left` only in channel 0 and `right` only in channel 1."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    a, _ = _mix([left], duration)
-    b, _ = _mix([right], duration)
+    a, _ = mix_speech([left], duration)
+    b, _ = mix_speech([right], duration)
     with tempfile.TemporaryDirectory(prefix="mmsearch-stereo-") as tmp:
         raw = Path(tmp) / "stereo.s16le"
         raw.write_bytes(np.stack([a, b], axis=1).astype("<i2").tobytes())
