@@ -70,3 +70,7 @@ class MediaError(MMSearchError):
 
 class BackendUnavailable(MMSearchError):
     """The vector backend (a Milvus server or milvus-lite file) cannot be reached or lacks the index's data."""
+
+
+class MissingExtra(MMSearchError):
+    """A feature needs an optional package that is not installed (the hint names the pip extra)."""
