@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..errors import MissingExtra, UsageError
-from .cuts import Cut, SourceKind, timeline_rate
+from ..errors import BadInput, MissingExtra, UsageError
+from ..types import Moment
+from .cuts import Cut, SourceKind, plan_cuts, timeline_rate
 from .timeline import build_timeline, conformed
 
 DEFAULT_SIZE = (1920, 1080)  # an MLT project of sound and stills only: full HD
@@ -114,3 +115,11 @@ def timecode(seconds: float, rate: float) -> str:
     whole = math.floor(seconds + 1e-9)
     frame = math.floor((seconds - whole) * rate + 1e-6)
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}:{frame:02d}"
+
+
+def export_moments(moments: Sequence[Moment], fmt: ExportFormat, title: str, handles: float = 0.0) -> str:
+    """The moments as a `fmt` file's text (the one call the CLI and the HTTP API make)."""
+    check_available(fmt)
+    if not moments:
+        raise BadInput("no moments to export", hint="a search that finds nothing exports nothing")
+    return render(plan_cuts(moments, handles), fmt, title)
