@@ -47,12 +47,15 @@ def cut_clip(spec: ClipSpec, out_dir: Path, exact: bool = False) -> Path:
     """Cut `spec` into out_dir/NAME_START-END.EXT; the path written."""
     source = spec.path
     if not source.is_file():
-        raise BadInput(f"{source} does not exist")
+        raise BadInput(f"{source} does not exist", hint="give the path of a media file")
     if source.suffix.lower() in STILL_SUFFIXES:
-        raise BadInput(f"{source.name} is a still image: it has no time span to cut")
+        raise BadInput(f"{source.name} is a still image: it has no time span to cut", hint="open the image itself")
     video, duration = _probe(source)
     if duration is not None and spec.start >= duration:
-        raise BadInput(f"{source.name} has nothing between {spec.start:g} s and {spec.end:g} s ({duration:.1f} s long)")
+        raise BadInput(
+            f"{source.name} has nothing between {spec.start:g} s and {spec.end:g} s",
+            hint=f"it is {duration:.1f} s long",
+        )
     suffix = EXACT_SUFFIX if exact and video else source.suffix
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{spec.name}{suffix}"
@@ -69,7 +72,7 @@ def cut_clip(spec: ClipSpec, out_dir: Path, exact: bool = False) -> Path:
         raise MediaError(f"ffmpeg could not cut {source.name}: {e.stderr.strip()[-300:]}") from e
     if not target.is_file() or target.stat().st_size == 0:
         target.unlink(missing_ok=True)
-        raise BadInput(f"{source.name} has nothing between {spec.start:g} s and {spec.end:g} s")
+        raise BadInput(f"{source.name} has nothing between {spec.start:g} s and {spec.end:g} s", hint="check the times")
     return target
 
 

@@ -42,6 +42,9 @@ class SearchResult(MomentOut):
 class SearchResponse(BaseModel):
     query: str = Field(description="The query as `mmsearch query --json` labels it.")
     results: list[SearchResult]
+    image: str | None = Field(
+        default=None, description="An image search: the SHA-256 the image is kept under (`/api/search?image=`)."
+    )
 
 
 class ChannelOut(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from fastapi import Query as Param
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..errors import MMSearchError, UsageError
+from ..errors import UsageError
 from ..index.catalog import FileRecord, fs_path
 from ..search.fusion import DEFAULT_FUSION, parse_weights
 from ..search.results import moment_json
@@ -24,16 +23,11 @@ from .filters import index_channels
 from .live import LiveIndex
 from .media import NotFound, media_path, media_type, parse_file_id, thumbnail, thumbnail_cache_dir
 from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
+from .query_images import IMAGE_HEADER, query_image_dir, store_query_image, stored_query_image
 from .ranges import MediaResponse
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_PATHS = frozenset({"/", "/favicon.ico"})
-UPLOAD_CHUNK = 1 << 16
-
-
-class UploadTooLarge(MMSearchError):
-    """An uploaded query image over the size limit (HTTP 413)."""
-
 
 api = APIRouter()
 page = APIRouter(include_in_schema=False)
@@ -119,10 +113,15 @@ def search(
     like: Annotated[str | None, Param(description="Query by example: a file_id from a result.")] = None,
     start: Annotated[float | None, Param(ge=0, description="With like: start of the example, seconds.")] = None,
     end: Annotated[float | None, Param(ge=0, description="With like: end of the example, seconds.")] = None,
+    image: Annotated[str | None, Param(description="A query image uploaded before, by its SHA-256.")] = None,
 ) -> dict[str, Any]:
-    """Moments matching a text (`q`) or an indexed example (`like`): the results of `mmsearch query --json`."""
+    """Moments matching a text (`q`), an indexed example (`like`) or an uploaded image (`image`)."""
     if (start is None) != (end is None):
         raise UsageError("give both start and end, or neither")
+    if image is not None:
+        query = options.query(image=stored_query_image(image, query_image_dir(live.index_dir)), text=q)
+        response.headers[IMAGE_HEADER] = image
+        return {**_answer(live, query, "image:" + image[:12], options.explain, response), "image": image}
     if like is not None:
         number = parse_file_id(like)
         record = live.file(number)
@@ -153,17 +152,18 @@ def search_image(
 ) -> dict[str, Any]:
     """Moments that look like an uploaded image (`mmsearch query --image`)."""
     limit = request.app.state.config.max_upload_bytes
-    with tempfile.TemporaryDirectory(prefix="mmsearch-upload-") as tmp:
-        path = Path(tmp) / "query-image"
-        size = 0
-        with path.open("wb") as out:
-            while chunk := image.file.read(UPLOAD_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise UploadTooLarge(f"the image is larger than {limit} bytes", hint="send a smaller image")
-                out.write(chunk)
-        query = options.query(image=path)
-        return _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+    stored = store_query_image(image, limit, query_image_dir(live.index_dir))
+    query = options.query(image=stored)
+    response.headers[IMAGE_HEADER] = stored.name
+    answer = _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+    return {**answer, "image": stored.name}
+
+
+@api.get("/api/query-image/{sha}", summary="An uploaded query image", responses=ERRORS)
+def query_image(sha: str, live: Live) -> FileResponse:
+    """The query image uploaded with that SHA-256 (the page's preview of an image search)."""
+    path = stored_query_image(sha, query_image_dir(live.index_dir))
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
 
 @api.get("/api/info", summary="What the index holds", response_model=IndexInfo, responses=ERRORS)
