@@ -37,6 +37,11 @@ class SearchResult(MomentOut):
     media_kind: str = Field(description="What the file is: video, audio or image.")
     media_url: str
     thumbnail_url: str | None = Field(description="A JPEG of the moment; null for audio files.")
+    matched_words: list[str] = Field(
+        default_factory=list,
+        description="Words of `text` the keyword channel matched (its stemming and stop words); empty: found by "
+        "meaning.",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from ..errors import UsageError
 from ..index.catalog import FileRecord, fs_path
 from ..search.fusion import DEFAULT_FUSION, parse_weights
+from ..search.highlight import matched_words
 from ..search.results import moment_json
 from ..search.searcher import Query
 from ..search.temporal import DEFAULT_WITHIN
@@ -210,10 +211,10 @@ def _answer(live: LiveIndex, query: Query, label: str, explain: bool, response: 
     response.headers[INDEX_HEADER] = os.fsdecode(live.index_dir.resolve())
     if live.untrained_model:
         response.headers[UNTRAINED_HEADER] = live.untrained_model
-    return {"query": label, "results": [_result(m, record, explain) for m, record in found]}
+    return {"query": label, "results": [_result(m, record, explain, query.text) for m, record in found]}
 
 
-def _result(moment: Moment, record: FileRecord, explain: bool) -> SearchResult:
+def _result(moment: Moment, record: FileRecord, explain: bool, text: str | None) -> SearchResult:
     data = moment_json(moment, explain)
     return SearchResult.model_validate(
         {
@@ -222,6 +223,7 @@ def _result(moment: Moment, record: FileRecord, explain: bool) -> SearchResult:
             "media_kind": record.kind.value,
             "media_url": f"/media/{record.id}",
             "thumbnail_url": _thumbnail_url(moment, record),
+            "matched_words": matched_words(text, moment),
         }
     )
 
