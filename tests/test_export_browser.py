@@ -4,6 +4,7 @@ the clip list (kept across reloads, exported), and the phone layout."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,38 @@ import httpx
 import pytest
 from test_serve_browser import base_url, browser  # noqa: F401 - fixtures
 
+from mmsearch.ingest.runner import IngestOptions, run_ingest
+from mmsearch.ingest.transcribe import AsrOptions
+from mmsearch.server.app import ServerConfig, create_app
+from mmsearch.testing.media import Shot, Utterance, make_video
+from mmsearch.testing.server import serving
+
 pytestmark = pytest.mark.slow
 otio = pytest.importorskip("opentimelineio")
 SEEK_TOLERANCE_S = 0.6  # a seek lands on a frame, and playback moves on a little before we look
 QUERY = {"q": "red fox", "fusion": "rrf", "top_k": "4"}
+
+
+@pytest.fixture(scope="module")
+def fox_url(tmp_path_factory: pytest.TempPathFactory, media_tools: None, asr_model_dir: Path) -> Iterator[str]:
+    """A 15 s video where the red fox is said three times (at about 1, 6 and 11 s): three matches in one file."""
+    root = tmp_path_factory.mktemp("fox")
+    (root / "media").mkdir()
+    said = [
+        Utterance("the red fox jumped", 1.0),
+        Utterance("a red fox at night", 6.0),
+        Utterance("the red fox ran", 11.0),
+    ]
+    make_video(root / "media" / "fox.mp4", [Shot("smptebars", 5), Shot("mandelbrot", 5), Shot("testsrc", 5)], said)
+    index = root / "index"
+    summary = run_ingest(
+        IngestOptions(
+            paths=(root / "media",), index_dir=index, model="test:hash", asr=AsrOptions(model=str(asr_model_dir))
+        )
+    )
+    assert summary.failed == []
+    with serving(create_app(ServerConfig(index))) as url:
+        yield url
 
 
 def _matches(url: str, file_id: int) -> list[float]:
@@ -24,10 +53,13 @@ def _matches(url: str, file_id: int) -> list[float]:
 
 
 def _open_first_video(page: Any, url: str) -> dict[str, Any]:
+    """Click the first card of a video with two or more matches of the query (its timeline has a next match)."""
     shown = httpx.get(url + "/api/search", params=QUERY).json()["results"]
-    index, first = next(
-        (i, r) for i, r in enumerate(shown) if r["media_kind"] == "video" and len(_matches(url, r["file_id"])) > 2
-    )
+    candidates = [
+        (i, r) for i, r in enumerate(shown) if r["media_kind"] == "video" and len(_matches(url, r["file_id"])) >= 2
+    ]
+    assert candidates, [(Path(r["path"]).name, r["kind"], r["start"]) for r in shown]
+    index, first = candidates[0]
     page.click(f'.card[data-index="{index}"]')
     page.wait_for_function("() => { const v = document.querySelector('#stage video'); return v && v.readyState >= 1 }")
     return first
@@ -37,14 +69,15 @@ def _time(page: Any) -> float:
     return float(page.evaluate("document.querySelector('#stage video').currentTime"))
 
 
-def test_timeline_markers_next_previous_and_a_moment_link(browser: Any, base_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_timeline_markers_next_previous_and_a_moment_link(browser: Any, fox_url: str, tmp_path: Path) -> None:  # noqa: F811
+    url = fox_url
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(base_url + "/?" + httpx.QueryParams(QUERY).__str__())
+    page.goto(url + "/?" + httpx.QueryParams(QUERY).__str__())
     page.wait_for_selector(".card")
-    moment = _open_first_video(page, base_url)
-    starts = _matches(base_url, moment["file_id"])
+    moment = _open_first_video(page, url)
+    starts = _matches(url, moment["file_id"])
     page.wait_for_function(f"() => document.querySelectorAll('#track .marker').length === {len(starts)}")
     marked = page.eval_on_selector_all("#track .marker", "ms => ms.map(m => Number(m.dataset.start))")
     assert marked == starts
@@ -133,12 +166,13 @@ def test_clip_list_survives_a_reload_and_exports_the_selection(browser: Any, bas
     page.screenshot(path=str(tmp_path / "cliplist.png"))
 
 
-def test_phone_layout_clips_no_labels(browser: Any, base_url: str) -> None:  # noqa: F811
+def test_phone_layout_clips_no_labels(browser: Any, fox_url: str) -> None:  # noqa: F811
+    url = fox_url
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(base_url + "/?q=red+fox&fusion=rrf&top_k=4")
+    page.goto(url + "/?q=red+fox&fusion=rrf&top_k=4")
     page.wait_for_selector(".card")
     page.check('.card[data-index="0"] .select')
-    _open_first_video(page, base_url)
+    _open_first_video(page, url)
     page.wait_for_selector("#track .marker")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     clipped = page.evaluate(_CLIPPED)
