@@ -21,7 +21,9 @@ from mmsearch.testing.server import serving
 pytestmark = pytest.mark.slow
 otio = pytest.importorskip("opentimelineio")
 SEEK_TOLERANCE_S = 0.6  # a seek lands on a frame, and playback moves on a little before we look
-QUERY = {"q": "red fox", "fusion": "rrf", "top_k": "4"}
+# The keyword channel alone: its matches are the spoken sentences, apart in time (visual hits of neighbouring
+# frames touch, and touching hits of a file merge into one moment).
+QUERY = {"q": "red fox", "channel": "keyword", "fusion": "rrf", "top_k": "4"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def test_timeline_markers_next_previous_and_a_moment_link(browser: Any, fox_url:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url + "/?" + httpx.QueryParams(QUERY).__str__())
+    page.goto(url + "/?" + str(httpx.QueryParams(QUERY)))
     page.wait_for_selector(".card")
     moment = _open_first_video(page, url)
     starts = _matches(url, moment["file_id"])
@@ -102,7 +104,7 @@ def test_timeline_markers_next_previous_and_a_moment_link(browser: Any, fox_url:
     # A link to the moment opens the page with the player there.
     page.click("#copy-link")
     link = page.input_value("#link-out")
-    assert "open=" in link and "t=" in link and "q=red+fox" in link
+    assert "open=" in link and "t=" in link and "q=red+fox" in link and "channel=keyword" in link
     other = browser.new_page(viewport={"width": 1280, "height": 900})
     other.goto(link)
     other.wait_for_selector("#player[open]")
@@ -169,7 +171,7 @@ def test_clip_list_survives_a_reload_and_exports_the_selection(browser: Any, bas
 def test_phone_layout_clips_no_labels(browser: Any, fox_url: str) -> None:  # noqa: F811
     url = fox_url
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(url + "/?q=red+fox&fusion=rrf&top_k=4")
+    page.goto(url + "/?" + str(httpx.QueryParams(QUERY)))
     page.wait_for_selector(".card")
     page.check('.card[data-index="0"] .select')
     _open_first_video(page, url)
