@@ -129,7 +129,7 @@ def _moment(live: LiveIndex, wanted: ExportMoment) -> Moment:
             f"unknown segment kind {wanted.kind!r}", hint=f"one of: {', '.join(k.value for k in SegmentKind)}"
         ) from None
     path = os.fsdecode(fs_path(record))
-    return Moment(path, kind, wanted.start, wanted.end, wanted.score, wanted.text)
+    return Moment(path, kind, wanted.start, wanted.end, wanted.score, wanted.text, file_id=record.id)
 
 
 def _attachment(text: str, fmt: ExportFormat, title: str) -> Response:
