@@ -101,6 +101,12 @@ def test_timeline_markers_next_previous_and_a_moment_link(browser: Any, fox_url:
         )
         assert page.inner_text("#match-pos") == f"match {at + 1} of {len(starts)}"
 
+    # "At the end: stop": the match plays to its end and pauses there.
+    found = httpx.get(url + "/api/search", params={**QUERY, "top_k": "100"}).json()["results"]
+    end = next(r["end"] for r in found if r["file_id"] == moment["file_id"] and r["start"] == starts[at])
+    page.wait_for_function("() => document.querySelector('#stage video').paused", timeout=30_000)
+    assert end - 0.1 <= _time(page) <= end + SEEK_TOLERANCE_S, (_time(page), end)
+
     # A link to the moment opens the page with the player there.
     page.click("#copy-link")
     link = page.input_value("#link-out")
