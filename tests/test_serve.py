@@ -22,7 +22,7 @@ from mmsearch.testing.media import Shot, make_image, make_video
 # Rank fusion lists every candidate; the default (calibrated) keeps only what stands out, which for the
 # hash test embedder is often nothing, and these tests are about the server, not about fusion.
 RRF = {"fusion": "rrf"}
-EXTRA_FIELDS = {"media_kind", "media_url", "thumbnail_url"}  # file_id is in the CLI's JSON too
+EXTRA_FIELDS = {"media_kind", "media_url", "thumbnail_url", "matched_words"}  # file_id is in the CLI's JSON too
 
 
 @pytest.fixture(scope="module")
