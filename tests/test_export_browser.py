@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_serve_browser import base_url, browser  # noqa: F401 - fixtures
+from media import GoldenMedia
+from test_serve_browser import _DROP, base_url, browser  # noqa: F401 - fixtures
 
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.ingest.transcribe import AsrOptions
@@ -154,7 +155,10 @@ def test_clip_list_survives_a_reload_and_exports_the_selection(browser: Any, bas
     page.focus('#clips > li[data-index="2"]')
     page.keyboard.press("Alt+ArrowUp")
     page.keyboard.press("Alt+ArrowUp")
+    before = [c["key"] for c in page.evaluate("MMClips.list()")]
+    page.drag_and_drop('#clips > li[data-index="0"]', '#clips > li[data-index="2"]')  # the first goes last
     chosen = page.evaluate("MMClips.list()")
+    assert [c["key"] for c in chosen] == [before[1], before[2], before[0]]
     assert [c["key"] for c in chosen] != [] and len(chosen) == 3
     page.select_option("#export-format", "otio")
     with page.expect_download() as download:
@@ -162,8 +166,12 @@ def test_clip_list_survives_a_reload_and_exports_the_selection(browser: Any, bas
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     assert saved.suffix == ".otio"
-    clips = list(otio.adapters.read_from_file(str(saved)).find_clips())
+    # In timeline order: sound-only moments are on A1, below the gaps they leave on V1.
+    timeline = otio.adapters.read_from_file(str(saved))
+    clips = sorted(timeline.find_clips(), key=lambda c: c.range_in_parent().start_time.to_seconds())
     assert len(clips) == len(chosen)
+    got = [otio.url_utils.filepath_from_url(c.media_reference.target_url) for c in clips]
+    assert got == [c["path"] for c in chosen]  # the list's order
     for clip, c in zip(clips, chosen, strict=True):
         assert otio.url_utils.filepath_from_url(clip.media_reference.target_url) == c["path"]
         if c["in"] is not None:
@@ -197,3 +205,17 @@ _CLIPPED = """() => [...document.querySelectorAll('button, label, a, .name, .cli
   .filter(e => !e.classList.contains('name') || e.closest('.file-row'))
   .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth + 1)
   .map(e => (e.id || e.className || e.tagName) + ': ' + e.innerText.slice(0, 30))"""
+
+
+def test_an_image_search_keeps_a_url(browser: Any, base_url: str, golden: GoldenMedia) -> None:  # noqa: F811
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base_url + "/?fusion=rrf")
+    page.wait_for_selector("#channels input", state="attached")
+    page.evaluate(_DROP, {"bytes": list(golden.still.read_bytes()), "name": golden.still.name})
+    page.wait_for_function("() => location.search.includes('image=')")
+    first = page.locator('.card[data-index="0"] .name').inner_text()
+    assert page.is_visible("#query-image")
+    page.reload()  # the URL alone brings the same search back, and the image beside it
+    page.wait_for_selector('.card[data-index="0"]')
+    assert page.locator('.card[data-index="0"] .name').inner_text() == first == golden.still.name
+    page.wait_for_function("() => document.querySelector('#query-image').naturalWidth > 0")
