@@ -84,6 +84,7 @@ def query_cmd(
 ) -> None:
     """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
     from ..search.fusion import parse_weights
+    from ..search.limits import check_query_limits
     from ..search.searcher import Query
 
     with reported_errors():
@@ -93,6 +94,7 @@ def query_cmd(
             within=within,
         )  # fmt: skip
         query.validate()
+        check_query_limits(text, query.then, top_k, query.weights, within)
         moments = None if model or catalog else search_via_server(query, index, server, explain, warn=not json_out)
         if moments is None:
             moments = _search_here(query, index, model, device, catalog, warn=not json_out)

@@ -12,16 +12,18 @@ connection, lazily built keyword index) is not meant for concurrent use, and a s
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import CorruptIndex, IndexNotFound
+from ..errors import CorruptIndex, IndexNotFound, MMSearchError
 from ..index.catalog import Catalog, FileRecord
 from ..index.info import describe_index
 from ..index.manifest import require_index
 from ..models.clip import Embedder
+from ..paths import CATALOG_FILE
 from ..search.searcher import Query, Searcher
 from ..stores.faiss_store import Device
 from ..types import Moment
@@ -29,9 +31,23 @@ from ..types import Moment
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+WARM_UP_TEXT = "a person walking"
 # A request that keeps meeting a newer generation (an index run committing every few ms) is served on the
 # newest searcher it managed to open rather than retried forever.
 MAX_REOPENS = 3
+
+
+class IndexGone(IndexNotFound):
+    """The catalog being served was deleted and no new one exists yet (HTTP 503)."""
+
+
+def catalog_identity(index_dir: Path) -> tuple[int, int] | None:
+    """(device, inode) of the index's catalog file: a new one after `rm -rf DIR` and a rebuild; None if none."""
+    try:
+        st = os.stat(index_dir / CATALOG_FILE)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 class LiveIndex:
@@ -44,6 +60,7 @@ class LiveIndex:
         self._files: dict[int, FileRecord] = {}
         self._lock = threading.Lock()  # held while a searcher is used, swapped or closed
         self._opening = threading.Lock()  # one reopen at a time; requests keep using the old searcher meanwhile
+        self._identity: tuple[int, int] | None = None  # catalog_identity() of what the searcher was opened from
 
     def open(self) -> None:
         """Load the index now if there is one; a server may start before the first `mmsearch index`."""
@@ -58,8 +75,19 @@ class LiveIndex:
                 self._searcher.close()
                 self._searcher = None
 
+    def warm_up(self) -> None:
+        """Load everything a query needs (text towers, calibration backgrounds, keyword index) by running one,
+        so that the first query a person sends is as fast as the next."""
+        if self._searcher is None:
+            return
+        try:
+            self.search(Query(text=WARM_UP_TEXT))
+        except MMSearchError as e:  # e.g. weights of an extra space missing: that query will say so itself
+            log.warning("warm-up query failed: %s", e.message)
+
     def run(self, work: Callable[[Searcher], T]) -> T:
         """`work(searcher)` on one committed state of the index, the newest one at the time of the call."""
+        self._follow_replacement()
         for attempt in range(MAX_REOPENS + 1):
             last = attempt == MAX_REOPENS
             seen = self._searcher or self._reopen(None)
@@ -71,6 +99,21 @@ class LiveIndex:
                             return work(current)
             self._reopen(seen)
         raise IndexNotFound(f"the index at {self.index_dir} was closed while it was being read")
+
+    def _follow_replacement(self) -> None:
+        """A catalog replaced since it was opened (`rm -rf DIR`, a rebuild) is reopened; a deleted one is dropped."""
+        current = self._searcher
+        now = catalog_identity(self.index_dir)
+        if current is None or now == self._identity:
+            return
+        if now is None:
+            with self._lock:
+                if self._searcher is current:
+                    self._searcher, self._files, self._identity = None, {}, None
+                    current.close()
+            log.warning("the index at %s was deleted; serving it again once it is rebuilt", self.index_dir)
+            raise IndexGone("no index at the moment: it was deleted", hint="it is served again once rebuilt")
+        self._reopen(current, replaced=True)
 
     @property
     def untrained_model(self) -> str | None:
@@ -102,17 +145,18 @@ class LiveIndex:
         """`mmsearch info --json` of the live generation."""
         return self.run(lambda s: describe_index(self.index_dir, s.catalog, s.manifest, s.store))
 
-    def _reopen(self, stale: Searcher | None) -> Searcher:
+    def _reopen(self, stale: Searcher | None, replaced: bool = False) -> Searcher:
         """Open the newest generation and make it live, unless another request already did."""
         with self._opening:
             current = self._searcher
             if current is not None and current is not stale:
                 return current
             require_index(self.index_dir)
+            identity = catalog_identity(self.index_dir)
             try:
                 fresh = Searcher.open(self.index_dir, embedder=self._reusable_embedder(), device=self.device)
             except CorruptIndex as e:
-                if current is None:
+                if current is None or replaced:  # never answer from a catalog that was replaced
                     raise
                 # E.g. the generation just named was already superseded and deleted by a fast writer: keep
                 # serving the last state that opened; the next request tries the newest one again.
@@ -127,7 +171,7 @@ class LiveIndex:
                 fresh.close()
                 raise
             with self._lock:
-                old, self._searcher, self._files = self._searcher, fresh, files
+                old, self._searcher, self._files, self._identity = self._searcher, fresh, files, identity
                 if old is not None:
                     old.close()
             log.info("serving generation %d of %s", fresh.manifest.generation, self.index_dir)
