@@ -130,7 +130,7 @@ def public_text(text: str, index_dir: Path) -> str:
     text = _FLAG.sub(lambda m: _FLAG_PARAMS.get(m.group(1), m.group(1).replace("-", "_")), text)
     for shown in {os.fsdecode(index_dir.resolve()), os.fsdecode(index_dir), display_path(index_dir)}:
         if len(shown) > 1:
-            text = text.replace(shown, "this server's index")
+            text = text.replace(shown, "this server's index directory")
     return text
 
 

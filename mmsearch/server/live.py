@@ -61,6 +61,7 @@ class LiveIndex:
         self._lock = threading.Lock()  # held while a searcher is used, swapped or closed
         self._opening = threading.Lock()  # one reopen at a time; requests keep using the old searcher meanwhile
         self._identity: tuple[int, int] | None = None  # catalog_identity() of what the searcher was opened from
+        self._deleted = False  # the index served was deleted: 503 (not 404) until it is rebuilt
 
     def open(self) -> None:
         """Load the index now if there is one; a server may start before the first `mmsearch index`."""
@@ -98,22 +99,23 @@ class LiveIndex:
                         if last or _generation(current.catalog) == current.manifest.generation:
                             return work(current)
             self._reopen(seen)
-        raise IndexNotFound(f"the index at {self.index_dir} was closed while it was being read")
+        raise IndexGone("no index at the moment: it was closed while it was being read")
 
     def _follow_replacement(self) -> None:
         """A catalog replaced since it was opened (`rm -rf DIR`, a rebuild) is reopened; a deleted one is dropped."""
         current = self._searcher
         now = catalog_identity(self.index_dir)
-        if current is None or now == self._identity:
-            return
-        if now is None:
-            with self._lock:
-                if self._searcher is current:
-                    self._searcher, self._files, self._identity = None, {}, None
-                    current.close()
-            log.warning("the index at %s was deleted; serving it again once it is rebuilt", self.index_dir)
+        if now is None and (current is not None or self._deleted):
+            if current is not None:
+                with self._lock:
+                    if self._searcher is current:
+                        self._searcher, self._files, self._identity = None, {}, None
+                        current.close()
+                log.warning("the index at %s was deleted; serving it again once it is rebuilt", self.index_dir)
+            self._deleted = True
             raise IndexGone("no index at the moment: it was deleted", hint="it is served again once rebuilt")
-        self._reopen(current, replaced=True)
+        if current is not None and now != self._identity:
+            self._reopen(current, replaced=True)
 
     @property
     def untrained_model(self) -> str | None:
@@ -172,6 +174,7 @@ class LiveIndex:
                 raise
             with self._lock:
                 old, self._searcher, self._files, self._identity = self._searcher, fresh, files, identity
+                self._deleted = False
                 if old is not None:
                     old.close()
             log.info("serving generation %d of %s", fresh.manifest.generation, self.index_dir)
