@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WARM_UP_TEXT = "a person walking"
+WARM_UP_BACKGROUNDS = ("image", "like")
 # A request that keeps meeting a newer generation (an index run committing every few ms) is served on the
 # newest searcher it managed to open rather than retried forever.
 MAX_REOPENS = 3
@@ -82,7 +83,9 @@ class LiveIndex:
         if self._searcher is None:
             return
         try:
-            self.search(Query(text=WARM_UP_TEXT))
+            self.search(Query(text=WARM_UP_TEXT))  # text towers of every space, the keyword index, "text" background
+            for kind in WARM_UP_BACKGROUNDS:  # image queries' backgrounds embed images: the image tower too
+                self.run(lambda s, kind=kind: s.calibration.backgrounds(kind))
         except MMSearchError as e:  # e.g. weights of an extra space missing: that query will say so itself
             log.warning("warm-up query failed: %s", e.message)
 
