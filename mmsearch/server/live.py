@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -85,7 +86,7 @@ class LiveIndex:
         try:
             self.search(Query(text=WARM_UP_TEXT))  # text towers of every space, the keyword index, "text" background
             for kind in WARM_UP_BACKGROUNDS:  # image queries' backgrounds embed images: the image tower too
-                self.run(lambda s, kind=kind: s.calibration.backgrounds(kind))
+                self.run(partial(_backgrounds, kind=kind))
         except MMSearchError as e:  # e.g. weights of an extra space missing: that query will say so itself
             log.warning("warm-up query failed: %s", e.message)
 
@@ -207,6 +208,10 @@ def limit_threads(threads: int) -> None:
 
     torch.set_num_threads(threads)
     faiss.omp_set_num_threads(threads)
+
+
+def _backgrounds(searcher: Searcher, kind: str) -> object:
+    return searcher.calibration.backgrounds(kind)
 
 
 def _generation(catalog: Catalog) -> int:

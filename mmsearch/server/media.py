@@ -188,7 +188,7 @@ def _stream_type(f: BinaryIO, kind: MediaKind) -> str:
     import av
 
     try:
-        with av.open(f) as container:
+        with av.open(f, mode="r") as container:
             name = container.format.name
     except (av.error.FFmpegError, OSError, ValueError):
         return UNKNOWN_TYPE
@@ -258,7 +258,7 @@ def _frame_at(f: BinaryIO, file_id: int, t: float) -> Image.Image:
     import av
 
     try:
-        with av.open(f) as container:
+        with av.open(f, mode="r") as container:
             stream = container.streams.video[0]
             base = stream.time_base or 1
             container.seek(int(t / base), stream=stream, backward=True)
