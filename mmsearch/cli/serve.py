@@ -147,7 +147,7 @@ def _run(
     config = ServerConfig(
         index_dir=index_dir,
         token=token,
-        device=device,  # type: ignore[arg-type]
+        device=device,
         threads=threads or None,
         announce_url=url,
         host=host,

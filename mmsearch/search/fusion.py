@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError
 from ..types import ChannelScore, Moment, SegmentHit
@@ -147,4 +147,4 @@ def to_moments(fused: Sequence[Fused], limit: int | None = None) -> list[Moment]
 
 
 def _rescored(hit: SegmentHit, score: float) -> SegmentHit:
-    return SegmentHit(hit.segment_id, hit.path, hit.kind, hit.start, hit.end, score, hit.text)
+    return replace(hit, score=score)
