@@ -125,7 +125,7 @@ def test_like_a_deleted_file_with_an_at_in_its_name(tmp_path: Path) -> None:
     odd = make_video(small.media / "a@b.mp4", [Shot("red", 2), Shot("blue", 2)], audio=False).path
     add_media(small.index, odd)
     odd.unlink()
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         found = c.get("/api/search", params={**RRF, "q": "red", "modality": "video", "top_k": 20}).json()["results"]
         odd_id = next(r["file_id"] for r in found if r["path"] == str(odd))
         for span, spec in (({}, str(odd)), ({"start": 0, "end": 2}, f"{odd}@0-2")):
