@@ -279,6 +279,7 @@ def test_headers_and_errors_reveal_no_server_path(url: str, small: SmallIndex) -
     response = httpx.get(f"{url}/api/search", params={**RRF, "q": "red"})
     served = response.headers["x-mmsearch-index"]
     assert "/" not in served and str(small.index.parent) not in response.headers.get("x-mmsearch-index", "")
+    assert httpx.get(f"{url}/api/info").json()["index"] == small.index.name
     bad = httpx.post(f"{url}/api/search", files={"image": ("x.png", b"not an image")})
     body = assert_json_error(bad, 400, "not a readable image")
     assert "/tmp" not in bad.text and "--" not in bad.text and "mmsearch-upload" not in bad.text, body

@@ -192,7 +192,8 @@ def search_image(
 def info(live: Live) -> dict[str, object]:
     """What the index holds (`mmsearch info --json`) in the generation being served, and the channels it has."""
     described = live.info()
-    return {**described, "channels": index_channels(described)}
+    # The index directory's name only: where it lives on the server is none of a client's business.
+    return {**described, "index": live.index_dir.name, "channels": index_channels(described)}
 
 
 @api.get("/media/{file_id}", summary="The media file, with HTTP Range", responses=MEDIA_RESPONSES)
