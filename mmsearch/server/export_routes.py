@@ -3,6 +3,7 @@ file, a file's transcript and on-screen text (the page's timeline), and stored q
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from ..export.formats import FORMATS, ExportFormat, export_format, export_moment
 from ..index.catalog import fs_path
 from ..types import Moment, SegmentKind
 from .live import LiveIndex
-from .media import NotFound, media_path, media_type, parse_file_id
+from .media import NotFound, media_path, parse_file_id
 from .routes import ERRORS, Live, Options
 
 router = APIRouter()
@@ -103,7 +104,8 @@ def clip(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return FileResponse(written, media_type=media_type(written), filename=written.name)
+    kind = mimetypes.guess_type(written.name)[0] or "application/octet-stream"  # a file ffmpeg just wrote
+    return FileResponse(written, media_type=kind, filename=written.name)
 
 
 @router.get(
