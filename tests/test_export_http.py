@@ -22,7 +22,7 @@ otio = pytest.importorskip("opentimelineio")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, SmallIndex]]:
     small = make_small_index(tmp_path_factory.mktemp("export-http"))
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         yield c, small
 
 
@@ -109,7 +109,7 @@ def test_an_image_search_is_kept_by_its_hash(served: tuple[TestClient, SmallInde
 def test_transcript_lists_speech_with_times(golden_index: Path, golden: GoldenMedia, tmp_path: Path) -> None:
     index = tmp_path / "index"
     shutil.copytree(golden_index, index)
-    with TestClient(create_app(ServerConfig(index))) as client:
+    with TestClient(create_app(ServerConfig(index)), base_url="http://127.0.0.1") as client:
         found = client.get("/api/search", params={"q": "red fox", "fusion": "rrf"}).json()["results"]
         talk = next(r["file_id"] for r in found if r["path"] == str(golden.talk))
         lines = client.get(f"/api/transcript/{talk}").json()
