@@ -23,7 +23,7 @@ from ..index.writer import IndexWriter
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
-from .ocr import OcrEngine, OcrTracker, RapidOcrEngine
+from .ocr import OcrEngine, OcrTracker, RapidOcrEngine, read_image
 from .sounds import windows
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,13 @@ class ExtraStages:
         self.times = times
         self.ocr, self.text, self.audio = ocr, text, audio
         self._trackers: dict[Path, OcrTracker] = {}
+        self._image_text: dict[Path, list[str]] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
 
     @classmethod
     def load(cls, options: ExtrasOptions, times: StageTimes) -> ExtraStages:
         t0 = time.perf_counter()
-        ocr = _optional("ocr", RapidOcrEngine.load) if options.ocr else None
+        ocr = _optional("ocr", lambda: RapidOcrEngine.load(options.device)) if options.ocr else None
         text = None
         if options.text_model:
             name = options.text_model
@@ -118,6 +119,13 @@ class ExtraStages:
             self._sounds[media.path] = (segments, vectors)
             self.times.audio += time.perf_counter() - t0
 
+    def observe_image(self, media: MediaFile, image: np.ndarray) -> None:
+        """A still image: its text is read like one frame's (an invoice is found by its words)."""
+        if self.ocr is not None:
+            t0 = time.perf_counter()
+            self._image_text[media.path] = read_image(self.ocr, image)
+            self.times.ocr += time.perf_counter() - t0
+
     def _embed_windows(self, clip: AudioClip) -> tuple[list[Segment], np.ndarray]:
         assert self.audio is not None
         cut = windows(clip)
@@ -135,7 +143,14 @@ class ExtraStages:
         if tracker is not None:
             lines = tracker.finish(media.duration)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
-            log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
+            log.debug(
+                "ocr %s: detected on %d of %d frames, recognised %d boxes",
+                media.path,
+                tracker.frames_read,
+                tracker.frames_seen,
+                tracker.crops_read,
+            )
+        out.segments += [Segment(SegmentKind.OCR, None, None, text) for text in self._image_text.pop(media.path, [])]
         every = [*segments, *out.segments]
         if self.text is not None:
             t0 = time.perf_counter()
@@ -154,6 +169,7 @@ class ExtraStages:
     def drop(self, media: MediaFile) -> None:
         """Forget a file that failed part-way."""
         self._trackers.pop(media.path, None)
+        self._image_text.pop(media.path, None)
         self._sounds.pop(media.path, None)
 
 
