@@ -97,6 +97,7 @@ def test_query_on_an_onnx_index_imports_no_torch(
     pytest.importorskip("rapidocr")
     from mmsearch.ingest.extras import ExtrasOptions
     from mmsearch.ingest.runner import IngestOptions, run_ingest
+    from mmsearch.models.precision import EmbedChoice
     from mmsearch.testing.captions import Caption, make_captioned_video
 
     video = make_captioned_video(tmp_path / "media" / "sign.mp4", [Caption("PLATFORM SEVEN", 1.0, 4.0)], 5.0)
@@ -104,7 +105,8 @@ def test_query_on_an_onnx_index_imports_no_torch(
     options = IngestOptions(
         paths=(video,),
         index_dir=index,
-        model="random:mmsearch-tiny",  # on the CPU --precision auto embeds in int8 ONNX
+        model="random:mmsearch-tiny",
+        embed=EmbedChoice(precision="int8"),  # an ONNX index whatever runtime is faster here
         asr=None,
         extras=ExtrasOptions(ocr=True, text_model=text_model),
     )

@@ -245,6 +245,7 @@ class OnnxClipEmbedder:
     """Image and text towers in onnxruntime (CPU), int8 or fp32; int8 checks itself on the first real frames."""
 
     runtime = "onnx"
+    measured_choice = ""  # --precision auto: the measurement that chose this runtime (runtime_choice.py)
 
     def __init__(
         self, spec: ModelSpec, directory: Path, meta: dict[str, Any], thresholds: Thresholds, check_first_batch: bool
