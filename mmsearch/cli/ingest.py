@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from ..index.location import IndexLocation
 from ..index.manifest import resolve_model
-from ..index.shared import resolve_shared_model
 from ..ingest.extras import ExtrasOptions
 from ..ingest.runner import IngestOptions, remembered_asr, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
@@ -134,7 +134,7 @@ def index_cmd(
         index_dir = _writable_index_dir(index)
         backend_name, model_name = remembered_asr(index_dir, asr_backend, asr_model)
         asr = None if no_asr else AsrOptions(backend_name, model_name, language, device)
-        model = resolve_shared_model(catalog, model) if catalog else resolve_model(index_dir, model)
+        model = resolve_model(IndexLocation(index_dir, catalog), model)
         options = IngestOptions(
             paths=tuple(paths), index_dir=index_dir, model=model, fps=fps, asr=asr, batch_size=batch_size,
             device=device, commit_interval=commit_interval, detect_shots=not no_shots, decoder=decoder,
@@ -158,16 +158,27 @@ def _writable_index_dir(index: Path | None) -> Path:
 
 
 def _run(options: IngestOptions, json_out: bool) -> IngestSummary:
-    options.validate()
-    if parse_model_spec(options.model).untrained:
-        warn_untrained(options.model)
-    with ProgressReporter(enabled=not json_out) as reporter:
+    with _Display(options.model, enabled=not json_out) as reporter:
         summary = run_ingest(options, reporter)
     if json_out:
         print_json(summary.to_json())
     else:
         print_summary(summary)
     return summary
+
+
+class _Display(ProgressReporter):
+    """The progress display, started once run_ingest has validated the options, after the warning about
+    untrained weights."""
+
+    def __init__(self, model: str, enabled: bool) -> None:
+        super().__init__(enabled)
+        self._model = model
+
+    def begin(self) -> None:
+        if parse_model_spec(self._model).untrained:
+            warn_untrained(self._model)
+        super().begin()
 
 
 def register(app: typer.Typer) -> None:

@@ -11,20 +11,22 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
-from ..index.manifest import saved_manifest
+from ..index.facade import Index
+from ..index.location import IndexLocation
 from ..index.shared import check_shared_options, shared_store_config
-from ..index.writer import IndexWriter
 from ..models.clip import Embedder
 from ..models.hub import check_device
 from ..models.precision import EmbedChoice, runtime_record
 from ..models.registry import load_embedder
 from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
-from ..stores.protocol import StoreConfig
+from ..stores.protocol import StoreConfig, vector_device
+from ..stores.registry import check_store_options
 from ..types import FileFailure, IngestSummary, MediaFile, MediaKind, StageTimes
 from .decode import AUDIO_WINDOW_SECONDS
 from .decoders import resolve_decoder
@@ -35,7 +37,7 @@ from .pipeline import Pipeline, PipelineConfig, Reporter
 from .plan import Plan, make_plan
 from .shots import resolve_shots
 from .transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions, Transcriber, load_transcriber
-from .workers import Budget, WorkerPool, default_workers
+from .workers import Budget, DecodeSettings, FileEvent, Idle, WorkerPool, default_workers
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,9 @@ class IngestOptions:
     claim_ttl: float | None = None  # seconds a dead worker's claimed files wait before others take them
     extras: ExtrasOptions = field(default_factory=ExtrasOptions)  # OCR, sentence text, audio windows (extras.py)
 
-    @property
-    def shot_detector(self) -> str:
-        return "none" if not self.detect_shots else resolve_shots(self.shots)
-
-    def validate(self) -> None:
-        """Everything that can be refused before anything is created (no index directory, no model load)."""
+    def validate(self) -> PipelineConfig:
+        """Everything that can be refused before anything is created (no index directory, no model load); returns
+        what the pipeline runs with, the shot detector and decoder resolved."""
         if not self.paths:
             raise UsageError("give at least one file or folder to index")
         missing = [p for p in self.paths if not os.path.lexists(p)]
@@ -84,18 +83,20 @@ class IngestOptions:
         check_device(self.device)
         if self.device in ("gpu", "cuda"):
             _require_gpu(self.device)
-        self.shot_detector  # noqa: B018 - validates --shots
+        shots = "none" if not self.detect_shots else resolve_shots(self.shots)
         if not 0 < self.fps <= 60:
             raise UsageError(f"--fps must be in (0, 60], got {self.fps}")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        resolve_decoder(self.decoder)
-        self.store.validate()
+        decoder = resolve_decoder(self.decoder)
+        check_store_options(self.store)
         self.embed.validate()
         if self.catalog is not None:
             check_shared_options(self.catalog, self.store)
         parse_model_spec(self.model)
         self.extras.validate()
+        decode = DecodeSettings(self.fps, self.batch_size, shots, self.audio_window, decoder)
+        return PipelineConfig(decode, self.commit_interval, self.dedupe)
 
 
 def _require_gpu(device: str) -> None:
@@ -108,6 +109,7 @@ def _require_gpu(device: str) -> None:
 
 
 class SilentReporter:
+    def begin(self) -> None: ...
     def planned(self, files: int, media_seconds: float) -> None: ...
     def started(self, path: str) -> None: ...
     def advanced(self, media_seconds: float) -> None: ...
@@ -122,52 +124,67 @@ def run_ingest(
     reporter: Reporter | None = None,
     embedder: Embedder | None = None,
     transcriber: Transcriber | None = None,
-    on_event: object = None,
+    on_event: Callable[[FileEvent | Idle], None] | None = None,
 ) -> IngestSummary:
-    options.validate()
+    """Index `options.paths`; `on_event` sees every decode worker event before the pipeline (tests act with it)."""
+    config = options.validate()
     reporter = reporter or SilentReporter()
+    reporter.begin()
     spec = parse_model_spec(options.model)
     started = time.perf_counter()
     summary = IngestSummary(index=display_path(options.index_dir))
-    writer = IndexWriter(
-        options.index_dir,
-        spec.raw,
-        spec.untrained,
-        options.device,  # type: ignore[arg-type]
-        shared_store_config(options.catalog, options.store),
-        options.catalog,
-        options.claim_ttl,
-    )
-    writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     pool = WorkerPool(options.workers or default_workers(), options.budget)
     # Outermost, so that a second Ctrl-C cannot cut the final commit (in the writer's exit) short either.
-    with Interrupts(reporter).installed() as interrupts, writer, pool:
-        writer.open()
-        plan, failed = _plan(options, writer, models, pool, summary)
-        _record_failures(failed, summary, reporter)
-        _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
-        if plan.new:
-            _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
-        with interrupts.shielded():
-            writer.commit()
-        log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
-        summary.files = writer._cat().file_count()
-        summary.segments = sum(writer._cat().counts().values())
+    with Interrupts(reporter).installed() as interrupts, pool:
+        writer = Index.write(
+            IndexLocation(options.index_dir, options.catalog),
+            spec.raw,
+            spec.untrained,
+            vector_device(options.device),
+            shared_store_config(options.catalog, options.store),
+            options.claim_ttl,
+        )
+        writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
+        with writer:
+            _index_files(config, options, writer, models, pool, reporter, summary, on_event, interrupts)
     summary.times.total = time.perf_counter() - started
     return summary
 
 
+def _index_files(
+    config: PipelineConfig,
+    options: IngestOptions,
+    writer: Index,
+    models: _Models,
+    pool: WorkerPool,
+    reporter: Reporter,
+    summary: IngestSummary,
+    on_event: Callable[[FileEvent | Idle], None] | None,
+    interrupts: Interrupts,
+) -> None:
+    plan, failed = _plan(options, writer, models, pool, summary)
+    _record_failures(failed, summary, reporter)
+    _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
+    if plan.new:
+        _run_pipeline(config, options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
+    with interrupts.shielded():
+        writer.commit()
+    log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
+    summary.files = writer.file_count()
+    summary.segments = sum(writer.segment_counts().values())
+
+
 def _plan(
-    options: IngestOptions, writer: IndexWriter, models: _Models, pool: WorkerPool, summary: IngestSummary
+    options: IngestOptions, writer: Index, models: _Models, pool: WorkerPool, summary: IngestSummary
 ) -> tuple[Plan, list[FileFailure]]:
     """Create the index if needed, find what changed, apply the cheap changes and queue the new files."""
-    with writer.work.exclusive():  # several workers: one at a time creates, plans and queues
+    with writer.exclusive():  # several workers: one at a time creates, plans and queues
         # Models load only when there is work: an unchanged rerun never pays for them.
-        writer.ensure_store(lambda: models.embedder().dim)
+        writer.open_vectors(lambda: models.embedder().dim)
         t0 = time.perf_counter()
         found = discover(options.paths, pool.probe)
-        plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
+        plan = make_plan(writer.files(), found.files, found.roots, want_speech=options.asr is not None)
         summary.times.discover = time.perf_counter() - t0
         _apply_cheap_changes(writer, plan, summary)
         backfill_text(writer, options.extras, summary.times)
@@ -178,46 +195,36 @@ def _plan(
 
 
 def _run_pipeline(
+    config: PipelineConfig,
     options: IngestOptions,
     plan: Plan,
-    writer: IndexWriter,
+    writer: Index,
     models: _Models,
     pool: WorkerPool,
     reporter: Reporter,
     summary: IngestSummary,
-    on_event: object,
+    on_event: Callable[[FileEvent | Idle], None] | None,
     interrupts: Interrupts,
 ) -> None:
     needs_asr = any(m.has_audio for m, _ in plan.new)
-    decoder = resolve_decoder(options.decoder)
-    config = PipelineConfig(
-        options.fps,
-        options.batch_size,
-        options.shot_detector,
-        options.audio_window,
-        options.commit_interval,
-        decoder,
-        options.dedupe,
-    )
-    pipeline = Pipeline(config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
-    pipeline.extras = ExtraStages.load(options.extras, summary.times)
-    pipeline.shielded = interrupts.shielded
+    pipeline = Pipeline(
+        config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary,
+        extras=ExtraStages.load(options.extras, summary.times), shielded=interrupts.shielded, on_event=on_event,
+    )  # fmt: skip
     for name, (model, dim) in pipeline.extras.spaces.items():
         writer.use_space(name, model, dim)
-    if on_event is not None:
-        pipeline.on_event = on_event  # type: ignore[assignment]
     reporter.planned(len(plan.new), _media_seconds(plan.new, options.asr is not None))
     pipeline.run(plan.new)
     # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders have no
     # device attribute and run on the CPU.
     summary.device = str(getattr(pipeline.embedder, "device", "cpu"))
-    summary.decoder = decoder
-    writer._cat().set_manifest({"embed_device": summary.device, **runtime_record(models.embedder())})
+    summary.decoder = config.decode.decoder
+    writer.record({"embed_device": summary.device, **runtime_record(models.embedder())})
 
 
 def remembered_asr(index_dir: Path, backend: str | None, model: str | None) -> tuple[str, str]:
     """`--asr-backend/--asr-model` if given, else what the index was built with, else the defaults."""
-    saved = saved_manifest(index_dir)
+    saved = IndexLocation(index_dir).saved_manifest()
     if model is None and backend is None:
         backend = saved.get("asr_backend")
     return backend or DEFAULT_ASR_BACKEND, model or saved.get("asr_model") or DEFAULT_ASR_MODEL
@@ -238,12 +245,10 @@ def _media_seconds(work: list[tuple[MediaFile, str]], speech: bool) -> float:
     return total
 
 
-def _skip_failed_before(
-    writer: IndexWriter, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter
-) -> None:
+def _skip_failed_before(writer: Index, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter) -> None:
     """Files that failed in an earlier run with the same content are not decoded again (unless `retry`); they
     are still reported, so the run says the folder is not fully indexed (exit 1)."""
-    failures = writer._cat().failures()
+    failures = writer.failures()
     if retry or not failures:
         return
     keep = []
@@ -295,11 +300,10 @@ def _record_failures(failures: list[FileFailure], summary: IngestSummary, report
         reporter.file_failed(failure)
 
 
-def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary) -> None:
+def _apply_cheap_changes(writer: Index, plan: Plan, summary: IngestSummary) -> None:
     """Moves, touches, copies and removals: catalog and vector bookkeeping, no decoding or embedding."""
-    catalog = writer._cat()
     for rec, media in plan.touched:
-        catalog.touch_file(rec.id, media.mtime_ns)
+        writer.touch_file(rec.id, media.mtime_ns)
     # Removals go first, because a file moved or copied onto an indexed path replaces that path's record
     # (`mv a b` over an indexed b). A copy whose source is removed reads the source's vectors beforehand.
     removed_ids = {r.id for r in plan.removed}
@@ -307,7 +311,7 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
     for rec in plan.removed:
         writer.remove_file(rec)
     for rec, media in plan.moved:
-        catalog.move_file(rec.id, media.path, media.mtime_ns)
+        writer.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
         writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
