@@ -48,7 +48,7 @@ def timed(owner, name, label):
         finally:
             times[label] = times.get(label, 0.0) + time.perf_counter() - s
     setattr(owner, name, wrapper)
-timed(searcher, "open_reader", "index_open")
+timed(searcher.Index, "read", "index_open")
 timed(onnx_runtime.OnnxClipEmbedder, "load", "clip_load")
 timed(sentence.SentenceEmbedder, "load", "sentence_load")
 timed(keyword.KeywordIndex, "load", "bm25_load")

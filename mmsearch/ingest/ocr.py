@@ -52,6 +52,10 @@ SIG_W, SIG_H = 32, 8
 SIG_LEVEL = 8.0
 # After this many reads of one box that each gave a new text, the box is a counter or a clock: it stays one line.
 VOLATILE = 3
+# After this many reads agreeing on its text, a line detected again in the very same box (overlap >= SETTLED_IOU:
+# another text would not fill the same box) is not read again although the pixels behind it move.
+SETTLED = 3
+SETTLED_IOU = 0.85
 
 
 # RapidOCR settings: quiet (it logs every model file it opens, and a warning for every frame without text); no
@@ -217,9 +221,10 @@ class _Track:
     readings: list[Reading] = field(default_factory=list)
     changes: int = 0  # reads so far that gave a different text in this box
 
-    @property
-    def volatile(self) -> bool:
-        return self.changes >= VOLATILE
+    def settles(self, box: Box) -> bool:
+        """Whether `box`, detected where this line is, needs no reading: a counter, or a line read SETTLED times
+        to one text and detected in the very same box."""
+        return self.changes >= VOLATILE or (len(self.readings) >= SETTLED and self.box.iou(box) >= SETTLED_IOU)
 
     def text(self) -> str | None:
         """The most-voted valid reading (ties: the higher total confidence), or None when none is valid."""
@@ -267,8 +272,8 @@ class OcrTracker:
             box = pairs.get(id(track))
             crop = (box or track.box).crop(frame)
             sig = signature(crop)
-            if same_pixels(sig, track.sig) or (box is not None and track.volatile):
-                track.end = t + interval  # the same pixels (or a counter): still the same line, not read again
+            if same_pixels(sig, track.sig) or (box is not None and track.settles(box)):
+                track.end = t + interval  # the same pixels, a counter or a settled line: not read again
                 still.append(track)
             elif box is not None:
                 to_read.append((box, track, crop))
