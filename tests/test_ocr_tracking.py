@@ -162,3 +162,19 @@ def test_rapidocr_reads_a_six_second_caption_on_a_moving_background_as_one_segme
 
     cv2.putText(image, "INVOICE 2231", (20, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (0, 0, 0), 3)
     assert read_image(RapidOcrEngine.load(), image) == ["INVOICE 2231"]
+
+
+def test_ocr_asks_for_onnxruntimes_cuda_provider_on_a_cuda_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: the CUDA branch is followed up to RapidOCR's parameters."""
+    pytest.importorskip("rapidocr")
+    import rapidocr
+
+    from mmsearch.ingest import ocr
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(rapidocr, "RapidOCR", lambda params: seen.append(params) or object())
+    monkeypatch.setattr(ocr, "_ort_has_cuda", lambda: True)
+    ocr.RapidOcrEngine.load("cuda")
+    ocr.RapidOcrEngine.load("cpu")
+    assert seen[0]["EngineConfig.onnxruntime.use_cuda"] is True and "EngineConfig.onnxruntime.use_cuda" not in seen[1]
+    assert seen[1]["Det.limit_side_len"] == ocr.DET_SIDE

