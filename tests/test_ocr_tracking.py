@@ -4,6 +4,7 @@ line of text with its true span, counters kept as one line, still images read; R
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,7 +138,7 @@ def test_a_still_image_is_read_top_to_bottom() -> None:
 
 
 @pytest.mark.slow
-def test_rapidocr_reads_a_six_second_caption_on_a_moving_background_as_one_segment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_rapidocr_reads_a_six_second_caption_on_a_moving_background_as_one_segment(tmp_path: Path) -> None:
     pytest.importorskip("rapidocr")
     import av
 
@@ -178,3 +179,29 @@ def test_ocr_asks_for_onnxruntimes_cuda_provider_on_a_cuda_device(monkeypatch: p
     ocr.RapidOcrEngine.load("cpu")
     assert seen[0]["EngineConfig.onnxruntime.use_cuda"] is True and "EngineConfig.onnxruntime.use_cuda" not in seen[1]
     assert seen[1]["Det.limit_side_len"] == ocr.DET_SIDE
+
+
+@pytest.mark.slow
+def test_a_still_image_is_found_by_its_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("rapidocr")
+    import json
+
+    import cv2
+    from typer.testing import CliRunner
+
+    from mmsearch.cli.app import app
+
+    media = tmp_path / "media"
+    media.mkdir()
+    image = np.full((300, 600, 3), 255, np.uint8)
+    cv2.putText(image, "INVOICE 2231", (30, 90), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 3)
+    cv2.putText(image, "Total due 14.50", (30, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
+    cv2.imwrite(str(media / "invoice.png"), image)
+    monkeypatch.delenv("MMSEARCH_NO_OCR", raising=False)
+    runner = CliRunner()
+    index = ["--index", str(tmp_path / "idx")]
+    done = runner.invoke(app, ["index", str(media), *index, "--model", "test:hash", "--no-asr", "--text-model", "none"])
+    assert done.exit_code == 0, done.output
+    answer = json.loads(runner.invoke(app, ["query", "invoice", *index, "--kind", "ocr", "--json"]).stdout)
+    top = answer["results"][0]
+    assert top["kind"] == "ocr" and "INVOICE" in top["text"] and top["path"].endswith("invoice.png")

@@ -26,6 +26,7 @@ def _decode_workers(parent: int) -> list[int]:
 
 def _index_and_kill(tmp_path: Path, delay: float) -> tuple[subprocess.CompletedProcess[str], int]:
     media = tmp_path / "media"
+    media.mkdir()
     for n in range(VIDEOS):
         make_video(media / f"v{n}.mp4", [Shot("red", 10), Shot("blue", 10)], [], size=(160, 120))
     cmd = [sys.executable, "-m", "mmsearch", "index", str(media), "--index", str(tmp_path / "idx")]
