@@ -205,3 +205,40 @@ def test_a_still_image_is_found_by_its_words(tmp_path: Path, monkeypatch: pytest
     answer = json.loads(runner.invoke(app, ["query", "invoice", *index, "--kind", "ocr", "--json"]).stdout)
     top = answer["results"][0]
     assert top["kind"] == "ocr" and "INVOICE" in top["text"] and top["path"].endswith("invoice.png")
+
+
+class SlowPainted(PaintedOcr):
+    def __init__(self, script: dict[int, str], fail: bool = False) -> None:
+        super().__init__(script)
+        self.fail = fail
+
+    def detect(self, frame: np.ndarray) -> list[Box]:
+        import time
+
+        time.sleep(0.05)
+        if self.fail:
+            raise RuntimeError("detector broke")
+        return super().detect(frame)
+
+
+def test_ocr_runs_beside_the_consumer_and_each_file_gets_its_lines(tmp_path: Path) -> None:
+    from mmsearch.ingest.extras import ExtraStages
+    from mmsearch.types import FrameBatch, MediaFile, MediaKind, StageTimes
+
+    times = StageTimes()
+    stages = ExtraStages(times, ocr=SlowPainted({40: "PLATFORM SEVEN"}))
+    media = MediaFile(tmp_path / "a.mp4", MediaKind.VIDEO, 1, 1, False, 4.0)
+    frames = np.stack([_frame(), _frame((40, 10, 200)), _frame((40, 10, 200)), _frame()])
+    batch = FrameBatch(media, frames, np.arange(4, dtype=np.float64), 1.0)
+    for _ in range(3):  # the same file three times over: each run of it is its own
+        stages.observe(media, batch)
+        out = stages.finish(media, [])
+        assert [(s.text, s.start, s.end) for s in out.segments] == [("PLATFORM SEVEN", 1.0, 3.0)]
+    assert times.ocr > 0
+    broken = ExtraStages(StageTimes(), ocr=SlowPainted({40: "X"}, fail=True))
+    broken.observe(media, batch)
+    with pytest.raises(RuntimeError, match="detector broke"):
+        broken.finish(media, [])
+    broken.observe(media, batch)
+    broken.drop(media)  # a failed file is forgotten; the thread goes on with the next
+    assert broken.finish(media, []).segments == []
