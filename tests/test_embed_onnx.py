@@ -220,7 +220,7 @@ def test_auto_on_a_cpu_keeps_the_faster_runtime_measured_once_per_machine(monkey
     assert isinstance(first, OpenClipEmbedder) and sorted(timed) == ["OnnxClipEmbedder", "OpenClipEmbedder"]
     record = runtime_record(first)
     assert record["embed_runtime"] == "torch" and record["embed_choice"].startswith("torch-fp32 (auto")
-    assert "onnx-int8 5.0 frames/s" in record["embed_choice"] and "torch-fp32 9.0 frames/s" in record["embed_choice"]
+    assert "onnx-int8 5.00 frames/s" in record["embed_choice"] and "torch-fp32 9.00 frames/s" in record["embed_choice"]
     again = load_embedder(TINY, "cpu", EmbedChoice())  # cached: nothing is timed again
     assert isinstance(again, OpenClipEmbedder) and len(timed) == 2
     monkeypatch.setattr(precision, "resolve_device", lambda device: "cpu")

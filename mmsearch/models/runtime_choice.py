@@ -5,7 +5,8 @@ on some CPUs without VNNI int8 loses to fp32). So the first `auto` run on a mach
 with both candidates -- ONNX (int8 when it passes its self-check, else its fp32 fallback) and PyTorch fp32 --
 best of ROUNDS, preprocessing included, and keeps the faster. The measurement is cached per machine (CPU model,
 core count, onnxruntime and torch versions) and weights in `cache_root()/runtime-choice.json`, so later runs load
-only the winner; the index manifest and `mmsearch info` show the choice and both rates.
+only the winner; the index manifest and `mmsearch info` show the choice, both rates and the load average when
+measured. Deleting that file measures again (e.g. after measuring on a busy machine).
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ class Measured:
     choice: str
     rates: dict[str, float]
     machine: str
+    load: float = -1.0  # the load average when measured (-1: unknown): a busy machine's rates are noisier
 
     def describe(self) -> str:
-        rates = ", ".join(f"{name} {rate:.1f} frames/s" for name, rate in self.rates.items())
-        return f"{self.choice} (auto, faster on this machine: {rates})"
+        rates = ", ".join(f"{name} {rate:.2f} frames/s" for name, rate in self.rates.items())
+        load = f", load average {self.load:.1f}" if self.load >= 0 else ""
+        return f"{self.choice} (auto, faster on this machine: {rates}{load})"
 
 
 def machine_ident() -> str:
@@ -75,7 +78,7 @@ def cached(weights: str) -> Measured | None:
     path = cache_root() / CHOICE_FILE
     known = json.loads(path.read_text()) if path.is_file() else {}
     raw = known.get(f"{weights}|{machine_ident()}")
-    return None if raw is None else Measured(raw["choice"], raw["rates"], raw["machine"])
+    return None if raw is None else Measured(raw["choice"], raw["rates"], raw["machine"], raw.get("load", -1.0))
 
 
 def remember(weights: str, measured: Measured) -> None:
@@ -92,4 +95,5 @@ def measure(
     candidates: dict[str, Callable[[Sequence[np.ndarray]], np.ndarray]], images: Sequence[np.ndarray]
 ) -> Measured:
     rates = {name: round(frames_per_second(embed, images[:BATCH]), 2) for name, embed in candidates.items()}
-    return Measured(max(rates, key=lambda name: rates[name]), rates, machine_ident())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else -1.0
+    return Measured(max(rates, key=lambda name: rates[name]), rates, machine_ident(), round(load, 2))
