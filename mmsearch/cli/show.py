@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .options import CatalogOpt, IndexOpt, JsonOpt, index_location
-from .ui import console, print_json, reported_errors
+from .ui import console, print_json, reported_errors, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -36,17 +35,17 @@ def show_command(
         print_json(info)
         return
     for key in ("path", "kind", "duration", "has_audio", "asr", "language"):
-        console.print(f"[bold]{key}[/]: {escape(str(info[key]))}")
+        console.print(f"[bold]{key}[/]: {safe(str(info[key]))}")
     for key in ("segments", "vectors"):
         counts = info[key]
         assert isinstance(counts, dict)
-        console.print(f"[bold]{key}[/]: {escape(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
+        console.print(f"[bold]{key}[/]: {safe(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
     for key in ("shots", "speech", "subtitles", "ocr"):
         rows = info[key]
         assert isinstance(rows, list)
         console.print(f"[bold]{key}[/] ({len(rows)}):")
         for row in rows:
-            text = f"  {escape(str(row['text']))}" if "text" in row else ""
+            text = f"  {safe(str(row['text']))}" if "text" in row else ""
             console.print(f"  {_time(row)}{_heard(row)}{text}")
 
 
@@ -54,4 +53,4 @@ def _heard(row: dict[str, object]) -> str:
     """' [L en]': the channel (L/R) and language a segment was heard in, when known."""
     tags = [("L", "R")[int(str(row["channel"]))] if "channel" in row else "", str(row.get("language") or "")]
     tags = [t for t in tags if t]
-    return f"  [{escape(' '.join(tags))}]" if tags else ""
+    return f"  [{safe(' '.join(tags))}]" if tags else ""

@@ -9,6 +9,7 @@ seconds, so an interrupted run keeps every finished file.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -51,6 +52,7 @@ class _FileState:
     windows_waiting: int = 0  # audio windows handed to the speech thread, not yet transcribed
     planned: float = 0.0  # media seconds the progress display expects from this file
     progressed: float = 0.0
+    weight: float = 1.0  # media seconds per stream second: 0.5 for a video whose frames and audio both advance it
     started: bool = False  # the progress display named it as the file being worked on
 
 
@@ -100,9 +102,10 @@ class Pipeline:
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         for media, sha in work:
-            seconds = media.duration or 0.0
-            audio = seconds if self._may_want_audio(media) else 0.0
-            self._files[media.path] = _FileState(sha, planned=(seconds if media.kind.value == "video" else 0.0) + audio)
+            planned = self._stream_seconds(media)
+            # Frames and audio both advance a video with sound: each counts for half of its media seconds.
+            weight = (media.duration or 0.0) / planned if planned else 0.0
+            self._files[media.path] = _FileState(sha, planned=planned, weight=weight)
         if self.transcriber is not None and any(self._may_want_audio(m) for m, _ in work):
             self._speech = SpeechThread(self.transcriber, self.times)
         # Files are claimed one at a time as workers free up (with several machines, each takes what it wins).
@@ -125,6 +128,16 @@ class Pipeline:
             raise
         if self._speech is not None:
             self._speech.stop()
+
+    def media_seconds(self, work: list[tuple[MediaFile, str]]) -> float:
+        """What the progress display counts: each file's media seconds once (a video with sound is not counted
+        twice although its frames and its audio both advance it), for files with something to sample or hear."""
+        return sum((media.duration or 0.0) for media, _ in work if self._stream_seconds(media))
+
+    def _stream_seconds(self, media: MediaFile) -> float:
+        """Seconds of frames to sample plus seconds of audio to transcribe or embed."""
+        seconds = media.duration or 0.0
+        return (seconds if media.kind.value == "video" else 0.0) + (seconds if self._may_want_audio(media) else 0.0)
 
     def _may_want_audio(self, media: MediaFile) -> bool:
         """Before its subtitles are read (planning): whether the file's audio may be decoded."""
@@ -160,6 +173,7 @@ class Pipeline:
             case Frames(batch=batch):
                 self._take_frames(state, batch)
             case Image(array=array):
+                self.extras.observe_image(media, array)
                 self._embed_now(state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [array])
             case Shots(shots=shots, seconds=seconds):  # seconds the worker spent detecting (beside decoding)
                 state.shots = list(shots)
@@ -250,12 +264,17 @@ class Pipeline:
     def _advance(self, state: _FileState, seconds: float) -> None:
         seconds = max(0.0, min(seconds, state.planned - state.progressed))
         state.progressed += seconds
-        self.reporter.advanced(seconds)
+        self.reporter.advanced(seconds * state.weight)
 
     def _fail(self, media: MediaFile, reason: str) -> None:
         state = self._files.pop(media.path, None)
         self.extras.drop(media)
         self._frames = [f for f in self._frames if f[0].path != media.path]
+        if not os.path.lexists(media.path):
+            # Deleted while it was being read: not a failure of its content (which would be remembered under its
+            # hash and refused when it comes back), just a file that is not there any more.
+            self.reporter.note(display_path(media.path), "vanished while it was being indexed: skipped")
+            return
         failure = FileFailure(display_path(media.path), reason)
         self.summary.failed.append(failure)
         self.reporter.file_failed(failure)

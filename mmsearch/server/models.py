@@ -52,11 +52,19 @@ class SearchResult(MomentOut):
     media_kind: str = Field(description="What the file is: video, audio or image.")
     media_url: str
     thumbnail_url: str | None = Field(description="A JPEG of the moment; null for audio files.")
+    matched_words: list[str] = Field(
+        default_factory=list,
+        description="Words of `text` the keyword channel matched (its stemming and stop words); empty: found by "
+        "meaning.",
+    )
 
 
 class SearchResponse(BaseModel):
     query: str = Field(description="The query as `mmsearch query --json` labels it.")
     results: list[SearchResult]
+    image: str | None = Field(
+        default=None, description="An image search: the SHA-256 the image is kept under (`/api/search?image=`)."
+    )
 
 
 class ChannelOut(BaseModel):
@@ -71,7 +79,7 @@ class IndexInfo(BaseModel):
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
-    index: str
+    index: str = Field(description="The index directory's name (not its path on the server).")
     files: int
     segments: dict[str, int]
     vectors: int
