@@ -10,7 +10,21 @@ import pytest
 
 from mmsearch.search.keyword import KeywordIndex, tokenize
 
-WORDS = "salmon chef kitchen river bridge engine violin harbor market winter garden candle ladder".split()
+WORDS = [
+    "salmon",
+    "chef",
+    "kitchen",
+    "river",
+    "bridge",
+    "engine",
+    "violin",
+    "harbor",
+    "market",
+    "winter",
+    "garden",
+    "candle",
+    "ladder",
+]
 
 
 @pytest.fixture(scope="module")
