@@ -4,18 +4,14 @@ The BM25 index is built from the catalog's speech segments on the first keyword 
 cached in the index directory as `bm25-NNNNNNNN/` (NNNNNNNN = the vector generation it matches), so later
 queries only open it, memory-mapped: a new `mmsearch query` process reads the vocabulary and the postings of its
 own words, not every text. Building at query time instead of at every commit keeps long ingest runs from paying
-for it every `--commit-interval`; benchmarks/README.md has the measured build and load times. Readers that
-cannot write the directory just keep the index in memory; the cache takes the index directory's permissions,
-so a cache written by one user serves every user who can read the index.
+for it every `--commit-interval`; benchmarks/README.md has the measured build and load times. How the cache is
+written and shared: caches.py.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ import numpy as np
 
 from ..index.catalog import Catalog
 from ..paths import BM25_PREFIX
+from .caches import cache_dir, write_cache
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +109,7 @@ class KeywordIndex:
 
 def keyword_index(catalog: Catalog, index_dir: Path, generation: int) -> KeywordIndex:
     """The cached BM25 index of this generation, else one built from the catalog (and cached when possible)."""
-    cached = index_dir / f"{BM25_PREFIX}{generation:08d}"
+    cached = cache_dir(index_dir, BM25_PREFIX, generation)
     try:
         if (cached / _IDS_FILE).is_file():
             return KeywordIndex.load(cached)
@@ -120,28 +117,6 @@ def keyword_index(catalog: Catalog, index_dir: Path, generation: int) -> Keyword
         log.info("BM25 cache %s unreadable (%s); rebuilding", cached, e)
     ids, texts = catalog.speech_texts()
     index = KeywordIndex.build(ids, texts)
-    _try_cache(index, index_dir, cached)
+    if len(index.segment_ids):  # an empty index costs nothing to rebuild, and bm25s cannot save one
+        write_cache(index_dir, BM25_PREFIX, generation, index.save)
     return index
-
-
-def _try_cache(index: KeywordIndex, index_dir: Path, target: Path) -> None:
-    """Save beside the catalog (temp dir, then rename, so a reader never sees half a cache); drop older ones."""
-    if not os.access(index_dir, os.W_OK) or len(index.segment_ids) == 0:
-        return  # an empty index costs nothing to rebuild, and bm25s cannot save one
-    tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=index_dir))
-    try:
-        index.save(tmp)
-        # mkdtemp makes it 0700: give it the index's own permissions, so that every reader of the index can use it.
-        mode = index_dir.stat().st_mode & 0o777
-        tmp.chmod(mode)
-        for part in tmp.iterdir():
-            part.chmod(mode & 0o666)
-        tmp.rename(target)
-    except OSError as e:  # another reader got there first, or the disk is full: the cache is optional
-        log.info("BM25 cache not written (%s)", e)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    for old in index_dir.glob(f"{BM25_PREFIX}*"):
-        number = old.name[len(BM25_PREFIX) :]
-        if number.isdigit() and old.name < target.name:  # zero-padded: string order is generation order
-            shutil.rmtree(old, ignore_errors=True)
