@@ -2,7 +2,7 @@
 
     python benchmarks/serve.py --sizes 10000 100000 --out benchmarks/out/serve.json
 
-Per size, a synthetic index is written through mmsearch's own IndexWriter (random unit vectors for frames and
+Per size, a synthetic index is written through mmsearch's own writer (`Index.write`) (random unit vectors for frames and
 speech, transcripts of words drawn from mmsearch.testing.media.SENTENCES), so the query path measured is the
 real one: `mmsearch serve` in its own process, its Searcher embedding the query text with the index's model
 (default random:ViT-B-32: the real ViT-B/32 text tower's compute, untrained weights), FAISS, BM25, fusion.
@@ -40,7 +40,7 @@ import httpx
 import numpy as np
 from query_stages import print_stages, profile_stages
 
-from mmsearch.index.writer import IndexWriter
+from mmsearch.index.facade import Index
 from mmsearch.testing.media import SENTENCES, Shot, make_video
 from mmsearch.testing.server import free_port
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind, SpaceVectors
@@ -69,10 +69,8 @@ def build_synthetic_index(
     rng = np.random.default_rng(seed)
     words = random.Random(seed)
     per_file = FRAMES_PER_FILE + SPEECH_PER_FILE
-    writer = IndexWriter(index_dir, model, untrained=True, device="cpu")
-    writer.open()
-    with writer:
-        writer.ensure_store(lambda: dim)
+    with Index.write(index_dir, model, untrained=True, device="cpu") as writer:
+        writer.open_vectors(lambda: dim)
         if text_space:
             writer.use_space(TEXT_SPACE, TEXT_SPACE_MODEL, TEXT_SPACE_DIM)
         for i in range((segments + per_file - 1) // per_file):
@@ -93,7 +91,7 @@ def build_synthetic_index(
                 text /= np.linalg.norm(text, axis=1, keepdims=True)
                 spaces[TEXT_SPACE] = SpaceVectors(tuple(range(FRAMES_PER_FILE, per_file)), text)
             writer.add_file(media, hashlib.sha256(str(i).encode()).hexdigest(), rows, clip, spaces=spaces)
-        writer._cat().set_manifest(runtime or {})
+        writer.record(runtime or {})
         writer.commit()
 
 

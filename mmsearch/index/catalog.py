@@ -57,7 +57,7 @@ class SegmentRecord:
     text: str | None
 
 
-def _now() -> str:
+def now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -152,7 +152,7 @@ class Catalog:
                 for statement in script.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
-                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, _now()))
+                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now_text()))
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -228,7 +228,7 @@ class Catalog:
                 sha256,
                 duration,
                 has_audio,
-                _now(),
+                now_text(),
                 asr,
             ),
         )
@@ -239,7 +239,7 @@ class Catalog:
             "INSERT INTO failed_files (raw_path, path, sha256, reason, failed_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (raw_path) DO UPDATE SET path = excluded.path, sha256 = excluded.sha256,"
             " reason = excluded.reason, failed_at = excluded.failed_at",
-            (path_key(path), display_path(path), sha256, reason, _now()),
+            (path_key(path), display_path(path), sha256, reason, now_text()),
         )
 
     def clear_failure(self, path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..index.writer import IndexWriter
+from ..index.facade import Index
 from ..models.clip import Embedder
 from ..paths import display_path
 from ..types import FileFailure, FrameBatch, IngestSummary, MediaFile, Segment, SegmentKind, SpeechSegment
@@ -74,7 +74,7 @@ class Pipeline:
         self,
         config: PipelineConfig,
         pool: WorkerPool,
-        writer: IndexWriter,
+        writer: Index,
         embedder: Embedder,
         transcriber: Transcriber | None,
         reporter: Reporter,
@@ -251,7 +251,7 @@ class Pipeline:
         self.summary.failed.append(failure)
         self.reporter.file_failed(failure)
         if state is not None:
-            self.writer._cat().record_failure(media.path, state.sha, reason)
+            self.writer.record_failure(media.path, state.sha, reason)
 
     def _finish_if_complete(self, media: MediaFile) -> None:
         state = self._files.get(media.path)
@@ -277,7 +277,7 @@ class Pipeline:
         asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
         extra = self.extras.finish(media, segments)
         self.writer.add_file(media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces)
-        self.writer._cat().clear_failure(media.path)
+        self.writer.clear_failure(media.path)
         self.summary.embedded += len(segments) + len(extra.segments)
         self.summary.new_files += 1
         self.summary.media_seconds += media.duration or 0.0
