@@ -162,7 +162,8 @@ def _profiler(html: Path | None) -> Any:
 
 
 def print_stages(row: dict) -> None:
-    print(f"  in-process ({row['clock']}) p50 {row['total_p50_ms']} ms, p95 {row['total_p95_ms']} ms; per stage (p50 / mean ms):")
+    head = f"  in-process ({row['clock']}) p50 {row['total_p50_ms']} ms, p95 {row['total_p95_ms']} ms"
+    print(head + "; per stage (p50 / mean ms):")
     for stage in STAGES:
         print(f"    {stage:14s} {row['stages_p50_ms'][stage]:8.2f} / {row['stages_mean_ms'][stage]:8.2f}")
 
