@@ -53,6 +53,9 @@ def serve_command(
     threads: Annotated[
         int, typer.Option(min=0, help="CPU threads per query (model and FAISS); 0 keeps the libraries' defaults.")
     ] = 1,
+    idle_exit: Annotated[
+        float, typer.Option(min=0, help="Stop after this many seconds without a request; 0 never stops.")
+    ] = 0,
 ) -> None:
     """Serve the index over HTTP: a search page at / and a JSON API (documented at /docs)."""
     import uvicorn
@@ -73,4 +76,9 @@ def serve_command(
             announce_url=url,
         )
         console.print(f"serving {index_dir} at [bold]{url}/[/] (API docs at {url}/docs); Ctrl-C stops")
-        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+        app = create_app(config)
+        if idle_exit:
+            from ..server.idle import add_idle_exit
+
+            add_idle_exit(app, idle_exit)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
