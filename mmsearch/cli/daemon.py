@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -49,7 +48,7 @@ def start_daemon(index_dir: Path) -> int | None:
     if not _claim_start(index_dir / STARTING_FILE):
         return None
     command = [
-        sys.executable, "-m", "mmsearch", "serve", "--index", str(index_dir), "--port", str(_free_port()),
+        sys.executable, "-m", "mmsearch", "serve", "--index", str(index_dir), "--port", "0",
         "--idle-exit", str(DAEMON_IDLE_S),
     ]  # fmt: skip
     with open(index_dir / DAEMON_LOG, "ab") as out:
@@ -73,9 +72,3 @@ def _claim_start(marker: Path) -> bool:
     except OSError:
         return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

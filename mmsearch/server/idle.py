@@ -47,6 +47,10 @@ class IdleWatch:
                 self.last = self._now()
 
     def start(self, stop: Callable[[], None] | None = None) -> threading.Thread:
+        """Count from now, in a daemon thread that calls `stop` (default: SIGTERM to this process) once idle."""
+        with self._lock:
+            self.last = self._now()
+
         def watch() -> None:
             while not self.expired():
                 time.sleep(min(CHECK_EVERY_S, self.limit))
@@ -63,8 +67,8 @@ def _terminate() -> None:
 
 
 def add_idle_exit(app: FastAPI, seconds: float) -> IdleWatch:
-    """Count requests on `app` and stop the process `seconds` after the last one (the watcher starts now)."""
+    """Count requests on `app`; the caller starts the watch once the server is ready (loading the index and its
+    models is not idleness), and the process stops `seconds` after the last request from then on."""
     watch = IdleWatch(seconds)
     app.middleware("http")(watch.middleware)
-    watch.start()
     return watch
