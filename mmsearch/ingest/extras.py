@@ -1,6 +1,7 @@
 """The extra evidence stages of ingest, called from one place in the runner: OCR, sentence text, audio windows.
 
-- `ocr` reads the frames the visual channel samples (see `ocr.py`) and adds `ocr` segments with their text.
+- `ocr` reads the frames the visual channel samples (see `ocr.py`), in its own thread beside the CLIP stage
+  (`ocr_thread.py`), and adds `ocr` segments with their text.
 - `text` embeds every transcript and OCR segment with a sentence model into the `text` space.
 - `audio` cuts the soundtrack into windows (see `sounds.py`) and embeds them with CLAP into the `audio` space.
 
@@ -23,7 +24,8 @@ from ..index.facade import Index
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
-from .ocr import OcrEngine, OcrTracker, RapidOcrEngine
+from .ocr import OcrEngine, RapidOcrEngine, read_image
+from .ocr_thread import OcrThread
 from .sounds import windows
 
 log = logging.getLogger(__name__)
@@ -67,13 +69,15 @@ class ExtraStages:
     ) -> None:
         self.times = times
         self.ocr, self.text, self.audio = ocr, text, audio
-        self._trackers: dict[Path, OcrTracker] = {}
+        self._ocr_thread = OcrThread(ocr, times) if ocr is not None else None  # OCR beside CLIP (ocr_thread.py)
+        self._ocr_files: set[Path] = set()
+        self._image_text: dict[Path, list[str]] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
 
     @classmethod
     def load(cls, options: ExtrasOptions, times: StageTimes) -> ExtraStages:
         t0 = time.perf_counter()
-        ocr = _optional("ocr", RapidOcrEngine.load) if options.ocr else None
+        ocr = _optional("ocr", lambda: RapidOcrEngine.load(options.device)) if options.ocr else None
         text = None
         if options.text_model:
             name = options.text_model
@@ -101,12 +105,9 @@ class ExtraStages:
 
     def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
         """Work on one item of the file as it arrives from decode."""
-        if frames is not None and self.ocr is not None and len(frames.times):
-            t0 = time.perf_counter()
-            tracker = self._trackers.setdefault(media.path, OcrTracker(self.ocr))
-            for frame, t in zip(frames.frames, frames.times, strict=True):
-                tracker.add(frame, float(t), frames.interval)
-            self.times.ocr += time.perf_counter() - t0
+        if frames is not None and self._ocr_thread is not None and len(frames.times):
+            self._ocr_thread.add(media.path, frames.frames, frames.times, frames.interval)
+            self._ocr_files.add(media.path)
         if clip is not None and self.audio is not None:
             t0 = time.perf_counter()
             # Long audio arrives in windows of several minutes: place each one's segments at its offset.
@@ -117,6 +118,13 @@ class ExtraStages:
                 segments, vectors = before[0] + segments, np.concatenate([before[1], vectors])
             self._sounds[media.path] = (segments, vectors)
             self.times.audio += time.perf_counter() - t0
+
+    def observe_image(self, media: MediaFile, image: np.ndarray) -> None:
+        """A still image: its text is read like one frame's (an invoice is found by its words)."""
+        if self.ocr is not None:
+            t0 = time.perf_counter()
+            self._image_text[media.path] = read_image(self.ocr, image)
+            self.times.ocr += time.perf_counter() - t0
 
     def _embed_windows(self, clip: AudioClip) -> tuple[list[Segment], np.ndarray]:
         assert self.audio is not None
@@ -131,11 +139,14 @@ class ExtraStages:
     def finish(self, media: MediaFile, segments: list[Segment]) -> Extracted:
         """The file's extra segments and space vectors; `segments` are its CLIP segments (they come first)."""
         out = Extracted()
-        tracker = self._trackers.pop(media.path, None)
-        if tracker is not None:
-            lines = tracker.finish(media.duration)
+        if self._ocr_thread is not None and media.path in self._ocr_files:
+            self._ocr_files.discard(media.path)
+            lines, tracker = self._ocr_thread.finish(media.path, media.duration)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
-            log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
+            if tracker is not None:
+                counts = (tracker.frames_read, tracker.frames_seen, tracker.crops_read)
+                log.debug("ocr %s: detected on %d of %d frames, recognised %d boxes", media.path, *counts)
+        out.segments += [Segment(SegmentKind.OCR, None, None, text) for text in self._image_text.pop(media.path, [])]
         every = [*segments, *out.segments]
         if self.text is not None:
             t0 = time.perf_counter()
@@ -153,7 +164,10 @@ class ExtraStages:
 
     def drop(self, media: MediaFile) -> None:
         """Forget a file that failed part-way."""
-        self._trackers.pop(media.path, None)
+        if self._ocr_thread is not None and media.path in self._ocr_files:
+            self._ocr_files.discard(media.path)
+            self._ocr_thread.drop(media.path)
+        self._image_text.pop(media.path, None)
         self._sounds.pop(media.path, None)
 
 

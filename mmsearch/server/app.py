@@ -20,15 +20,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
+from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MissingExtra, MMSearchError, UsageError
 from ..paths import display_path
 from . import discovery
 from .docs import DOCS_ASSETS, add_docs
+from .export_routes import router as export_router
 from .guard import BodyLimit, HostCheck, HostPolicy, SecurityHeaders
 from .live import IndexGone, LiveIndex, limit_threads
 from .media import Changed, MediaTypes, NotFound, TooLargeToDraw
+from .query_images import UploadTooLarge
 from .ranges import RangeNotSatisfiable
-from .routes import PAGE_PATHS, UploadTooLarge, api, page
+from .routes import PAGE_PATHS, api, page
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
     (UploadTooLarge, 413),
     (RangeNotSatisfiable, 416),
     (BadInput, 400),
+    (MissingExtra, 501),
     (UsageError, 422),
     (CorruptIndex, 503),
     (BackendUnavailable, 503),
@@ -103,6 +106,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.media_types = MediaTypes()
     app.include_router(api)
+    app.include_router(export_router)
     app.include_router(page)
     add_docs(app)
     _add_error_handlers(app)
