@@ -45,4 +45,5 @@ def test_each_channels_sentence_is_found(tmp_path: Path, asr_model_dir: Path, me
         assert result["results"], query
         pieces = result["results"][0]["evidence"]
         assert any(p["kind"] == "speech" and p["start"] < 1.5 for p in pieces), (query, pieces)
+        assert any(p["kind"] == "speech" and p["channel"] == channel for p in pieces), (query, pieces)
         assert any(w in by_channel[channel] for w in query.lower().split())

@@ -144,22 +144,25 @@ class SegmentTable:
             start, end = _time(start), _time(end)
             if exclude is not None and exclude.covers(file_id, start, end):
                 continue
-            hit = SegmentHit(i, paths[file_id], _KINDS[kind], start, end, score, texts.get(i), file_id)
+            text, channel = texts.get(i, (None, None))
+            hit = SegmentHit(i, paths[file_id], _KINDS[kind], start, end, score, text, file_id, channel)
             out.append((file_id, hit))
             if limit is not None and len(out) >= limit:
                 break
         return out
 
-    def _words_and_paths(self, ids: list[int], rows: np.ndarray) -> tuple[dict[int, str | None], dict[int, str]]:
-        """Texts of the kept hits that carry words, and file paths: a resident table reads only the worded hits
-        (it holds the paths); otherwise every kept hit is read, in one catalog query per 500."""
+    def _words_and_paths(
+        self, ids: list[int], rows: np.ndarray
+    ) -> tuple[dict[int, tuple[str | None, int | None]], dict[int, str]]:
+        """(text, stereo channel) of the kept hits that carry words, and file paths: a resident table reads only the
+        worded hits (it holds the paths); otherwise every kept hit is read, in one catalog query per 500."""
         if not self.resident:
             records = self.catalog.segments_by_ids(ids)
-            return {i: r.text for i, r in records.items()}, {r.file_id: r.path for r in records.values()}
+            return {i: (r.text, r.channel) for i, r in records.items()}, {r.file_id: r.path for r in records.values()}
         worded = [i for i, code in zip(ids, self.kinds[rows].tolist(), strict=True) if _KINDS[code] not in _WORDLESS]
         if not worded:
             return {}, self.paths
-        return {i: r.text for i, r in self.catalog.segments_by_ids(worded).items()}, self.paths
+        return {i: (r.text, r.channel) for i, r in self.catalog.segments_by_ids(worded).items()}, self.paths
 
 
 class CatalogSegments:
@@ -184,7 +187,8 @@ class CatalogSegments:
             r = records.get(i)
             if r is None or r.kind not in kinds or (exclude is not None and exclude.covers(r.file_id, r.start, r.end)):
                 continue
-            out.append((r.file_id, SegmentHit(i, r.path, r.kind, r.start, r.end, score, r.text, r.file_id)))
+            hit = SegmentHit(i, r.path, r.kind, r.start, r.end, score, r.text, r.file_id, r.channel)
+            out.append((r.file_id, hit))
             if limit is not None and len(out) >= limit:
                 break
         return out
