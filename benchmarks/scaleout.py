@@ -186,7 +186,7 @@ def catalog_part(pg: str, n: int, tmp: Path) -> dict[str, object]:
             catalog.segments_by_ids(wanted)
             samples.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        seg_ids, texts = catalog.speech_texts()
+        seg_ids, texts, _languages = catalog.speech_texts()
         read_s = time.perf_counter() - t0
         KeywordIndex.build(seg_ids[:10], texts[:10])  # warm-up: imports and the stemmer load once
         t0 = time.perf_counter()

@@ -67,3 +67,19 @@ def test_a_saved_index_opens_memory_mapped_and_answers_the_same(
     assert isinstance(opened.retriever.scores["data"], np.memmap)
     assert isinstance(opened.segment_ids, np.memmap)
     assert opened.search("chef kitchen", 20) == built.search("chef kitchen", 20)
+
+
+def test_texts_in_other_languages_keep_their_words() -> None:
+    """Issue 24: an English stemmer and stop-word list maim French or German; such texts are indexed as plain words
+    and a query finds them by those words, while English texts keep stemming ('jumped' finds 'jumps')."""
+    from mmsearch.search.keyword import KeywordIndex
+
+    texts = ["Le chat dort sur la table", "Die Katze schläft", "The fox jumps over the dog", "La table est mise"]
+    index = KeywordIndex.build([1, 2, 3, 4], texts, ["fr", "de", "en", None])
+    assert [i for i, _ in index.search("chat", 5)] == [1]
+    assert [i for i, _ in index.search("la table", 5)][:2] in ([1, 4], [4, 1])  # 'la' is no English stop word here
+    assert [i for i, _ in index.search("schläft", 5)] == [2]
+    assert [i for i, _ in index.search("jumped foxes", 5)] == [3]
+    # French "on" (one) is an English stop word: indexed as English it could never be found.
+    french = KeywordIndex.build([1, 2], ["On y va", "On y va"], ["fr", "en"])
+    assert [i for i, _ in french.search("on", 5)] == [1]

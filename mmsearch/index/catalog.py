@@ -328,13 +328,15 @@ class Catalog:
         sql = f"SELECT id FROM segments WHERE kind IN ({marks}) ORDER BY id"
         return [r[0] for r in self._conn.execute(sql, names)]
 
-    def speech_texts(self) -> tuple[list[int], list[str]]:
-        """Ids and texts of every speech and on-screen text (ocr) segment, for the keyword index."""
+    def speech_texts(self) -> tuple[list[int], list[str], list[str | None]]:
+        """Ids, texts and languages (None: unknown) of every speech, on-screen text (ocr) and subtitle segment, for
+        the keyword index."""
+        language = "language" if self.schema_version() >= schema.LANGUAGE_SCHEMA else "NULL"
         rows = self._conn.execute(
-            "SELECT id, text FROM segments WHERE kind IN (?, ?, ?) AND text IS NOT NULL ORDER BY id",
+            f"SELECT id, text, {language} FROM segments WHERE kind IN (?, ?, ?) AND text IS NOT NULL ORDER BY id",
             (SegmentKind.SPEECH.value, SegmentKind.OCR.value, SegmentKind.SUBTITLE.value),
         ).fetchall()
-        return [int(r[0]) for r in rows], [str(r[1]) for r in rows]
+        return [int(r[0]) for r in rows], [str(r[1]) for r in rows], [r[2] for r in rows]
 
     # -- extra vector spaces (see migration 4) --------------------------------------------------------
 

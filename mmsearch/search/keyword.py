@@ -1,4 +1,6 @@
-"""Keyword channel: BM25 (bm25s) over transcript segments, with English stop words and Snowball stemming.
+"""Keyword channel: BM25 (bm25s) over transcript segments, with English stop words and Snowball stemming for
+English (and texts of unknown language), lower-cased words as they are for every other language (an English
+stemmer and stop-word list would maim them). A query is looked up both ways.
 
 The BM25 index is built from the catalog's speech segments on the first keyword query after a commit and
 cached in the index directory as `bm25-NNNNNNNN/` (NNNNNNNN = the vector generation it matches), so later
@@ -44,6 +46,38 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return [list(tokens) for tokens in out]
 
 
+def plain_words(texts: list[str]) -> list[list[str]]:
+    """Lower-cased words, nothing removed or stemmed: how texts in languages other than English are indexed."""
+    import bm25s
+
+    out = bm25s.tokenize(texts, stopwords=None, stemmer=None, return_ids=False, show_progress=False)
+    return [list(tokens) for tokens in out]
+
+
+def is_english(language: str | None) -> bool:
+    """Unknown counts as English: indexes from before languages were recorded hold English transcripts."""
+    return language is None or language.lower().split("-")[0] in ("en", "eng", "english")
+
+
+def document_tokens(texts: list[str], languages: list[str | None] | None = None) -> list[list[str]]:
+    """Each text's tokens: stemmed English, or plain words for a text in another language."""
+    languages = languages or [None] * len(texts)
+    english = [i for i, lang in enumerate(languages) if is_english(lang)]
+    other = [i for i, lang in enumerate(languages) if not is_english(lang)]
+    out: list[list[str]] = [[] for _ in texts]
+    for rows, tokens in ((english, tokenize), (other, plain_words)):
+        if rows:
+            for row, words in zip(rows, tokens([texts[i] for i in rows]), strict=True):
+                out[row] = words
+    return out
+
+
+def query_tokens(text: str) -> list[str]:
+    """The query's stemmed English tokens, plus its plain words not among them (which find non-English texts)."""
+    stemmed = tokenize([text])[0]
+    return stemmed + [w for w in dict.fromkeys(plain_words([text])[0]) if w not in stemmed]
+
+
 @dataclass
 class KeywordIndex:
     """A BM25 index whose document i is the speech segment `segment_ids[i]`."""
@@ -52,18 +86,18 @@ class KeywordIndex:
     segment_ids: np.ndarray
 
     @classmethod
-    def build(cls, ids: list[int], texts: list[str]) -> KeywordIndex:
+    def build(cls, ids: list[int], texts: list[str], languages: list[str | None] | None = None) -> KeywordIndex:
         import bm25s
 
         retriever = bm25s.BM25()
         if texts:
-            retriever.index(tokenize(texts), show_progress=False)
+            retriever.index(document_tokens(texts, languages), show_progress=False)
         return cls(retriever, np.asarray(ids, np.int64))
 
     def search(self, text: str, k: int) -> list[tuple[int, float]]:
         """(segment id, BM25 score) of the best k segments that share at least one term with `text`, best first
         (ties: the earlier segment first)."""
-        tokens = tokenize([text])[0]
+        tokens = query_tokens(text)
         if not tokens or len(self.segment_ids) == 0:
             return []
         rows, scores = self._scores(tokens)
@@ -115,8 +149,8 @@ def keyword_index(catalog: Catalog, index_dir: Path, generation: int) -> Keyword
             return KeywordIndex.load(cached)
     except (OSError, ValueError) as e:  # another user's cache we may not read, or a damaged one
         log.info("BM25 cache %s unreadable (%s); rebuilding", cached, e)
-    ids, texts = catalog.speech_texts()
-    index = KeywordIndex.build(ids, texts)
+    ids, texts, languages = catalog.speech_texts()
+    index = KeywordIndex.build(ids, texts, languages)
     if len(index.segment_ids):  # an empty index costs nothing to rebuild, and bm25s cannot save one
         write_cache(index_dir, BM25_PREFIX, generation, index.save)
     return index

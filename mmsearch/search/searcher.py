@@ -198,8 +198,8 @@ class Searcher:
     def keyword_index(self) -> KeywordIndex:
         if self._keyword is None:
             if self.index_dir is None:
-                ids, texts = self.catalog.speech_texts()
-                self._keyword = KeywordIndex.build(ids, texts)
+                ids, texts, languages = self.catalog.speech_texts()
+                self._keyword = KeywordIndex.build(ids, texts, languages)
             else:
                 self._keyword = keyword_index(self.catalog, self.index_dir, self.manifest.generation)
         return self._keyword
