@@ -89,7 +89,8 @@ def test_only_the_video_where_a_comes_before_b_answers(three_videos: Path) -> No
     top = results[0]
     assert Path(top["path"]).name == "one.mp4"
     a, b = top["parts"]
-    assert "fishing" in a["text"].lower() and "space" in b["text"].lower()
+    # Whisper tiny.en hears "the astronaut(s) slept/left inside the (space) station": 'station' is what it always keeps.
+    assert "fishing" in a["text"].lower() and "station" in b["text"].lower()
     assert abs(a["start"] - 5.0) < 1.0 and abs(b["start"] - 20.0) < 1.0
     assert top["start"] == a["start"] and top["end"] == b["end"]
     assert top["score"] == pytest.approx(a["score"] + b["score"])
