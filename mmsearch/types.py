@@ -17,13 +17,15 @@ class MediaKind(str, Enum):
 
 class SegmentKind(str, Enum):
     """What a segment stands for. `frame` and `image` live in the visual half of CLIP space, `speech` in the text half;
-    `ocr` (text seen on screen) and `audio` (a window of the soundtrack) have vectors only in their own spaces."""
+    `ocr` (text seen on screen), `audio` (a window of the soundtrack) and `face` (a face track) have vectors only in
+    their own spaces."""
 
     FRAME = "frame"
     SPEECH = "speech"
     IMAGE = "image"
     OCR = "ocr"
     AUDIO = "audio"
+    FACE = "face"  # a face followed through a shot (or a face of a still image); its vector is in the `face` space
 
 
 # The kinds that carry a CLIP vector in the main vector store (its ids are exactly these segments' ids).

@@ -26,6 +26,7 @@ from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
 from .migrations import ASR_SCHEMA, FAILED_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
+from .people import PeopleCatalog
 
 # Parameterised kinds of the CLIP store, for the SQL that must see only segments with a CLIP vector.
 _CLIP_KIND_VALUES = tuple(sorted(k.value for k in CLIP_KINDS))
@@ -61,7 +62,7 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class Catalog:
+class Catalog(PeopleCatalog):
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
