@@ -204,6 +204,7 @@ class StageTimes:
     ocr: float = 0.0  # text on screen (consumer thread, on the sampled frames)
     text: float = 0.0  # sentence embeddings of transcripts and OCR text
     audio: float = 0.0  # audio windows and their CLAP embeddings
+    faces: float = 0.0  # face detection, descriptors and tracks (consumer thread, on the sampled frames and images)
     store: float = 0.0
     total: float = 0.0
 

@@ -3,6 +3,8 @@
 - `ocr` reads the frames the visual channel samples (see `ocr.py`) and adds `ocr` segments with their text.
 - `text` embeds every transcript and OCR segment with a sentence model into the `text` space.
 - `audio` cuts the soundtrack into windows (see `sounds.py`) and embeds them with CLAP into the `audio` space.
+- `faces` follows faces through the sampled frames and finds them in still images (see `faces.py`): `face`
+  segments (face tracks), their descriptors in the `face` space, and each track's crop for the people tables.
 
 Each stage is optional: one whose model cannot be loaded says so in one warning line and the others go on.
 """
@@ -23,12 +25,13 @@ from ..index.writer import IndexWriter
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
+from .faces import DlibFaces, FaceEngine, FaceTrack, FaceTracker, encode_crop, image_faces
 from .ocr import OcrEngine, OcrTracker, RapidOcrEngine
 from .sounds import windows
 
 log = logging.getLogger(__name__)
 
-TEXT_SPACE, AUDIO_SPACE = "text", "audio"
+TEXT_SPACE, AUDIO_SPACE, FACE_SPACE = "text", "audio", "face"
 # Segment kinds whose text the sentence model embeds.
 TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR})
 # Audio windows embedded per CLAP call.
@@ -42,6 +45,7 @@ class ExtrasOptions:
     ocr: bool = False
     text_model: str | None = None  # a sentence-transformers name or path; None: no text space
     audio_model: str | None = None  # a CLAP checkpoint directory or random:clap-tiny; None: no audio space
+    faces: bool = False  # face tracks and their descriptors (the `face` space, people)
     device: str = "auto"
 
     def validate(self) -> None:
@@ -55,6 +59,8 @@ class Extracted:
 
     segments: list[Segment] = field(default_factory=list)
     spaces: dict[str, SpaceVectors] = field(default_factory=dict)
+    # Face tracks: (position in the file's segment list, face width, crop JPEG), for the people tables.
+    faces: list[tuple[int, int, bytes]] = field(default_factory=list)
 
 
 class ExtraStages:
@@ -64,10 +70,13 @@ class ExtraStages:
         ocr: OcrEngine | None = None,
         text: SentenceEmbedder | None = None,
         audio: ClapEmbedder | None = None,
+        faces: FaceEngine | None = None,
     ) -> None:
         self.times = times
-        self.ocr, self.text, self.audio = ocr, text, audio
+        self.ocr, self.text, self.audio, self.faces = ocr, text, audio, faces
         self._trackers: dict[Path, OcrTracker] = {}
+        self._faces: dict[Path, FaceTracker] = {}
+        self._stills: dict[Path, list[FaceTrack]] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
 
     @classmethod
@@ -82,8 +91,9 @@ class ExtraStages:
         if options.audio_model:
             spec = options.audio_model
             audio = _optional("audio", lambda: ClapEmbedder.load(spec))
+        faces = _optional("faces", DlibFaces.load) if options.faces else None
         times.load += time.perf_counter() - t0
-        return cls(times, ocr, text, audio)
+        return cls(times, ocr, text, audio, faces)
 
     @property
     def spaces(self) -> dict[str, tuple[str, int]]:
@@ -93,14 +103,24 @@ class ExtraStages:
             found[TEXT_SPACE] = (self.text.name, self.text.dim)
         if self.audio is not None:
             found[AUDIO_SPACE] = (self.audio.spec.raw, self.audio.dim)
+        if self.faces is not None:
+            found[FACE_SPACE] = (self.faces.name, self.faces.dim)
         return found
 
     @property
     def wants_audio(self) -> bool:
         return self.audio is not None
 
-    def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
+    def observe(
+        self,
+        media: MediaFile,
+        frames: FrameBatch | None = None,
+        clip: AudioClip | None = None,
+        image: np.ndarray | None = None,
+    ) -> None:
         """Work on one item of the file as it arrives from decode."""
+        if self.faces is not None and (frames is not None or image is not None):
+            self._observe_faces(media, self.faces, frames, image)
         if frames is not None and self.ocr is not None and len(frames.times):
             t0 = time.perf_counter()
             tracker = self._trackers.setdefault(media.path, OcrTracker(self.ocr))
@@ -117,6 +137,18 @@ class ExtraStages:
                 segments, vectors = before[0] + segments, np.concatenate([before[1], vectors])
             self._sounds[media.path] = (segments, vectors)
             self.times.audio += time.perf_counter() - t0
+
+    def _observe_faces(
+        self, media: MediaFile, engine: FaceEngine, frames: FrameBatch | None, image: np.ndarray | None
+    ) -> None:
+        t0 = time.perf_counter()
+        if image is not None:
+            self._stills[media.path] = image_faces(engine, image)
+        elif frames is not None:
+            tracker = self._faces.setdefault(media.path, FaceTracker(engine))
+            for frame, t in zip(frames.frames, frames.times, strict=True):
+                tracker.add(frame, float(t), frames.interval)
+        self.times.faces += time.perf_counter() - t0
 
     def _embed_windows(self, clip: AudioClip) -> tuple[list[Segment], np.ndarray]:
         assert self.audio is not None
@@ -136,6 +168,7 @@ class ExtraStages:
             lines = tracker.finish(media.duration)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
             log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
+        self._finish_faces(media, len(segments), out)
         every = [*segments, *out.segments]
         if self.text is not None:
             t0 = time.perf_counter()
@@ -151,8 +184,27 @@ class ExtraStages:
             out.spaces[AUDIO_SPACE] = SpaceVectors(tuple(range(first, first + len(sound[0]))), sound[1])
         return out
 
+    def _finish_faces(self, media: MediaFile, first: int, out: Extracted) -> None:
+        """The file's face tracks become `face` segments after the CLIP and OCR ones, with their descriptors."""
+        tracker = self._faces.pop(media.path, None)
+        tracks = self._stills.pop(media.path, None) or (tracker.finish(media.duration) if tracker else [])
+        if not tracks:
+            return
+        t0 = time.perf_counter()
+        start = first + len(out.segments)
+        rows = tuple(range(start, start + len(tracks)))
+        out.segments += [Segment(SegmentKind.FACE, tr.start, tr.end) for tr in tracks]
+        out.spaces[FACE_SPACE] = SpaceVectors(rows, np.stack([tr.descriptor for tr in tracks]))
+        out.faces += [(row, tr.size, encode_crop(tr.crop)) for row, tr in zip(rows, tracks, strict=True)]
+        if tracker is not None:
+            log.debug("faces %s: %d track(s), looked at %d of %d frames", media.path, len(tracks), tracker.frames_read,
+                      tracker.frames_seen)  # fmt: skip
+        self.times.faces += time.perf_counter() - t0
+
     def drop(self, media: MediaFile) -> None:
         """Forget a file that failed part-way."""
+        self._faces.pop(media.path, None)
+        self._stills.pop(media.path, None)
         self._trackers.pop(media.path, None)
         self._sounds.pop(media.path, None)
 

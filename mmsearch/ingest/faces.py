@@ -75,6 +75,7 @@ class Detection:
 
 class FaceEngine(Protocol):
     name: str
+    dim: int
 
     def detect(self, image: np.ndarray) -> list[Detection]: ...
 

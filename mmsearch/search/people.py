@@ -1,0 +1,98 @@
+"""People at query time: the `face` channel (a photo's face against the face tracks' descriptors), the `people`
+channel (a text query naming a person finds that person's face tracks), and face queries from photos.
+
+- `face` searches the `face` space (filled by `ingest/faces.py`) with the descriptor of the query photo's face,
+  by cosine; a track of the same person scores ~0.95 and above, another person ~0.82 and below (see MIN_FACE_SCORE).
+- `people` reads the names given with `mmsearch people name`: a query containing a person's full name, or the
+  last word of it when no one else's name ends so, ranks that person's face tracks, longest first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInput
+from ..index.people import FACE_SPACE, SAME_PERSON, Person
+from ..ingest.faces import DlibFaces, FaceEngine
+from ..types import SegmentKind
+from .evidence import Candidate, ChannelContext, Exclusion, segment_key, space_hits
+
+SPACE = FACE_SPACE
+KINDS = frozenset({SegmentKind.FACE})
+# Cosine of two unit descriptors at distance SAME_PERSON (|a-b|^2 = 2 - 2cos): below it, another person's face.
+MIN_FACE_SCORE = 1.0 - SAME_PERSON**2 / 2
+# A full name in the query counts more than a surname alone.
+FULL_NAME, LAST_NAME = 1.0, 0.8
+
+
+def face_search(
+    ctx: ChannelContext, vector: np.ndarray, kinds: frozenset[SegmentKind], depth: int, exclude: Exclusion | None
+) -> list[Candidate]:
+    """Face tracks of the query face's person: nearest first, none beyond the same-person threshold."""
+    hits = space_hits(ctx, SPACE, vector, depth, kinds, exclude)
+    return [Candidate(segment_key(h), fid, h) for fid, h in hits if h.score >= MIN_FACE_SCORE]
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", text.casefold())) + " "
+
+
+def named_in(text: str, people: Sequence[Person]) -> list[tuple[Person, float]]:
+    """The named people a text mentions, with how surely: (person, FULL_NAME or LAST_NAME)."""
+    words = _words(text)
+    named = [p for p in people if p.name]
+    last: dict[str, list[Person]] = {}
+    for p in named:
+        surname = _words(p.name or "").split()[-1:]
+        if surname and len(surname[0]) >= 3:
+            last.setdefault(surname[0], []).append(p)
+    found: list[tuple[Person, float]] = []
+    for p in named:
+        full = _words(p.name or "")
+        if full.strip() and full in words:
+            found.append((p, FULL_NAME))
+            continue
+        surname = full.split()[-1:]
+        if surname and len(last.get(surname[0], [])) == 1 and f" {surname[0]} " in words:
+            found.append((p, LAST_NAME))
+    return found
+
+
+def people_search(
+    ctx: ChannelContext, text: str, kinds: frozenset[SegmentKind], depth: int, exclude: Exclusion | None
+) -> list[Candidate]:
+    """Face tracks of the people the query names; each person's longest tracks first."""
+    catalog = ctx.catalog
+    scored: list[tuple[float, float, int]] = []
+    for person, score in named_in(text, catalog.people()):
+        for track in catalog.face_tracks(person_id=person.id):
+            length = (track.end or 0.0) - (track.start or 0.0)
+            scored.append((score, length, track.segment_id))
+    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
+    ids = [segment for _, _, segment in scored]
+    hits = ctx.segments().hits(ids, [score for score, _, _ in scored], kinds, exclude, limit=depth)
+    return [Candidate(segment_key(h), fid, h) for fid, h in hits]
+
+
+def photo_face(
+    image: np.ndarray, face_index: int | None = None, engine: FaceEngine | None = None, label: str = "photo"
+) -> np.ndarray:
+    """The descriptor of one face of a query photo: the largest, or the `face_index`-th (1 = largest)."""
+    from ..ingest.faces import image_faces
+
+    faces = image_faces(engine or DlibFaces.load(), image)
+    if not faces:
+        raise BadInput(f"no face found in {label}", hint="use a photo where the face is at least 40 px wide")
+    if face_index is None:
+        return faces[0].descriptor
+    if not 1 <= face_index <= len(faces):
+        raise BadInput(f"--face-index {face_index}: {label} has {len(faces)} face(s), numbered 1 (largest) and up")
+    return faces[face_index - 1].descriptor
+
+
+def photo_label(path: Path) -> str:
+    return f"face:{path.name}"
