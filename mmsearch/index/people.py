@@ -13,13 +13,14 @@ one person's tracks to another, `forget_person` deletes a person's tracks (segme
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import PersonNotFound, UsageError
+from ..errors import CorruptIndex, PersonNotFound, UsageError
 from ..types import SegmentKind
 from .migrations import PEOPLE_SCHEMA
 
@@ -31,6 +32,8 @@ FACE_DIM = 128
 SAME_PERSON = 0.43
 # Names are shown in one line and matched in query text.
 MAX_NAME = 80
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -305,3 +308,39 @@ class PeopleCatalog:
         tracks = self._conn.execute("SELECT COUNT(*) FROM segments WHERE kind = ?", (SegmentKind.FACE.value,))
         people = self._conn.execute("SELECT COUNT(*) FROM people")
         return int(tracks.fetchone()[0]), int(people.fetchone()[0])
+
+
+def list_people(index_dir: Path) -> list[Person]:
+    """The people of an index's last committed state."""
+    from .catalog import Catalog
+    from .manifest import require_index
+
+    catalog = Catalog.open(require_index(index_dir), readonly=True)
+    try:
+        return catalog.people()
+    finally:
+        catalog.close()
+
+
+def change_people(index_dir: Path, change: Callable[[PeopleCatalog], T]) -> T:
+    """Apply one change (name, merge, forget) under the index's write lock, and commit it."""
+    from .catalog import Catalog
+    from .manifest import Manifest, require_index
+    from .writer import IndexWriter
+
+    reader = Catalog.open(require_index(index_dir), readonly=True)
+    try:
+        manifest = Manifest.from_catalog(reader, index_dir)
+    finally:
+        reader.close()
+    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu")
+    writer.open()
+    with writer:
+        writer.ensure_store(_no_store)
+        result = change(writer._cat())
+        writer.commit()
+    return result
+
+
+def _no_store() -> int:
+    raise CorruptIndex("the index has no vectors yet", hint="run `mmsearch index PATH` first")
