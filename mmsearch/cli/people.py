@@ -38,7 +38,7 @@ def list_command(ctx: typer.Context, index: IndexOpt = None, json_out: JsonOpt =
     """List people: id, name, face tracks, files, time on screen, when first seen."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..index.people import list_people
+    from ..index.people_edit import list_people
 
     with reported_errors():
         people = list_people(resolve_index_dir(index))
@@ -59,7 +59,7 @@ def list_command(ctx: typer.Context, index: IndexOpt = None, json_out: JsonOpt =
 @people_app.command("name")
 def name_command(person: PersonArg, name: str, index: IndexOpt = None, json_out: JsonOpt = False) -> None:
     """Give a person a name; text queries that mention it find the person's moments."""
-    from ..index.people import change_people
+    from ..index.people_edit import change_people
 
     with reported_errors():
         named = change_people(resolve_index_dir(index), lambda cat: cat.rename_person(person, name))
@@ -74,7 +74,7 @@ def merge_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Merge OTHER into PERSON: one person seen as two."""
-    from ..index.people import change_people
+    from ..index.people_edit import change_people
 
     with reported_errors():
         merged = change_people(resolve_index_dir(index), lambda cat: cat.merge_people(person, other))
@@ -84,7 +84,7 @@ def merge_command(
 @people_app.command("forget")
 def forget_command(person: PersonArg, index: IndexOpt = None, json_out: JsonOpt = False) -> None:
     """Delete a person: their face tracks, descriptors, crops and name. Their files stay indexed."""
-    from ..index.people import change_people
+    from ..index.people_edit import change_people
 
     with reported_errors():
         gone = change_people(resolve_index_dir(index), lambda cat: cat.forget_person(person))

@@ -33,7 +33,7 @@ def show_command(
     index: IndexOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
 ) -> None:
-    """Show what the indexer saw in one file: shots, transcript and on-screen text segments, vectors per space."""
+    """Show what the indexer saw in one file: shots, transcript, on-screen text, face tracks, vectors per space."""
     from ..index.show import describe_file
 
     with reported_errors():
@@ -47,10 +47,12 @@ def show_command(
         counts = info[key]
         assert isinstance(counts, dict)
         console.print(f"[bold]{key}[/]: {escape(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
-    for key in ("shots", "speech", "ocr"):
+    for key in ("shots", "speech", "ocr", "faces"):
         rows = info[key]
         assert isinstance(rows, list)
         console.print(f"[bold]{key}[/] ({len(rows)}):")
         for row in rows:
             text = f"  {escape(str(row['text']))}" if "text" in row else ""
+            if "person_id" in row:
+                text = f"  person {row['person_id']}" + (f" ({escape(str(row['person']))})" if row["person"] else "")
             console.print(f"  {_time(row)}{text}")

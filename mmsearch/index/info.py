@@ -32,6 +32,7 @@ def describe_index(index_dir: Path, catalog: Catalog, manifest: Manifest, store:
         "index": display_path(index_dir),
         "files": catalog.file_count(),
         "segments": catalog.counts(),
+        "faces": dict(zip(("tracks", "people"), catalog.people_counts(), strict=True)),
         "vectors": store.ntotal,
         "model": manifest.model,
         "model_untrained": manifest.untrained,

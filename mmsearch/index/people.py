@@ -13,14 +13,13 @@ one person's tracks to another, `forget_person` deletes a person's tracks (segme
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptIndex, PersonNotFound, UsageError
+from ..errors import PersonNotFound, UsageError
 from ..types import SegmentKind
 from .migrations import PEOPLE_SCHEMA
 
@@ -32,8 +31,6 @@ FACE_DIM = 128
 SAME_PERSON = 0.43
 # Names are shown in one line and matched in query text.
 MAX_NAME = 80
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -141,6 +138,25 @@ class PeopleCatalog:
         """(segment id, face width, crop JPEG) of new face tracks; they get a person at the next `assign_people`."""
         self._writable()
         self._conn.executemany("INSERT INTO face_tracks (segment_id, size, crop) VALUES (?, ?, ?)", list(rows))
+
+    def add_file_faces(self, file_id: int, faces: Sequence[tuple[int, int, bytes]]) -> None:
+        """A new file's face tracks as (position in the segment list it was added with, face width, crop)."""
+        if not faces:
+            return
+        ids = [
+            int(r[0]) for r in self._conn.execute("SELECT id FROM segments WHERE file_id = ? ORDER BY id", (file_id,))
+        ]
+        self.add_face_tracks([(ids[row], size, crop) for row, size, crop in faces])
+
+    def unplaced_faces(self) -> bool:
+        """Whether some face track has no person yet (a cheap test before `assign_people` loads every descriptor)."""
+        if not self.has_people:
+            return False
+        sql = (
+            "SELECT 1 FROM segments s LEFT JOIN face_tracks t ON t.segment_id = s.id"
+            " WHERE s.kind = ? AND t.person_id IS NULL LIMIT 1"
+        )
+        return self._conn.execute(sql, (SegmentKind.FACE.value,)).fetchone() is not None
 
     def _face_vectors(
         self, where: str, params: Sequence[object] = ()
@@ -308,39 +324,3 @@ class PeopleCatalog:
         tracks = self._conn.execute("SELECT COUNT(*) FROM segments WHERE kind = ?", (SegmentKind.FACE.value,))
         people = self._conn.execute("SELECT COUNT(*) FROM people")
         return int(tracks.fetchone()[0]), int(people.fetchone()[0])
-
-
-def list_people(index_dir: Path) -> list[Person]:
-    """The people of an index's last committed state."""
-    from .catalog import Catalog
-    from .manifest import require_index
-
-    catalog = Catalog.open(require_index(index_dir), readonly=True)
-    try:
-        return catalog.people()
-    finally:
-        catalog.close()
-
-
-def change_people(index_dir: Path, change: Callable[[PeopleCatalog], T]) -> T:
-    """Apply one change (name, merge, forget) under the index's write lock, and commit it."""
-    from .catalog import Catalog
-    from .manifest import Manifest, require_index
-    from .writer import IndexWriter
-
-    reader = Catalog.open(require_index(index_dir), readonly=True)
-    try:
-        manifest = Manifest.from_catalog(reader, index_dir)
-    finally:
-        reader.close()
-    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu")
-    writer.open()
-    with writer:
-        writer.ensure_store(_no_store)
-        result = change(writer._cat())
-        writer.commit()
-    return result
-
-
-def _no_store() -> int:
-    raise CorruptIndex("the index has no vectors yet", hint="run `mmsearch index PATH` first")

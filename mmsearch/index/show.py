@@ -8,11 +8,21 @@ from pathlib import Path
 from ..errors import BadInput
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, SegmentKind
+from .catalog import Catalog
 from .manifest import open_reader
 
 
 def _span(start: float | None, end: float | None) -> dict[str, float | None]:
     return {"start": start, "end": end}
+
+
+def _faces(catalog: Catalog, file_id: int) -> list[dict[str, object]]:
+    """The file's face tracks with their person (id and name; None until the run that found them commits)."""
+    names = {p.id: p.name for p in catalog.people()}
+    return [
+        {**_span(t.start, t.end), "person_id": t.person_id, "person": names.get(t.person_id or 0), "size": t.size}
+        for t in catalog.face_tracks(file_id=file_id)
+    ]
 
 
 def describe_file(index_dir: Path, path: Path) -> dict[str, object]:
@@ -38,6 +48,7 @@ def describe_file(index_dir: Path, path: Path) -> dict[str, object]:
             "shots": [_span(a, b) for a, b in catalog.shots_of([record.id]).get(record.id, [])],
             "speech": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.SPEECH],
             "ocr": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.OCR],
+            "faces": _faces(catalog, record.id),
         }
     finally:
         catalog.close()

@@ -93,6 +93,11 @@ def model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
+def faces_installed() -> bool:
+    """Whether dlib and the face models are importable (the default of `--faces`); loads nothing."""
+    return all(importlib.util.find_spec(name) is not None for name in ("dlib", "face_recognition_models"))
+
+
 class DlibFaces:
     """dlib's HOG detector, 5-point landmarks and ResNet descriptor."""
 

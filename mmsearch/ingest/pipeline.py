@@ -148,6 +148,7 @@ class Pipeline:
         elif event.kind == "frames":
             self._take_frames(state, event.payload)
         elif event.kind == "image":
+            self.extras.observe(media, image=event.payload)
             self._embed_now(
                 state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [event.payload]
             )
@@ -276,7 +277,10 @@ class Pipeline:
         stacked = stacked[order] if len(order) else stacked
         asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
         extra = self.extras.finish(media, segments)
-        self.writer.add_file(media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces)
+        file_id = self.writer.add_file(
+            media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces
+        )
+        self.writer._cat().add_file_faces(file_id, extra.faces)
         self.writer._cat().clear_failure(media.path)
         self.summary.embedded += len(segments) + len(extra.segments)
         self.summary.new_files += 1

@@ -150,6 +150,8 @@ def run_ingest(
         if plan.new:
             _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
         with interrupts.shielded():
+            if writer._cat().unplaced_faces():
+                writer._cat().assign_people()
             writer.commit()
         log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
         summary.files = writer._cat().file_count()

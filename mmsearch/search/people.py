@@ -12,19 +12,37 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import BadInput
-from ..index.people import FACE_SPACE, SAME_PERSON, Person
+from ..index.catalog import FileRecord
+from ..index.people import FACE_SPACE, SAME_PERSON, FaceTrackRow, Person
 from ..ingest.faces import DlibFaces, FaceEngine
-from ..types import SegmentKind
+from ..types import Moment, SegmentHit, SegmentKind
 from .evidence import Candidate, ChannelContext, Exclusion, segment_key, space_hits
+
+
+class PeopleCatalogReader(Protocol):
+    """What the person filters read of a catalog."""
+
+    def person(self, ref: str | int) -> Person: ...
+
+    def files(self) -> list[FileRecord]: ...
+
+    def face_tracks(self, person_id: int | None = None, file_id: int | None = None) -> list[FaceTrackRow]: ...
+
 
 SPACE = FACE_SPACE
 KINDS = frozenset({SegmentKind.FACE})
 # Cosine of two unit descriptors at distance SAME_PERSON (|a-b|^2 = 2 - 2cos): below it, another person's face.
 MIN_FACE_SCORE = 1.0 - SAME_PERSON**2 / 2
+# The face channel's calibration background is fixed, not probed (probe images hold no faces): another person's
+# face lies ~0.6 away (Obama to Biden 0.58-0.62 on ../shared/faces), a cosine of 0.82, and the same-person
+# threshold stands two spreads above that, so a track at the threshold has evidence 2, one of the same photo ~4.
+FACE_BACKGROUND_CENTER = 1.0 - 0.6**2 / 2
+FACE_BACKGROUND_SPREAD = (MIN_FACE_SCORE - FACE_BACKGROUND_CENTER) / 2
 # A full name in the query counts more than a surname alone.
 FULL_NAME, LAST_NAME = 1.0, 0.8
 
@@ -96,3 +114,34 @@ def photo_face(
 
 def photo_label(path: Path) -> str:
     return f"face:{path.name}"
+
+
+def person_moments(catalog: PeopleCatalogReader, ref: str, limit: int) -> list[Moment]:
+    """Every face track of one person as a moment: longest first (a still's face counts as 0 s)."""
+    person = catalog.person(ref)
+    paths = {f.id: f.path for f in catalog.files()}
+    tracks = sorted(
+        catalog.face_tracks(person_id=person.id),
+        key=lambda t: (-((t.end or 0.0) - (t.start or 0.0)), t.file_id, t.start or 0.0),
+    )
+    moments = []
+    for t in tracks[:limit]:
+        hit = SegmentHit(t.segment_id, paths[t.file_id], SegmentKind.FACE, t.start, t.end, 1.0, person.label)
+        moments.append(Moment(hit.path, SegmentKind.FACE, t.start, t.end, 1.0, person.label, (hit,)))
+    return moments
+
+
+def with_person(moments: Sequence[Moment], catalog: PeopleCatalogReader, ref: str) -> list[Moment]:
+    """The moments during which the person is on screen (a still: the person is in it)."""
+    person = catalog.person(ref)
+    paths = {f.id: f.path for f in catalog.files()}
+    spans: dict[str, list[tuple[float | None, float | None]]] = {}
+    for t in catalog.face_tracks(person_id=person.id):
+        spans.setdefault(paths[t.file_id], []).append((t.start, t.end))
+    return [m for m in moments if any(_overlap(m.start, m.end, a, b) for a, b in spans.get(m.path, []))]
+
+
+def _overlap(start: float | None, end: float | None, a: float | None, b: float | None) -> bool:
+    if start is None or a is None:
+        return True  # a still image, or a whole-file moment
+    return start < (b if b is not None else a) + 1e-6 and (end if end is not None else start) > a - 1e-6
