@@ -38,6 +38,11 @@ def change_people(index_dir: Path, change: Callable[[PeopleCatalog], T]) -> T:
         writer.ensure_store(_no_store)
         result = change(writer._cat())
         writer.commit()
+    after = Catalog.open(require_index(index_dir))  # the writer's is closed: nothing holds the log now
+    try:
+        after.scrub()
+    finally:
+        after.close()
     return result
 
 

@@ -1,0 +1,201 @@
+"""People end to end on real faces, through the CLI: videos composed from ../shared/faces (see
+mmsearch.testing.faces) and a still-image album are indexed with --faces; a photo of a person finds the spans
+where another photo of that person is shown and never the other person's; two people are two identities; a name
+carries to text queries; `people forget` leaves nothing of the person behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from mmsearch.cli.app import app
+from mmsearch.ingest.faces import faces_installed
+from mmsearch.testing.faces import FACES_DIR, FaceVideo, compose_archive, photo
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not FACES_DIR.is_dir(), reason="needs ../shared/faces"),
+    pytest.mark.skipif(not faces_installed(), reason="needs the faces extra (dlib-bin, face-recognition-models)"),
+]
+runner = CliRunner()
+INDEX_ARGS = ["--model", "test:hash", "--no-asr", "--no-ocr", "--text-model", "none", "--faces", "--json"]
+
+
+def cli(*args: str | Path, code: int = 0) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def cli_json(*args: str | Path) -> object:
+    return json.loads(cli(*args, "--json"))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, FaceVideo], Path]:
+    folder = tmp_path_factory.mktemp("archive")
+    videos = compose_archive(folder / "videos")
+    index = folder / "index"
+    cli("index", folder / "videos", "--index", index, *INDEX_ARGS)
+    return videos, index
+
+
+@pytest.fixture
+def index(archive: tuple[dict[str, FaceVideo], Path], tmp_path: Path) -> Path:
+    """A copy of the archive's index, for a test that changes it."""
+    return Path(shutil.copytree(archive[1], tmp_path / "index"))
+
+
+def truth(videos: dict[str, FaceVideo], person: str) -> dict[str, list[tuple[float, float]]]:
+    """Per file name, the spans the person is on screen, touching spans joined (as moments join them)."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    for name, video in videos.items():
+        for start, end in sorted(video.spans_of(person)):
+            spans = found.setdefault(name, [])
+            if spans and abs(spans[-1][1] - start) < 1e-6:
+                spans[-1] = (spans[-1][0], end)
+            elif (start, end) not in spans:
+                spans.append((start, end))
+    return found
+
+
+def matches(result: dict, spans: dict[str, list[tuple[float, float]]]) -> bool:
+    """The result is one of the spans, both ends within 1 s."""
+    name = Path(str(result["path"])).name
+    return any(abs(result["start"] - a) <= 1.0 and abs(result["end"] - b) <= 1.0 for a, b in spans.get(name, []))
+
+
+def face_query(index: Path, picture: Path, *extra: str) -> list[dict]:
+    out = cli_json("query", "--face", picture, "--index", index, *extra)
+    assert isinstance(out, dict)
+    return list(out["results"])
+
+
+@pytest.mark.parametrize(
+    ("query_photo", "person", "other"), [("obama2.jpg", "obama", "biden"), ("biden2.jpg", "biden", "obama")]
+)
+def test_a_photo_finds_every_span_of_that_person_and_no_other(
+    archive: tuple[dict[str, FaceVideo], Path], query_photo: str, person: str, other: str
+) -> None:
+    videos, index = archive
+    wanted, unwanted = truth(videos, person), truth(videos, other)
+    results = face_query(index, photo(query_photo), "--top-k", "20")
+    assert results and all(r["kind"] == "face" for r in results)
+    assert matches(results[0], wanted)  # R@1 = 1
+    assert all(matches(r, wanted) for r in results), results
+    # Recall: every span of the person is found, also where a photo other than the query's is shown.
+    for name, spans in wanted.items():
+        for a, b in spans:
+            assert any(matches(r, {name: [(a, b)]}) for r in results), (name, a, b, results)
+    # Never the other person alone: a result in a span that shows only the other person would match it exactly.
+    only_other = {n: [s for s in spans if s not in wanted.get(n, [])] for n, spans in unwanted.items()}
+    assert not any(matches(r, only_other) for r in results)
+    assert not any(Path(str(r["path"])).name == "nobody.mp4" for r in results)
+
+
+def test_two_people_two_identities(archive: tuple[dict[str, FaceVideo], Path]) -> None:
+    people = cli_json("people", "--index", archive[1])
+    assert isinstance(people, list) and len(people) == 2
+    assert sorted(p["tracks"] for p in people) == [2, 4]  # Biden twice in pair.mp4; Obama twice in each video
+    assert all(p["name"] is None and p["crop_segment"] is not None for p in people)
+    info = cli_json("info", "--index", archive[1])
+    assert isinstance(info, dict) and info["faces"] == {"tracks": 6, "people": 2}
+
+
+def person_in(index: Path, file_name: str, start: float) -> int:
+    shown = cli_json("show", next(p for p in index.parent.parent.rglob(file_name) if p.is_file()), "--index", index)
+    assert isinstance(shown, dict)
+    return next(f["person_id"] for f in shown["faces"] if abs(f["start"] - start) < 1.0)
+
+
+def test_a_name_carries_to_text_queries_and_person_filters(
+    archive: tuple[dict[str, FaceVideo], Path], index: Path
+) -> None:
+    videos = archive[0]
+    obama = person_in(archive[1], "obama.mp4", 0.0)
+    cli("people", "name", str(obama), "Barack Obama", "--index", index)
+    out = cli_json("query", "Barack Obama at the podium", "--explain", "--index", index, "--top-k", "20")
+    assert isinstance(out, dict)
+    by_people = [r for r in out["results"] if "people" in r["channels"]]
+    assert len(by_people) == 4 and all(matches(r, truth(videos, "obama")) for r in by_people)
+    # A surname alone, and --person by name: the same person.
+    surname = cli_json("query", "obama", "--channel", "people", "--index", index)
+    assert isinstance(surname, dict) and len(surname["results"]) == 4
+    moments = cli_json("query", "--person", "barack obama", "--index", index)
+    assert isinstance(moments, dict) and all(r["text"] == "Barack Obama" for r in moments["results"])
+    assert len(moments["results"]) == 4
+    # The listing shows the name; an unknown name is a one-line error naming who is there.
+    assert "Barack Obama" in cli("people", "--index", index)
+    failed = cli("query", "--person", "Joe Biden", "--index", index, code=2)
+    assert "no person 'Joe Biden'" in failed and "Barack Obama" in failed
+
+
+def test_forget_removes_every_trace(archive: tuple[dict[str, FaceVideo], Path], index: Path) -> None:
+    biden = person_in(archive[1], "pair.mp4", 4.0)
+    catalog = index / "catalog.sqlite"
+    with sqlite3.connect(catalog) as conn:
+        crops = [bytes(r[0]) for r in conn.execute("SELECT crop FROM face_tracks WHERE person_id = ?", (biden,))]
+        segments = [r[0] for r in conn.execute("SELECT segment_id FROM face_tracks WHERE person_id = ?", (biden,))]
+    assert len(crops) == 2
+    before = b"".join(p.read_bytes() for p in index.glob("catalog.sqlite*"))
+    assert all(crop[-300:-2] in before for crop in crops)  # entropy-coded data: unique to each crop
+    out = cli_json("people", "forget", str(biden), "--index", index)
+    assert out == {"id": biden, "tracks": 2, "files": 1}
+    with sqlite3.connect(catalog) as conn:
+        marks = ",".join("?" * len(segments))
+        assert conn.execute(f"SELECT COUNT(*) FROM segments WHERE id IN ({marks})", segments).fetchone()[0] == 0
+        assert (
+            conn.execute(f"SELECT COUNT(*) FROM space_vectors WHERE segment_id IN ({marks})", segments).fetchone()[0]
+            == 0
+        )
+        assert conn.execute("SELECT COUNT(*) FROM face_tracks").fetchone()[0] == 4
+        assert conn.execute("SELECT COUNT(*) FROM people WHERE id = ?", (biden,)).fetchone()[0] == 0
+    # Not even in the database's free pages or its write-ahead log.
+    raw = b"".join(p.read_bytes() for p in index.glob("catalog.sqlite*"))
+    assert not any(crop[-300:-2] in raw for crop in crops)
+    assert face_query(index, photo("biden2.jpg")) == []
+    assert [p["id"] for p in cli_json("people", "--index", index)] != [biden]
+    cli("people", "forget", str(biden), "--index", index, code=2)
+
+
+def test_still_image_album(tmp_path: Path) -> None:
+    album = tmp_path / "album"
+    album.mkdir()
+    for name in ("obama.jpg", "biden2.jpg"):
+        shutil.copy(photo(name), album / name)
+    group = Image.new("RGB", (640, 360), (90, 100, 112))
+    group.paste(Image.open(photo("obama2.jpg")).convert("RGB").resize((170, 326)), (20, 20))
+    group.paste(Image.open(photo("biden.jpg")).convert("RGB").crop((0, 0, 970, 1100)).resize((300, 340)), (300, 10))
+    group.save(album / "group.jpg")
+    index = tmp_path / "index"
+    cli("index", album, "--index", index, *INDEX_ARGS)
+    people = cli_json("people", "--index", index)
+    assert isinstance(people, list) and sorted(p["tracks"] for p in people) == [2, 2]
+    results = face_query(index, photo("obama2.jpg"))
+    assert sorted(Path(str(r["path"])).name for r in results) == ["group.jpg", "obama.jpg"]
+    assert all(r["start"] is None for r in results)
+    # The group photo as the query: its largest face (Biden's, by default) or its second (Obama's).
+    largest = face_query(index, album / "group.jpg")
+    assert sorted(Path(str(r["path"])).name for r in largest) == ["biden2.jpg", "group.jpg"]
+    second = face_query(index, album / "group.jpg", "--face-index", "2")
+    assert sorted(Path(str(r["path"])).name for r in second) == ["group.jpg", "obama.jpg"]
+
+
+def test_query_and_people_errors(archive: tuple[dict[str, FaceVideo], Path], tmp_path: Path) -> None:
+    index = archive[1]
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    assert "no face found" in cli("query", "--face", blank, "--index", index, code=2)
+    assert "has 1 face(s)" in cli("query", "--face", photo("obama.jpg"), "--face-index", "3", "--index", index, code=2)
+    assert "--face-index N needs --face" in cli("query", "x", "--face-index", "1", "--index", index, code=2)
+    assert "only one of" in cli("query", "x", "--face", blank, "--index", index, code=2)
+    assert "no person '99'" in cli("people", "name", "99", "Someone", "--index", index, code=2)
+    assert "itself" in cli("people", "merge", "1", "1", "--index", index, code=2)
+    assert "cannot be empty" in cli("people", "name", "1", "  ", "--index", index, code=2)
+    assert "no index" in cli("people", "--index", tmp_path / "none", code=2)
