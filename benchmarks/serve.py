@@ -2,7 +2,7 @@
 
     python benchmarks/serve.py --sizes 10000 100000 --out benchmarks/out/serve.json
 
-Per size, a synthetic index is written through mmsearch's own IndexWriter (random unit vectors for frames and
+Per size, a synthetic index is written through mmsearch's own writer (`Index.write`) (random unit vectors for frames and
 speech, transcripts of words drawn from mmsearch.testing.media.SENTENCES), so the query path measured is the
 real one: `mmsearch serve` in its own process, its Searcher embedding the query text with the index's model
 (default random:ViT-B-32: the real ViT-B/32 text tower's compute, untrained weights), FAISS, BM25, fusion.
@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from mmsearch.index.writer import IndexWriter
+from mmsearch.index.facade import Index
 from mmsearch.testing.media import SENTENCES, Shot, make_video
 from mmsearch.testing.server import free_port
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
@@ -58,10 +58,8 @@ def build_synthetic_index(
     rng = np.random.default_rng(seed)
     words = random.Random(seed)
     per_file = FRAMES_PER_FILE + SPEECH_PER_FILE
-    writer = IndexWriter(index_dir, model, untrained=True, device="cpu")
-    writer.open()
-    with writer:
-        writer.ensure_store(lambda: dim)
+    with Index.write(index_dir, model, untrained=True, device="cpu") as writer:
+        writer.open_vectors(lambda: dim)
         for i in range((segments + per_file - 1) // per_file):
             media = MediaFile(Path(f"/synthetic/video{i:05d}.mp4"), MediaKind.VIDEO, 1, 1, True, 150.0, 320, 240)
             rows = [Segment(SegmentKind.FRAME, float(t), float(t + 1)) for t in range(FRAMES_PER_FILE)]
@@ -72,7 +70,7 @@ def build_synthetic_index(
             vectors = rng.standard_normal((len(rows), dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             writer.add_file(media, hashlib.sha256(str(i).encode()).hexdigest(), rows, vectors)
-        writer._cat().set_manifest(runtime or {})
+        writer.record(runtime or {})
         writer.commit()
 
 

@@ -6,6 +6,8 @@ Exit codes (documented in README): 0 success, 1 some inputs failed but the rest 
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
@@ -74,3 +76,15 @@ class MediaError(MMSearchError):
 
 class BackendUnavailable(MMSearchError):
     """The vector backend (a Milvus server or milvus-lite file) cannot be reached or lacks the index's data."""
+
+
+# What every "the index is damaged" message suggests.
+REPAIR_HINT = "`mmsearch check --repair` drops what cannot be read; the next `mmsearch index` re-embeds it"
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the OS, or faiss' and SQLite's words for it."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(e).lower()
+    return "no space left" in text or "disk is full" in text or "disk quota" in text

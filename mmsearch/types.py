@@ -134,6 +134,7 @@ class SegmentHit:
     end: float | None
     score: float
     text: str | None = None
+    file_id: int | None = None  # the catalog id of the hit's file (None only for hits made up outside an index)
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,12 @@ class Moment:
     channels: dict[str, ChannelScore] = field(default_factory=dict, repr=False, compare=False)
     # A temporal query's result (`--then`): the moment each part matched, in query order.
     parts: tuple[Moment, ...] = field(default=(), repr=False, compare=False)
+    file_id: int | None = None  # the catalog id of the file (None only for moments made up outside an index)
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
             "path": self.path,
+            "file_id": self.file_id,
             "kind": self.kind.value,
             "start": self.start,
             "end": self.end,

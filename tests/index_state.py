@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmsearch.index.catalog import Catalog
-from mmsearch.index.manifest import open_reader
+from mmsearch.index.facade import Index
 from mmsearch.testing.media import Shot, make_image, make_video
 
 # Tiny media for fault and property tests: a frame is 64x48 so decoding and hashing cost next to nothing.
@@ -30,7 +30,8 @@ class IndexState:
 
 
 def index_state(index_dir: Path) -> IndexState:
-    catalog, _manifest, store = open_reader(index_dir, device="cpu")
+    index = Index.read(index_dir, device="cpu")
+    catalog, store = index.catalog, index.store
     try:
         files = {}
         for rec in catalog.files():

@@ -103,3 +103,51 @@ def test_no_module_over_the_line_limit() -> None:
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+# The seams every store is used through (ARCHITECTURE.md, "Where things go"); other stores/ modules are concrete.
+STORE_SEAMS = {"mmsearch.stores", "mmsearch.stores.protocol", "mmsearch.stores.registry"}
+# Underscored by the standard library, public all the same (namedtuple's API).
+PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_make"}
+
+
+def test_only_stores_import_a_concrete_store() -> None:
+    """A new store is one module plus one registry entry: nothing outside stores/ may name a concrete one."""
+    wrong = [
+        (name, dep)
+        for name, deps in _graph().items()
+        if not name.startswith("mmsearch.stores")
+        for dep in deps
+        if dep.startswith("mmsearch.stores.") and dep not in STORE_SEAMS
+    ]
+    assert wrong == []
+
+
+def _private_names(tree: ast.AST) -> set[str]:
+    """`_name`s a module defines: functions, classes, attributes it assigns or declares, module variables."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if n.startswith("_") and not n.startswith("__") and n not in PUBLIC_UNDERSCORED}
+
+
+def test_no_module_uses_a_private_member_of_another() -> None:
+    """`other._cat()` or `from .x import _helper` is a seam that wants a public method (STYLE.md, "Seams")."""
+    trees = {name: ast.parse(path.read_text()) for name, path in _modules().items()}
+    defined = {name: _private_names(tree) for name, tree in trees.items()}
+    anywhere = set().union(*defined.values())
+    wrong = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("mmsearch")):
+                wrong += [(name, a.name) for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            elif isinstance(node, ast.Attribute) and node.attr in anywhere and node.attr not in defined[name]:
+                wrong.append((name, node.attr))  # another module's private member, reached through an object
+    assert wrong == []

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from mmsearch.cli.app import app
 from mmsearch.index import catalog as catalog_mod
-from mmsearch.stores.faiss_store import FaissStore, file_checksum
+from mmsearch.stores.faiss_files import file_checksum
+from mmsearch.stores.faiss_store import FaissStore
 
 runner = CliRunner()
 

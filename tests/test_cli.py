@@ -151,7 +151,7 @@ def test_query_text_json_contract(index_copy: Path) -> None:
     data = json.loads(out)
     assert data["query"] == "red fox jumped over the wooden fence"
     top = data["results"][0]
-    assert set(top) == {"path", "kind", "start", "end", "score", "text"}
+    assert set(top) == {"path", "file_id", "kind", "start", "end", "score", "text"}
     assert top["kind"] == "speech" and top["path"].endswith("talk.mp4") and "fox" in top["text"].lower()
     assert isinstance(top["start"], float) and isinstance(top["end"], float)
 

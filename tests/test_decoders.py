@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from mmsearch.cli.app import app
 from mmsearch.errors import UsageError
-from mmsearch.index.manifest import open_reader
+from mmsearch.index.facade import Index
 from mmsearch.ingest import decoders
 from mmsearch.ingest.discover import probe
 from mmsearch.ingest.runner import IngestOptions, run_ingest
@@ -104,7 +104,8 @@ def _ingest(folder: Path, index: Path, decoder: str) -> Indexed:
     embedder = RecordingEmbedder()
     options = IngestOptions((folder,), index, "test:hash", asr=None, detect_shots=False, decoder=decoder)
     summary = run_ingest(options, embedder=embedder).to_json()
-    catalog, _manifest, store = open_reader(index, device="cpu")
+    reader = Index.read(index, device="cpu")
+    catalog, store = reader.catalog, reader.store
     try:
         segments = [s for rec in catalog.files() for s in catalog.segments_of(rec.id) if s.kind.value == "frame"]
     finally:

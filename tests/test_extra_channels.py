@@ -170,7 +170,7 @@ def test_show_and_info_cli(plain_index: tuple[Path, Path]) -> None:
 
 def test_writer_keeps_extra_spaces_apart_from_clip_and_copies_them(tmp_path: Path) -> None:
     from mmsearch.errors import ModelMismatch
-    from mmsearch.index.writer import IndexWriter
+    from mmsearch.index.facade import Index
     from mmsearch.types import Segment, SpaceVectors
 
     media = MediaFile(tmp_path / "a.mp4", MediaKind.VIDEO, 1, 1, True, 4.0)
@@ -183,19 +183,18 @@ def test_writer_keeps_extra_spaces_apart_from_clip_and_copies_them(tmp_path: Pat
     clip = np.eye(2, 8, dtype=np.float32)  # the frame and the speech segment only
     text = SpaceVectors((1, 2), np.eye(2, 3, dtype=np.float32))
     audio = SpaceVectors((3,), np.ones((1, 5), np.float32) / np.sqrt(5))
-    with IndexWriter(tmp_path / "idx", "test:hash", untrained=True, device="cpu") as writer:
-        writer.open()
-        writer.ensure_store(lambda: 8)
+    with Index.write(tmp_path / "idx", "test:hash", untrained=True, device="cpu") as writer:
+        writer.open_vectors(lambda: 8)
         writer.use_space("text", "m1", 3)
         writer.add_file(media, "sha", segments, clip, spaces={"text": text, "audio": audio})
         with pytest.raises(ModelMismatch, match="text space"):
             writer.use_space("text", "m2", 3)
-        record = writer._cat().files()[0]
+        record = writer.files()[0]
         content = writer.file_content(record)
         assert [s.kind for s in content.segments] == [s.kind for s in segments]
-        assert content.vectors.shape == (2, 8) and writer._st().ntotal == 2
+        assert content.vectors.shape == (2, 8) and writer.store.ntotal == 2
         assert content.spaces["text"].rows == (1, 2) and content.spaces["audio"].rows == (3,)
         assert np.allclose(content.spaces["text"].vectors, text.vectors)
         copy = MediaFile(tmp_path / "b.mp4", MediaKind.VIDEO, 1, 1, True, 4.0)
         writer.add_file(copy, "sha", content.segments, content.vectors, spaces=content.spaces)
-        assert writer._cat().space_counts() == {"text": 4, "audio": 2}
+        assert writer.space_counts() == {"text": 4, "audio": 2}

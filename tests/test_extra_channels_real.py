@@ -128,15 +128,14 @@ def test_clap_code_path_with_random_weights_is_loud_and_fills_the_audio_space(
 
 @pytest.mark.slow
 def test_an_index_from_before_the_text_space_gains_it_on_the_next_run(tmp_path: Path, text_model: str) -> None:
-    from mmsearch.index.writer import IndexWriter
+    from mmsearch.index.facade import Index
     from mmsearch.types import Segment, SegmentKind
 
     index = tmp_path / "idx"
     media = MediaFile(tmp_path / "old" / "a.mp4", MediaKind.VIDEO, 1, 1, True, 4.0)
     segments = [Segment(SegmentKind.SPEECH, 0.0, 2.0, SENTENCES[0]), Segment(SegmentKind.OCR, 1.0, 3.0, "EXIT")]
-    with IndexWriter(index, "test:hash", untrained=True, device="cpu") as writer:
-        writer.open()
-        writer.ensure_store(lambda: 64)
+    with Index.write(index, "test:hash", untrained=True, device="cpu") as writer:
+        writer.open_vectors(lambda: 64)
         writer.add_file(media, "sha", segments, np.ones((1, 64), np.float32) / 8.0)
     (tmp_path / "new").mkdir()
     extras = ExtrasOptions(text_model=text_model)

@@ -10,8 +10,9 @@ import pytest
 from mmsearch.errors import UsageError
 from mmsearch.stores import faiss_index as fi
 from mmsearch.stores import faiss_store as store_mod
+from mmsearch.stores.faiss_files import generation_file
 from mmsearch.stores.faiss_index import auto_kind, check_index_type, needs_rebuild, nlist_for, plan_for, pq_m_for
-from mmsearch.stores.faiss_store import FaissStore, generation_file
+from mmsearch.stores.faiss_store import FaissStore
 
 D = 32
 N = 10_500  # enough to train IVF-PQ's 256-centroid codebooks (PQ_MIN_TRAIN)

@@ -22,7 +22,7 @@ from mmsearch.cli.app import app
 from mmsearch.errors import CorruptIndex, IndexLocked
 from mmsearch.index.catalog import Catalog
 from mmsearch.index.check import check_index
-from mmsearch.index.writer import IndexWriter
+from mmsearch.index.facade import Index
 from mmsearch.search.searcher import Query, Searcher
 from mmsearch.testing.media import Shot, Utterance, make_video
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
@@ -175,11 +175,10 @@ def _fake_file(path: Path, kind: MediaKind = MediaKind.IMAGE) -> MediaFile:
 
 def test_queries_see_last_commit_while_a_writer_holds_uncommitted_work(tmp_path: Path) -> None:
     index_dir = tmp_path / "idx"
-    writer = IndexWriter(index_dir, "test:hash", untrained=True, device="cpu")
-    writer.open()
+    writer = Index.write(index_dir, "test:hash", untrained=True, device="cpu")
     vectors = np.eye(64, dtype=np.float32)
     try:
-        writer.ensure_store(lambda: 64)
+        writer.open_vectors(lambda: 64)
         first = _fake_file(tmp_path / "first.png")
         writer.add_file(first, "sha-first", [Segment(SegmentKind.IMAGE, None, None)], vectors[:1])
         writer.commit()
@@ -195,7 +194,7 @@ def test_queries_see_last_commit_while_a_writer_holds_uncommitted_work(tmp_path:
             searcher.close()
         # A second writer is refused while the first holds the lock, in the library and on the command line.
         with pytest.raises(IndexLocked):
-            IndexWriter(index_dir, "test:hash", untrained=True).open()
+            Index.write(index_dir, "test:hash", untrained=True)
         result = CliRunner().invoke(
             app, ["index", str(tmp_path / "first.png"), "--index", str(index_dir), "--model", "test:hash"]
         )

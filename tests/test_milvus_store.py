@@ -16,6 +16,7 @@ from mmsearch.search.searcher import Query, Searcher
 from mmsearch.stores.faiss_store import FaissStore
 from mmsearch.stores.milvus_store import MilvusStore, default_collection, normalize_uri
 from mmsearch.stores.protocol import StoreConfig
+from mmsearch.stores.registry import check_store_options
 from mmsearch.testing.media import extract_frame
 
 runner = CliRunner()
@@ -74,11 +75,11 @@ def test_uri_and_collection_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     a, b = default_collection(tmp_path / "idx-a"), default_collection(tmp_path / "idx b")
     assert a != b and a.startswith("mmsearch_idx_a_") and b.replace("_", "").isalnum()
     with pytest.raises(UsageError, match="--uri"):
-        StoreConfig(backend="milvus").validate()
+        check_store_options(StoreConfig(backend="milvus"))
     with pytest.raises(UsageError, match="--backend milvus"):
-        StoreConfig(uri="x.db").validate()
+        check_store_options(StoreConfig(uri="x.db"))
     with pytest.raises(UsageError, match="faiss backend"):
-        StoreConfig(backend="milvus", uri="x.db", index_type="ivf").validate()
+        check_store_options(StoreConfig(backend="milvus", uri="x.db", index_type="ivf"))
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def hit(
 ) -> SegmentHit:
     if end is None and start is not None:
         end = start + 1.0
-    return SegmentHit(i, path, kind, start, end, score, text)
+    return SegmentHit(i, path, kind, start, end, score, text, file_id=ord(path[0]))
 
 
 def test_touching_strong_frames_merge_and_weak_ones_stay_apart() -> None:
@@ -37,6 +37,7 @@ def test_touching_strong_frames_merge_and_weak_ones_stay_apart() -> None:
 def test_gaps_split_moments_and_files_never_mix() -> None:
     moments = merge_hits([hit(1, "a", 0, 0.5), hit(2, "a", 5, 0.5), hit(3, "b", 1, 0.5)])
     assert sorted((m.path, m.start) for m in moments) == [("a", 0), ("a", 5), ("b", 1)]
+    assert sorted((m.path, m.file_id) for m in moments) == [("a", ord("a")), ("a", ord("a")), ("b", ord("b"))]
 
 
 def test_speech_text_is_joined_in_time_order_and_images_have_no_time() -> None:
@@ -51,6 +52,7 @@ def test_speech_text_is_joined_in_time_order_and_images_have_no_time() -> None:
     assert (moments[1].start, moments[1].end, moments[1].text) == (0.0, 4.0, "hello world")
     assert moments[1].to_json() == {
         "path": "v",
+        "file_id": ord("v"),
         "kind": "speech",
         "start": 0.0,
         "end": 4.0,

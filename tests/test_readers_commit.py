@@ -19,10 +19,11 @@ from PIL import Image
 import mmsearch.index.check as check_module
 import mmsearch.index.manifest as manifest_module
 from mmsearch.index.check import check_index
-from mmsearch.index.manifest import open_reader
-from mmsearch.index.writer import IndexWriter
+from mmsearch.index.facade import Index
+from mmsearch.index.location import IndexLocation
+from mmsearch.index.manifest import open_live
 from mmsearch.ingest.runner import IngestOptions, run_ingest
-from mmsearch.stores.faiss_store import READER_GRACE_SECONDS, generation_file
+from mmsearch.stores.faiss_files import READER_GRACE_SECONDS, generation_file
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ def test_cli_readers_never_fail_during_hundreds_of_commits(tmp_path: Path) -> No
     library_runs = 0
     probe = np.ones((1, 64), np.float32) / 8
     while writer.poll() is None:  # a library reader too: many more opens than the CLI processes manage
-        catalog, _, store = open_reader(index_dir, device="cpu")
+        catalog, _, store = open_live(IndexLocation(index_dir), "cpu")
         try:
             hits = store.search(probe[:, : store.dim], 3).ids[0].tolist()
             # Every vector of the generation it opened has its segment in the catalog (which is as new or newer).
@@ -141,7 +142,7 @@ def test_reader_rereads_the_manifest_when_its_generation_is_retired(
         return real_open(manifest, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(manifest_module, "open_generation", slow_reader)
-    catalog, manifest, store = open_reader(index_dir, device="cpu")
+    catalog, manifest, store = open_live(IndexLocation(index_dir), "cpu")
     try:
         assert len(calls) == 2 and calls[1] > calls[0] and manifest.generation == calls[1]
         assert store.ntotal == 5 == catalog.file_count()
@@ -180,7 +181,7 @@ def test_check_does_not_call_newer_generation_files_stray_after_the_writer_left(
 
 
 def generation_from_catalog(index_dir: Path) -> int:
-    catalog, manifest, store = open_reader(index_dir, device="cpu")
+    catalog, manifest, store = open_live(IndexLocation(index_dir), "cpu")
     catalog.close()
     store.close()
     return manifest.generation
@@ -190,10 +191,9 @@ def test_retired_generations_stay_for_the_grace_period_then_go(tmp_path: Path) -
     """Within one run the writer keeps a retired generation while it is young (a reader lease by age), deletes it
     once the grace period is over, and at the end of the run keeps only the live and the previous generation."""
     index_dir = small_index(tmp_path)
-    writer = IndexWriter(index_dir, "test:hash", untrained=True, device="cpu")
+    writer = Index.write(index_dir, "test:hash", untrained=True, device="cpu")
     with writer:
-        writer.open()
-        store = writer.ensure_store(lambda: 64)
+        store = writer.open_vectors(lambda: 64)
         first = writer.generation
         for i in range(3):  # catalog rows only: the files need not exist for this
             path = tmp_path / f"x{i}.png"

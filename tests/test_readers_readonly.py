@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsearch.index.writer import IndexWriter
+from mmsearch.index.facade import Index
 from mmsearch.models.registry import load_embedder
 from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
 
@@ -43,9 +43,8 @@ def speech_index(index_dir: Path, folder: Path) -> None:
     """An index with speech segments (what the keyword channel searches), written through the real writer."""
     embedder = load_embedder("test:hash", "cpu")
     folder.mkdir(parents=True, exist_ok=True)
-    with IndexWriter(index_dir, "test:hash", untrained=True, device="cpu") as writer:
-        writer.open()
-        writer.ensure_store(lambda: embedder.dim)
+    with Index.write(index_dir, "test:hash", untrained=True, device="cpu") as writer:
+        writer.open_vectors(lambda: embedder.dim)
         for i, text in enumerate(SPEECH):
             path = folder / f"talk-{i}.wav"
             path.write_bytes(b"RIFF")  # the catalog needs a path; the tests only read the index

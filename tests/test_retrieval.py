@@ -143,7 +143,9 @@ def test_json_without_explain_keeps_the_contract(indexed: tuple[VideoTruth, Path
     _, index = indexed
     code, out, _ = cli("query", "salmon knife", "--index", str(index), "--json", "--channel", "speech")
     assert code == 0
-    assert all(set(r) == {"path", "kind", "start", "end", "score", "text"} for r in json.loads(out)["results"])
+    assert all(
+        set(r) == {"path", "file_id", "kind", "start", "end", "score", "text"} for r in json.loads(out)["results"]
+    )
 
 
 def test_like_finds_the_copy_and_excludes_itself(indexed: tuple[VideoTruth, Path]) -> None:

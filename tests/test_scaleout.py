@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from media import GoldenMedia
 
-from mmsearch.index.shared import open_shared_reader
+from mmsearch.index.facade import Index
+from mmsearch.index.location import IndexLocation
 from mmsearch.testing.media import Shot, make_video
 
 pytest_plugins = ["conftest_scaleout"]
@@ -64,7 +65,8 @@ def _finish(proc: subprocess.Popen[str]) -> dict[str, object]:
 
 def _state(url: str) -> dict[str, object]:
     """What a shared index holds, keyed by path: segments (kind, start, end) with their vectors, and orphans."""
-    catalog, _manifest, store = open_shared_reader(url, device="cpu")
+    reader = Index.read(IndexLocation(Path("."), url), device="cpu")
+    catalog, store = reader.catalog, reader.store
     try:
         by_id = catalog.segments_by_ids(catalog.segment_ids())
         vectors = store.reconstruct(sorted(by_id))
@@ -219,3 +221,52 @@ def test_moves_deletions_and_remove_keep_their_meaning_with_several_workers(
     final = _state(pg_url)
     assert sorted(final["files"]) == sorted(str(media / n) for n in ("clip_3.mp4", "renamed.mp4"))
     assert not final["orphans"] and not final["missing"]
+
+
+def _cli(tmp: Path, *args: str) -> tuple[int, dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mmsearch", *args, "--json"], capture_output=True, text=True, env=_env(tmp), cwd=tmp,
+        timeout=240,
+    )  # fmt: skip
+    assert done.stdout, done.stderr[-2000:]
+    return done.returncode, dict(json.loads(done.stdout))
+
+
+def _contents(info: dict[str, object]) -> tuple[object, ...]:
+    spaces = info["spaces"]
+    assert isinstance(spaces, dict)
+    return info["files"], info["segments"], info["vectors"], {name: s["vectors"] for name, s in spaces.items()}
+
+
+def test_info_show_check_remove_on_a_shared_archive_as_on_a_local_index(
+    folder: Path, pg_url: str, milvus_uri: str, tmp_path: Path
+) -> None:
+    """Maintenance commands take --catalog: the archive three workers filled reads like a one-worker local index."""
+    for worker in [_start(_index_cmd(folder, pg_url, milvus_uri), tmp_path) for _ in range(3)]:
+        _finish(worker)
+    local = tmp_path / "local"
+    code, _ = _cli(tmp_path, "index", str(folder), "--index", str(local), "--model", "test:hash", "--no-asr")
+    assert code == 0
+
+    _, shared_info = _cli(tmp_path, "info", "--catalog", pg_url)
+    _, local_info = _cli(tmp_path, "info", "--index", str(local))
+    assert shared_info.keys() == local_info.keys()
+    assert _contents(shared_info) == _contents(local_info) and shared_info["files"] == N_VIDEOS
+    assert shared_info["backend"] == "milvus" and shared_info["size_bytes"] is None  # its parts live on servers
+
+    clip = str(folder / "clip_4.mp4")
+    _, shared_show = _cli(tmp_path, "show", clip, "--catalog", pg_url)
+    _, local_show = _cli(tmp_path, "show", clip, "--index", str(local))
+    assert shared_show == local_show and shared_show["segments"]
+
+    code, report = _cli(tmp_path, "check", "--catalog", pg_url)
+    assert code == 0 and report["ok"] and report["files"] == N_VIDEOS and report["vectors"] == report["segments"]
+
+    code, removed = _cli(tmp_path, "remove", clip, "--catalog", pg_url)
+    assert code == 0 and removed["removed_files"] == 1 and removed["files"] == N_VIDEOS - 1
+    code, report = _cli(tmp_path, "check", "--catalog", pg_url)
+    assert code == 0 and report["ok"] and report["files"] == N_VIDEOS - 1 and report["vectors"] == report["segments"]
+    code, repaired = _cli(tmp_path, "check", "--repair", "--catalog", pg_url)
+    assert code == 0 and repaired["ok"] and repaired["repaired"] == []
+    _, after = _cli(tmp_path, "info", "--catalog", pg_url)
+    assert after["files"] == N_VIDEOS - 1 and after["vectors"] == after["segments"]["frame"]  # type: ignore[index]

@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 from mmsearch.cli.app import app as cli
 from mmsearch.index.remove import remove_paths
 from mmsearch.server.app import ServerConfig, create_app
-from mmsearch.testing.media import make_image
+from mmsearch.testing.media import Shot, make_image, make_video
 
 # Rank fusion lists every candidate; the default (calibrated) keeps only what stands out, which for the
 # hash test embedder is often nothing, and these tests are about the server, not about fusion.
 RRF = {"fusion": "rrf"}
-EXTRA_FIELDS = {"file_id", "media_kind", "media_url", "thumbnail_url"}
+EXTRA_FIELDS = {"media_kind", "media_url", "thumbnail_url"}  # file_id is in the CLI's JSON too
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,28 @@ def test_like_a_moment_leaves_the_example_out(client: TestClient, small: SmallIn
     assert (str(small.video), 0.0) not in spans and (str(small.video), 2.0) in spans
     whole = client.get("/api/search", params={**RRF, "like": video_id}).json()["results"]
     assert [r["path"] for r in whole] == [str(small.still)]
+
+
+def test_like_a_deleted_file_with_an_at_in_its_name(tmp_path: Path) -> None:
+    """Query by example reads stored vectors: an indexed file gone from disk, named `a@b.mp4`, is still an
+    example, by its file id over HTTP and by its path (whole, or @START-END) on the command line, alike."""
+    small = make_small_index(tmp_path)
+    odd = make_video(small.media / "a@b.mp4", [Shot("red", 2), Shot("blue", 2)], audio=False).path
+    add_media(small.index, odd)
+    odd.unlink()
+    with TestClient(create_app(ServerConfig(small.index))) as c:
+        found = c.get("/api/search", params={**RRF, "q": "red", "modality": "video", "top_k": 20}).json()["results"]
+        odd_id = next(r["file_id"] for r in found if r["path"] == str(odd))
+        for span, spec in (({}, str(odd)), ({"start": 0, "end": 2}, f"{odd}@0-2")):
+            response = c.get("/api/search", params={**RRF, "like": odd_id, **span})
+            assert response.status_code == 200, response.text
+            served = response.json()
+            assert served["query"] == f"like:{spec}" and served["results"]
+            spans = [(r["file_id"], r["start"]) for r in served["results"]]
+            assert all(i != odd_id for i, _ in spans) if not span else (odd_id, 0.0) not in spans
+            expected = cli_json("query", "--like", spec, "--index", str(small.index), "--json", "--fusion", "rrf")
+            results = [{k: v for k, v in r.items() if k not in EXTRA_FIELDS} for r in served["results"]]
+            assert expected == {"query": served["query"], "results": results}
 
 
 @pytest.mark.parametrize("like", ["999", "../still.png", "%2e%2e", "/etc/passwd", "-1", "1.0"])

@@ -146,11 +146,15 @@ def test_moment_json_round_trips_through_a_server_answer(explain: bool) -> None:
     from mmsearch.search.results import moment_from_json, moment_json
     from mmsearch.types import ChannelScore, Moment, SegmentKind
 
-    part = Moment(
-        "/m/a.mp4", SegmentKind.FRAME, 1.0, 2.5, 0.25, None, channels={"visual": ChannelScore(1, 0.3, 2.71828)}
+    seen = {"visual": ChannelScore(1, 0.3, 2.71828)}
+    part = Moment("/m/a.mp4", SegmentKind.FRAME, 1.0, 2.5, 0.25, None, channels=seen, file_id=7)
+    said = Moment(
+        "/m/a.mp4", SegmentKind.SPEECH, 3.0, 4.0, 0.125, "a fox", channels={"keyword": ChannelScore(2, 7.5)}, file_id=7
     )
-    said = Moment("/m/a.mp4", SegmentKind.SPEECH, 3.0, 4.0, 0.125, "a fox", channels={"keyword": ChannelScore(2, 7.5)})
-    chain = Moment("/m/a.mp4", SegmentKind.FRAME, 1.0, 4.0, 0.1 + 0.2, None, channels=part.channels, parts=(part, said))
+    chain = Moment(
+        "/m/a.mp4", SegmentKind.FRAME, 1.0, 4.0, 0.1 + 0.2, None, channels=part.channels, parts=(part, said), file_id=7
+    )
     for moment in (part, said, chain):
         data = json.loads(json.dumps(moment_json(moment, explain)))
+        assert data["file_id"] == 7
         assert moment_json(moment_from_json(data), explain) == moment_json(moment, explain)

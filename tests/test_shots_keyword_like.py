@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from mmsearch.errors import UsageError
+from mmsearch.errors import BadInput, UsageError
 from mmsearch.search.channels import Exclusion
 from mmsearch.search.keyword import BM25_PREFIX, KeywordIndex, keyword_index, tokenize
-from mmsearch.search.like import parse_like
+from mmsearch.search.like import LikeSpec, resolve_like
 from mmsearch.search.shots import LONG_SHOT_SECONDS, MAX_WINDOW_SECONDS, WINDOW_PAD_SECONDS, shot_units
 from mmsearch.types import SegmentHit, SegmentKind
 
 
 def frame(i: int, t: float, score: float) -> tuple[int, SegmentHit]:
-    return 1, SegmentHit(i, "v.mp4", SegmentKind.FRAME, t, t + 1.0, score)
+    return 1, SegmentHit(i, "v.mp4", SegmentKind.FRAME, t, t + 1.0, score, file_id=1)
 
 
 def test_frame_hit_is_reported_as_its_shot() -> None:
     units = shot_units([frame(1, 3.0, 0.9), frame(2, 2.0, 0.5)], {1: [(0.0, 2.0), (2.0, 4.48), (4.48, 6.0)]})
-    assert [(u.hit.start, u.hit.end, u.hit.score, u.hit.segment_id) for u in units] == [(2.0, 4.48, 0.9, 1)]
+    assert [(u.hit.start, u.hit.end, u.hit.score, u.hit.segment_id, u.hit.file_id) for u in units] == [
+        (2.0, 4.48, 0.9, 1, 1)
+    ]
 
 
 def test_hit_in_long_shot_is_a_window_around_matching_frames() -> None:
@@ -84,17 +89,42 @@ def test_keyword_index_is_cached_per_generation(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob(f"{BM25_PREFIX}*")) == [f"{BM25_PREFIX}00000004"]
 
 
-def test_parse_like(tmp_path: Path) -> None:
-    assert parse_like("talk.mp4@2.5-7") == parse_like("talk.mp4@2.5-7.0")
-    spec = parse_like("dir/talk.mp4@2.5-7")
-    assert (spec.path, spec.start, spec.end) == (Path("dir/talk.mp4"), 2.5, 7.0)
-    assert parse_like("talk.mp4").start is None
-    odd = tmp_path / "me@home.mp4"
-    odd.write_bytes(b"")
-    assert parse_like(str(odd)).path == odd  # an existing path is never split at its own '@'
-    for bad in ("talk.mp4@7-2", "talk.mp4@abc", "talk.mp4@-1-3", "talk.mp4@5-5", ""):
+class IndexedPaths:
+    """The one catalog method `resolve_like` reads: files by path key (the files need not exist on disk)."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.ids = {os.fsencode(p): i for i, p in enumerate(paths, start=1)}
+
+    def file_by_key(self, key: bytes) -> SimpleNamespace | None:
+        return SimpleNamespace(id=self.ids[key]) if key in self.ids else None
+
+
+def test_resolve_like(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    catalog: Any = IndexedPaths(tmp_path / "talk.mp4", tmp_path / "dir/talk.mp4", tmp_path / "a@b.mp4")
+    assert resolve_like(catalog, "talk.mp4@2.5-7") == resolve_like(catalog, "talk.mp4@2.5-7.0") == LikeSpec(1, 2.5, 7.0)
+    spec = resolve_like(catalog, "dir/talk.mp4@2.5-7")
+    assert (spec.file_id, spec.start, spec.end, spec.label) == (2, 2.5, 7.0, "like:dir/talk.mp4@2.5-7")
+    assert resolve_like(catalog, "talk.mp4") == LikeSpec(1)
+    # Indexed paths holding an '@' are never split there, although none of these files is on disk.
+    assert resolve_like(catalog, "a@b.mp4") == LikeSpec(3)
+    assert resolve_like(catalog, "a@b.mp4@1-2").label == "like:a@b.mp4@1-2"
+    assert resolve_like(catalog, str(tmp_path / "a@b.mp4@1-2")) == LikeSpec(3, 1.0, 2.0)
+    for bad in ("talk.mp4@7-2", "talk.mp4@abc", "talk.mp4@-1-3", "talk.mp4@5-5", "", "a@b.mp4@2-1"):
         with pytest.raises(UsageError):
-            parse_like(bad)
+            resolve_like(catalog, bad)
+    Path("x@y.mp4").write_bytes(b"")  # on disk but not indexed: "not in the index", not a range error
+    for stranger in ("other.mp4", "other.mp4@1-2", "x@y.mp4"):
+        with pytest.raises(BadInput, match="not in the index"):
+            resolve_like(catalog, stranger)
+
+
+def test_like_spec_checks_its_range() -> None:
+    LikeSpec(1, 0.0, 2.0).validate()
+    for start, end in ((3.0, 1.0), (2.0, 2.0), (None, 2.0), (1.0, None)):
+        with pytest.raises(UsageError):
+            LikeSpec(1, start, end).validate()
+    assert LikeSpec(4, 1.5, 3.0).label == "like:file 4@1.5-3"
 
 
 def test_exclusion_covers_overlapping_spans_of_the_same_file() -> None:

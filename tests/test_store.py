@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mmsearch.errors import CorruptIndex, UsageError
-from mmsearch.stores.faiss_store import FaissStore, generation_file, stale_generation_files
+from mmsearch.stores.faiss_files import generation_file, stale_generation_files
+from mmsearch.stores.faiss_store import FaissStore
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

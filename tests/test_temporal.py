@@ -24,14 +24,14 @@ ASTRONAUT = "the astronaut slept inside the space station"
 
 
 def moment(path: str, start: float, end: float, score: float) -> Moment:
-    return Moment(path, SegmentKind.SPEECH, start, end, score, f"{path}@{start:g}")
+    return Moment(path, SegmentKind.SPEECH, start, end, score, f"{path}@{start:g}", file_id=len(path))
 
 
 def test_chain_needs_each_part_after_the_one_before_in_one_file_within_the_window() -> None:
     a = [moment("one", 5, 7, 3.0), moment("three", 20, 22, 3.0), moment("two", 40, 41, 1.5)]
     b = [moment("one", 20, 22, 2.0), moment("two", 20, 22, 4.0), moment("three", 5, 7, 2.0)]
     chains = chain_moments([a, b], within=60, limit=10)
-    assert [(c.path, c.start, c.end, c.score) for c in chains] == [("one", 5, 22, 5.0)]
+    assert [(c.path, c.file_id, c.start, c.end, c.score) for c in chains] == [("one", 3, 5, 22, 5.0)]
     assert [(p.start, p.end) for p in chains[0].parts] == [(5, 7), (20, 22)]
     assert chains[0].to_json()["parts"] == [a[0].to_json(), b[0].to_json()]
     assert chain_moments([a, b], within=12, limit=10) == []  # B starts 13 s after A ends

@@ -13,7 +13,6 @@ from .. import __version__
 from ..errors import EXIT_OK, EXIT_USAGE
 from ..ingest.speech import exit_now_if_abandoned
 from ..models.spec import KNOWN_MODELS
-from ..paths import resolve_index_dir
 from . import ingest as ingest_commands
 from . import maintenance as maintenance_commands
 from . import people as people_commands
@@ -21,7 +20,7 @@ from . import query as query_commands
 from . import serve as serve_commands
 from . import show as show_commands
 from . import trecvid as trecvid_commands
-from .options import IndexOpt, JsonOpt
+from .options import CatalogOpt, IndexOpt, JsonOpt, index_location
 from .ui import console, print_json, reported_errors, safe, setup_logging, usage_error_line
 
 app = typer.Typer(
@@ -54,12 +53,12 @@ query_commands.register(app)
 
 
 @app.command("info")
-def info_cmd(index: IndexOpt = None, json_out: JsonOpt = False) -> None:
+def info_cmd(index: IndexOpt = None, catalog: CatalogOpt = None, json_out: JsonOpt = False) -> None:
     """Show what an index holds: files, segments by kind, model."""
     from ..index.info import index_info
 
     with reported_errors():
-        info = index_info(resolve_index_dir(index))
+        info = index_info(index_location(index, catalog))
     if json_out:
         print_json(info)
         return

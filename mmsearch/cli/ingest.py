@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from ..index.location import IndexLocation
 from ..index.manifest import resolve_model
-from ..index.shared import resolve_shared_model
 from ..ingest.extras import ExtrasOptions
 from ..ingest.faces import faces_installed
 from ..ingest.runner import IngestOptions, remembered_asr, run_ingest
@@ -145,7 +145,7 @@ def index_cmd(
         index_dir = _writable_index_dir(index)
         backend_name, model_name = remembered_asr(index_dir, asr_backend, asr_model)
         asr = None if no_asr else AsrOptions(backend_name, model_name, language, device)
-        model = resolve_shared_model(catalog, model) if catalog else resolve_model(index_dir, model)
+        model = resolve_model(IndexLocation(index_dir, catalog), model)
         options = IngestOptions(
             paths=tuple(paths), index_dir=index_dir, model=model, fps=fps, asr=asr, batch_size=batch_size,
             device=device, commit_interval=commit_interval, detect_shots=not no_shots, decoder=decoder,

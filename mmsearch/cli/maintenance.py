@@ -10,16 +10,8 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_OK, EXIT_PARTIAL
-from ..paths import INDEX_ENV, resolve_index_dir
+from .options import CatalogOpt, IndexOpt, JsonOpt, index_location
 from .ui import console, err_console, print_json, reported_errors, safe
-
-IndexOpt = Annotated[
-    Path | None,  # noqa: UP007 - typer needs Optional on 3.10
-    typer.Option(
-        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +22,10 @@ def register(app: typer.Typer) -> None:
 
 def check_command(
     index: IndexOpt = None,
-    repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed (takes the write lock).")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what can be fixed (takes the write lock; shared: the planning lock).")
+    ] = False,
+    catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Verify that catalog, vectors and manifest agree; exit 1 when problems are found, 2 when unusable."""
@@ -38,8 +33,8 @@ def check_command(
     from ..index.repair import repair_index
 
     with reported_errors():
-        index_dir = resolve_index_dir(index)
-        report = repair_index(index_dir) if repair else check_index(index_dir)
+        location = index_location(index, catalog)
+        report = repair_index(location) if repair else check_index(location)
     if json_out:
         print_json(report.to_json())
     else:
@@ -63,17 +58,14 @@ def check_command(
 def remove_command(
     paths: Annotated[list[Path], typer.Argument(help="Indexed files or folders to drop (need not exist).")],
     index: IndexOpt = None,
-    catalog: Annotated[
-        str | None,  # noqa: UP007
-        typer.Option("--catalog", envvar="MMSEARCH_CATALOG", help="postgresql://… : remove from a shared index."),
-    ] = None,
+    catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove files, or everything under a folder, from the index."""
     from ..index.remove import remove_paths
 
     with reported_errors():
-        summary = remove_paths(resolve_index_dir(index), paths, catalog)
+        summary = remove_paths(index_location(index, catalog), paths)
     if json_out:
         print_json(summary.to_json())
     else:

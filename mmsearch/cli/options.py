@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..models.spec import DEFAULT_MODEL
-from ..paths import INDEX_ENV
+from ..paths import INDEX_ENV, resolve_index_dir
+
+if TYPE_CHECKING:
+    from ..index.location import IndexLocation
 
 IndexOpt = Annotated[
     Path | None,  # noqa: UP007 - typer needs Optional on 3.10
@@ -56,3 +59,10 @@ CollectionOpt = Annotated[
     str | None,
     typer.Option(help="Milvus collection name. Default: derived from host and index path."),
 ]
+
+
+def index_location(index: Path | None, catalog: str | None) -> IndexLocation:
+    """`--catalog URL` (a shared index) if given, else `--index DIR` / $MMSEARCH_INDEX / the default directory."""
+    from ..index.location import IndexLocation
+
+    return IndexLocation(resolve_index_dir(index), catalog or None)

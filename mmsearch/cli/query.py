@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..errors import UsageError
 from ..paths import resolve_index_dir
 from ..search.fusion import DEFAULT_FUSION
 from ..search.temporal import DEFAULT_WITHIN
@@ -105,35 +107,42 @@ def query_cmd(
 
     with reported_errors():
         query = Query(
-            text=text, image=image, modality=modality, top_k=top_k, like=like, channels=tuple(channel or ()),
+            text=text, image=image, modality=modality, top_k=top_k, channels=tuple(channel or ()),
             fusion=fusion, weights=parse_weights(weight or []), kinds=tuple(kind or ()), then=tuple(then or ()),
             within=within, face=face, face_index=face_index, person=person,
         )  # fmt: skip
-        query.validate()
-        here = model or catalog or face or person  # the server's API takes faces as uploads: answered here
-        moments = None if here else search_via_server(query, index, server, explain, warn=not json_out)
+        query.validate(like_pending=like is not None)
+        if like is not None and not like.strip():
+            raise UsageError("--like needs a path")
+        # --like names a file of the index: it is resolved there, so it is never sent to a server.
+        # --face and --person are answered here too (a server takes faces as uploads, see /api/search/face).
+        local = model or catalog or like is not None or face is not None or person is not None
+        moments = None if local else search_via_server(query, index, server, explain, warn=not json_out)
         if moments is None:
-            moments = _search_here(query, index, model, device, catalog, warn=not json_out)
+            query, moments = _search_here(query, like, index, model, device, catalog, warn=not json_out)
     _print(query, moments, explain, json_out)
 
 
 def _search_here(
-    query: Query, index: Path | None, model: str | None, device: str, catalog: str | None, warn: bool
-) -> list[Moment]:
-    """The query answered in this process: the index and its model loaded here."""
+    query: Query, like: str | None, index: Path | None, model: str | None, device: str, catalog: str | None, warn: bool
+) -> tuple[Query, list[Moment]]:
+    """The query answered in this process: the index and its model loaded here; `--like PATH[@START-END]` is
+    resolved to a file of the index here, once. Returns the query as answered (its label names the example)."""
     from ..search.searcher import Searcher
 
     searcher = Searcher.open(
         resolve_index_dir(index),
         model=model,
-        device=device,  # type: ignore[arg-type]
+        device=device,
         catalog_url=catalog,
         resident=False,  # one query: resolve its hits through the catalog rather than build the segment table
     )
     try:
+        if like is not None:
+            query = replace(query, like=searcher.like(like))
         if searcher.manifest.untrained and warn:
             warn_untrained(searcher.manifest.model)
-        return searcher.search(query)
+        return query, searcher.search(query)
     finally:
         searcher.close()
 

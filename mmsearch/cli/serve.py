@@ -68,7 +68,7 @@ def serve_command(
         config = ServerConfig(
             index_dir=index_dir,
             token=token,
-            device=device,  # type: ignore[arg-type]
+            device=device,
             threads=threads or None,
             announce_url=url,
         )

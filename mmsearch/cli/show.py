@@ -8,15 +8,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..paths import INDEX_ENV, resolve_index_dir
+from .options import CatalogOpt, IndexOpt, JsonOpt, index_location
 from .ui import console, print_json, reported_errors
-
-IndexOpt = Annotated[
-    Path | None,  # noqa: UP007 - typer needs Optional on 3.10
-    typer.Option(
-        "--index", "-i", envvar=INDEX_ENV, help="Index directory. Default: $MMSEARCH_INDEX, else ./indexes/default."
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,13 +24,14 @@ def _time(span: dict[str, object]) -> str:
 def show_command(
     path: Annotated[Path, typer.Argument(help="An indexed file.")],
     index: IndexOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Show what the indexer saw in one file: shots, transcript, on-screen text, face tracks, vectors per space."""
     from ..index.show import describe_file
 
     with reported_errors():
-        info = describe_file(resolve_index_dir(index), path)
+        info = describe_file(index_location(index, catalog), path)
     if json_out:
         print_json(info)
         return

@@ -58,7 +58,7 @@ class SegmentRecord:
     text: str | None
 
 
-def _now() -> str:
+def now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -153,7 +153,7 @@ class Catalog(PeopleCatalog):
                 for statement in script.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
-                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, _now()))
+                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now_text()))
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -229,7 +229,7 @@ class Catalog(PeopleCatalog):
                 sha256,
                 duration,
                 has_audio,
-                _now(),
+                now_text(),
                 asr,
             ),
         )
@@ -240,7 +240,7 @@ class Catalog(PeopleCatalog):
             "INSERT INTO failed_files (raw_path, path, sha256, reason, failed_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (raw_path) DO UPDATE SET path = excluded.path, sha256 = excluded.sha256,"
             " reason = excluded.reason, failed_at = excluded.failed_at",
-            (path_key(path), display_path(path), sha256, reason, _now()),
+            (path_key(path), display_path(path), sha256, reason, now_text()),
         )
 
     def clear_failure(self, path: Path) -> None:

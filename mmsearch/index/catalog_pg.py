@@ -21,14 +21,15 @@ from typing import Any
 from ..errors import BackendUnavailable, CorruptIndex, UsageError
 from ..paths import display_path, path_key
 from ..types import MediaKind, Segment
-from .catalog import MIGRATIONS, Catalog, _now
+from .catalog import MIGRATIONS, Catalog, now_text
 
 PG_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 # Advisory-lock key for migrations (any constant; the other keys live in claims.py).
 MIGRATE_LOCK = 0x6D6D_0001
 
 # Numbered like the SQLite ones: 1-3 are SQLite's 1-3 in PostgreSQL types (DOUBLE PRECISION: SQLite's REAL is
-# 8 bytes, PostgreSQL's only 4), 4 is the work queue of several workers (PostgreSQL only).
+# 8 bytes, PostgreSQL's only 4), 4 and 5 are SQLite's 4 and 5, 6 is the work queue of several workers (PostgreSQL
+# only). The next migration of both is 7: SQLite first gains a no-op 6, so that a number means the same on both.
 PG_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -217,7 +218,7 @@ class PgCatalog(Catalog):
                 for statement in script.split(";"):
                     if statement.strip():
                         self._conn.raw.execute(statement)
-                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, _now()))
+                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now_text()))
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -239,6 +240,12 @@ class PgCatalog(Catalog):
             yield
         finally:
             self._conn.execute("COMMIT")
+
+    def damage(self) -> str | None:
+        """PostgreSQL keeps its own pages sound; what `check` can find is a missing table."""
+        wanted = ("manifest", "files", "segments", "shots")
+        missing = [t for t in wanted if self._conn.execute("SELECT to_regclass(?)", (t,)).fetchone()[0] is None]
+        return f"table(s) {', '.join(missing)} missing" if missing else None
 
     # -- manifest -------------------------------------------------------------------------------------
 
@@ -271,7 +278,7 @@ class PgCatalog(Catalog):
         row = self._conn.execute(
             "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (key, display_path(path), kind.value, size, mtime_ns, sha256, duration, has_audio, _now(), asr),
+            (key, display_path(path), kind.value, size, mtime_ns, sha256, duration, has_audio, now_text(), asr),
         ).fetchone()
         # The file's claim ends in the same transaction that makes the file visible: never both, never neither.
         self._conn.execute("DELETE FROM claims WHERE raw_path = ?", (key,))

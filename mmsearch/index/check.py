@@ -19,16 +19,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CorruptIndex, SchemaTooNew
+from ..errors import CorruptIndex, IndexNotFound, SchemaTooNew
 from ..paths import display_path
-from ..stores.faiss_index import plan_from_manifest
-from ..stores.faiss_store import FaissStore, file_checksum, generation_file, stale_generation_files
-from ..stores.protocol import BACKEND_FAISS, VectorStore, open_store
+from ..stores.protocol import VectorStore
+from ..stores.registry import backend_of
 from ..types import MediaKind
 from . import catalog as catalog_module
-from .catalog import Catalog, FileRecord, fs_path
+from .catalog import FileRecord, fs_path
+from .catalog_pg import PG_SCHEMA_VERSION
+from .location import IndexLocation
 from .lock import writer_active
-from .manifest import READER_ATTEMPTS, Manifest, require_index
+from .manifest import READER_ATTEMPTS, Manifest
 
 # Problem lines name at most this many example ids or paths; the count says how many there are.
 EXAMPLES = 3
@@ -91,19 +92,20 @@ def _examples(items: list[int] | list[str]) -> str:
 ALWAYS_SEGMENTED = (MediaKind.IMAGE, MediaKind.VIDEO)
 
 
-def check_index(index_dir: Path) -> CheckReport:
+def check_index(location: IndexLocation | Path) -> CheckReport:
     """Read-only check of the last committed state. Raises IndexNotFound or SchemaTooNew."""
+    location = IndexLocation.of(location)
     for _ in range(READER_ATTEMPTS):
-        report = _check_once(index_dir)
-        if not report.problems or _live_generation(index_dir) == report.generation:
+        report = _check_once(location)
+        if not report.problems or _live_generation(location) == report.generation:
             return report
         # A writer committed meanwhile: what looked missing or stray may be its work. Check its new state.
     return report
 
 
-def _live_generation(index_dir: Path) -> int | None:
+def _live_generation(location: IndexLocation) -> int | None:
     try:
-        catalog = Catalog.open(require_index(index_dir), readonly=True)
+        catalog = location.open_catalog(readonly=True)
     except CorruptIndex:
         return None
     try:
@@ -122,11 +124,11 @@ class _CatalogView:
     homeless_shots: list[int]
 
 
-def _read_catalog(index_dir: Path, report: CheckReport) -> _CatalogView | None:
+def _read_catalog(location: IndexLocation, report: CheckReport) -> _CatalogView | None:
     """Manifest, files and segment owners from one snapshot; None (and a fatal problem) if the catalog is damaged."""
     try:
-        catalog = Catalog.open(require_index(index_dir), readonly=True)
-    except SchemaTooNew:
+        catalog = location.open_catalog(readonly=True)
+    except (SchemaTooNew, IndexNotFound):
         raise
     except CorruptIndex as e:
         stillborn = "stopped before committing" in e.message
@@ -151,9 +153,9 @@ def _read_catalog(index_dir: Path, report: CheckReport) -> _CatalogView | None:
     return view
 
 
-def _check_once(index_dir: Path) -> CheckReport:
-    report = CheckReport(index=display_path(index_dir))
-    view = _read_catalog(index_dir, report)
+def _check_once(location: IndexLocation) -> CheckReport:
+    report = CheckReport(index=location.label)
+    view = _read_catalog(location, report)
     if view is None:
         return report
     raw, files, owners = view.raw, view.files, view.owners
@@ -163,7 +165,8 @@ def _check_once(index_dir: Path) -> CheckReport:
             Problem("orphan-shots", f"shots of {len(view.homeless_shots)} file id(s) without a file row", True)
         )
     report.stale = [r.path for r in files if not os.path.lexists(fs_path(r))]
-    latest = catalog_module.SCHEMA_VERSION  # looked up now: tests add a migration to simulate an upgrade
+    # Looked up now: tests add a migration to simulate an upgrade.
+    latest = PG_SCHEMA_VERSION if location.shared else catalog_module.SCHEMA_VERSION
     if report.schema_version < latest:
         report.problems.append(
             Problem(
@@ -186,88 +189,43 @@ def _check_once(index_dir: Path) -> CheckReport:
         )
         return report
     try:
-        manifest = Manifest.from_catalog_values(raw, index_dir)
+        manifest = Manifest.from_catalog_values(raw, location.label_path)
     except CorruptIndex as e:
         report.problems.append(Problem("manifest", e.message, fixable=True, fatal=True))
         return report
     report.generation = manifest.generation
-    store = _load_live(index_dir, manifest, report)
+    store = _load_live(location, manifest, report)
     if store is not None:
         try:
             _compare(store, files, owners, report)
         finally:
             store.close()
-    _check_strays(index_dir, manifest.generation, report)
+    if not location.shared:  # a shared index has no local files to stray
+        _check_strays(location, manifest, report)
     return report
 
 
-def _check_strays(index_dir: Path, generation: int, report: CheckReport) -> None:
+def _check_strays(location: IndexLocation, manifest: Manifest, report: CheckReport) -> None:
+    index_dir, generation = location.directory, manifest.generation
     if writer_active(index_dir):
         report.notes.append("a writer is indexing now: this is its last commit; temporary files not checked")
         return
-    strays = stale_generation_files(index_dir, generation)
-    if strays and (writer_active(index_dir) or _live_generation(index_dir) != generation):
+    strays = backend_of(manifest.raw).strays(index_dir, generation)
+    if strays and (writer_active(index_dir) or _live_generation(location) != generation):
         report.notes.append("a writer committed during the check; temporary files not checked")
         return
     for stray in strays:
         report.problems.append(Problem("stray-file", f"stray file {display_path(stray)}", fixable=True))
 
 
-def _load_live(index_dir: Path, manifest: Manifest, report: CheckReport) -> VectorStore | None:
-    if manifest.backend != BACKEND_FAISS:
-        # Milvus keeps its own storage: compare against what the server holds.
-        return open_store(manifest.raw, index_dir, manifest.generation, "cpu", writer=False, index_type=None)
-    path = generation_file(index_dir, manifest.generation)
-    if not path.is_file():
-        reason = f"live vector file {display_path(path)} is missing"
-    elif manifest.checksum is not None and file_checksum(path) != manifest.checksum:
-        reason = f"live vector file {display_path(path)} is damaged (checksum differs from the manifest's)"
-    else:
-        try:
-            store = FaissStore.load(path, device="cpu")
-        except CorruptIndex as e:
-            reason = e.message
-        else:
-            if store.dim == manifest.dim:
-                _check_kind(store, manifest, report)
-                return store
-            store.close()
-            if manifest.checksum is not None:  # the file is verified: the manifest is what is wrong
-                report.problems.append(
-                    Problem(
-                        "manifest",
-                        f"manifest says dimension {manifest.dim}, its verified vector file has {store.dim}; "
-                        "repair corrects the manifest",
-                        fixable=True,
-                        fatal=True,
-                    )
-                )
-                return None
-            reason = f"live vector file has dimension {store.dim}, the manifest says {manifest.dim}"
-    report.problems.append(
-        Problem(
-            "vectors",
-            f"{reason}; repair recovers what the previous generation holds and re-indexes the rest "
-            f"of its {report.files} file(s)",
-            fixable=True,
-            fatal=True,
-        )
-    )
-    return None
-
-
-def _check_kind(store: FaissStore, manifest: Manifest, report: CheckReport) -> None:
-    recorded = manifest.raw.get("index_type")
-    if recorded is not None:
-        try:
-            plan_from_manifest(recorded, manifest.raw.get("index_params", ""))
-        except ValueError as e:
-            report.problems.append(Problem("manifest", f"manifest's index type does not read ({e})", True, fatal=True))
-            return
-    if recorded is not None and recorded != store.kind:
-        report.problems.append(
-            Problem("manifest", f"manifest says index type {recorded!r}, the vector file holds {store.kind!r}", True)
-        )
+def _load_live(location: IndexLocation, manifest: Manifest, report: CheckReport) -> VectorStore | None:
+    store, faults = backend_of(manifest.raw).inspect(manifest.raw, location.directory)
+    for fault in faults:
+        message = fault.message
+        if fault.code == "vectors":
+            message += f" of its {report.files} file(s)"
+        report.problems.append(Problem(fault.code, message, fault.fixable, fault.fatal))
+    return store
 
 
 def _compare(store: VectorStore, files: list[FileRecord], owners: dict[int, int], report: CheckReport) -> None:

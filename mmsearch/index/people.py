@@ -137,17 +137,10 @@ class PeopleCatalog:
 
     def add_face_tracks(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
         """(segment id, face width, crop JPEG) of new face tracks; they get a person at the next `assign_people`."""
+        if not rows:
+            return
         self._writable()
         self._conn.executemany("INSERT INTO face_tracks (segment_id, size, crop) VALUES (?, ?, ?)", list(rows))
-
-    def add_file_faces(self, file_id: int, faces: Sequence[tuple[int, int, bytes]]) -> None:
-        """A new file's face tracks as (position in the segment list it was added with, face width, crop)."""
-        if not faces:
-            return
-        ids = [
-            int(r[0]) for r in self._conn.execute("SELECT id FROM segments WHERE file_id = ? ORDER BY id", (file_id,))
-        ]
-        self.add_face_tracks([(ids[row], size, crop) for row, size, crop in faces])
 
     def unplaced_faces(self) -> bool:
         """Whether some face track has no person yet (a cheap test before `assign_people` loads every descriptor)."""

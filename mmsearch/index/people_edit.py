@@ -8,37 +8,31 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import CorruptIndex
-from .catalog import Catalog
-from .manifest import Manifest, require_index
+from .facade import Index
+from .location import IndexLocation
 from .people import PeopleCatalog, Person
-from .writer import IndexWriter
 
 T = TypeVar("T")
 
 
-def list_people(index_dir: Path) -> list[Person]:
+def list_people(location: IndexLocation | Path) -> list[Person]:
     """The people of an index's last committed state."""
-    catalog = Catalog.open(require_index(index_dir), readonly=True)
-    try:
-        return catalog.people()
-    finally:
-        catalog.close()
+    with Index.read(location, device="cpu") as index:
+        return index.catalog.people()
 
 
-def change_people(index_dir: Path, change: Callable[[PeopleCatalog], T]) -> T:
-    """Apply one change (name, merge, forget) under the index's write lock, and commit it."""
-    reader = Catalog.open(require_index(index_dir), readonly=True)
-    try:
-        manifest = Manifest.from_catalog(reader, index_dir)
-    finally:
-        reader.close()
-    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu")
-    writer.open()
-    with writer:
-        writer.ensure_store(_no_store)
-        result = change(writer._cat())
-        writer.commit()
-    after = Catalog.open(require_index(index_dir))  # the writer's is closed: nothing holds the log now
+def change_people(location: IndexLocation | Path, change: Callable[[PeopleCatalog], T]) -> T:
+    """Apply one change (name, merge, forget) under the index's write lock and commit it; then fold SQLite's
+    write-ahead log into the database file, so that what `forget` deleted is gone from the disk too."""
+    location = IndexLocation.of(location)
+    with Index.read(location) as reader:  # IndexNotFound (and a damaged manifest) before anything is locked
+        manifest = reader.manifest
+    index = Index.write(location, manifest.model, manifest.untrained, device="cpu")
+    with index, index.exclusive():
+        index.open_vectors(_no_store)
+        result = index.edit_people(change)
+        index.commit()
+    after = location.open_catalog(readonly=False)  # the writer's connection is closed: nothing holds the log
     try:
         after.scrub()
     finally:

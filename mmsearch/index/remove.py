@@ -13,9 +13,8 @@ from pathlib import Path
 from ..errors import CorruptIndex
 from ..paths import display_path, is_under, path_key
 from ..types import FileFailure
-from .catalog_pg import open_catalog, redact
-from .manifest import Manifest, require_index
-from .writer import IndexWriter
+from .facade import Index
+from .location import IndexLocation
 
 
 @dataclass
@@ -42,19 +41,16 @@ def _no_new_index() -> int:
     raise CorruptIndex("the index has no vectors to remove from")
 
 
-def remove_paths(index_dir: Path, paths: Sequence[Path], catalog_url: str | None = None) -> RemoveSummary:
+def remove_paths(location: IndexLocation | Path, paths: Sequence[Path]) -> RemoveSummary:
     """Remove every indexed file equal to or under one of `paths`; a path matching nothing is a failure."""
-    catalog = open_catalog(catalog_url or require_index(index_dir), readonly=True)
-    try:
-        manifest = Manifest.from_catalog(catalog, index_dir)
-    finally:
-        catalog.close()
-    summary = RemoveSummary(index=redact(catalog_url) if catalog_url else display_path(index_dir))
-    writer = IndexWriter(index_dir, manifest.model, manifest.untrained, device="cpu", catalog_url=catalog_url)
-    writer.open()
-    with writer, writer.work.exclusive():  # a shared catalog: not while a worker plans
-        writer.ensure_store(_no_new_index)
-        records = writer._cat().files()
+    location = IndexLocation.of(location)
+    with Index.read(location) as reader:  # IndexNotFound (and a damaged manifest) before anything is locked
+        manifest = reader.manifest
+    summary = RemoveSummary(index=location.label)
+    index = Index.write(location, manifest.model, manifest.untrained, device="cpu")
+    with index, index.exclusive():  # a shared catalog: not while a worker plans
+        index.open_vectors(_no_new_index)
+        records = index.files()
         gone: set[int] = set()
         for path in paths:
             key = path_key(os.path.abspath(path))
@@ -62,10 +58,10 @@ def remove_paths(index_dir: Path, paths: Sequence[Path], catalog_url: str | None
             if not matches and not any(is_under(r.raw_path, [key]) for r in records):
                 summary.failed.append(FileFailure(display_path(path), "not in the index"))
             for record in matches:
-                summary.removed_segments += writer.remove_file(record)
+                summary.removed_segments += index.remove_file(record)
                 summary.removed_files += 1
                 gone.add(record.id)
-        writer.commit()
-        summary.files = writer._cat().file_count()
-        summary.segments = sum(writer._cat().counts().values())
+        index.commit()
+        summary.files = index.file_count()
+        summary.segments = sum(index.segment_counts().values())
     return summary

@@ -1,6 +1,5 @@
-"""An index shared by several hosts: catalog in PostgreSQL (`--catalog URL`), vectors in a Milvus server.
-
-The catalog's manifest names the Milvus URI and collection, so a query host needs only the catalog URL.
+"""An index shared by several hosts: catalog in PostgreSQL (`--catalog URL`), vectors in a store every host
+reaches (a Milvus server). The catalog's manifest names the store, so a query host needs only the catalog URL.
 """
 
 from __future__ import annotations
@@ -9,27 +8,23 @@ import dataclasses
 import hashlib
 import re
 import urllib.parse
-from pathlib import Path
 
 from ..errors import UsageError
-from ..models.spec import DEFAULT_MODEL
-from ..stores.faiss_store import Device
-from ..stores.protocol import BACKEND_MILVUS, StoreConfig, VectorStore, open_store
-from .catalog_pg import PgCatalog, is_catalog_url, redact
-from .manifest import Manifest
+from ..stores.protocol import StoreConfig
+from ..stores.registry import STORES, store_backend
+from .catalog_pg import is_catalog_url, redact
 
 CATALOG_ENV = "MMSEARCH_CATALOG"
 
 
 def check_shared_options(catalog: str, store: StoreConfig) -> None:
-    """A shared catalog needs vectors every worker and query host reaches: a Milvus server, not local files."""
-    from ..stores.milvus_store import is_server_uri
-
+    """A shared catalog needs vectors every worker and query host reaches: a server, not local files."""
     if not is_catalog_url(catalog):
         raise UsageError(f"--catalog must be a postgresql:// URL, got {redact(catalog)!r}")
-    if store.backend != BACKEND_MILVUS or not store.uri or not is_server_uri(store.uri):
+    if store.backend is None or not store_backend(store.backend).reachable_from_other_hosts(store):
+        shared = [name for name, backend in STORES.items() if name != store_backend(None).name]
         raise UsageError(
-            "--catalog URL needs --backend milvus --uri http://host:19530",
+            f"--catalog URL needs --backend {'|'.join(shared)} --uri http://host:19530",
             hint="FAISS files and milvus-lite files live on one host; several workers need a Milvus server",
         )
 
@@ -46,26 +41,3 @@ def shared_store_config(catalog: str | None, store: StoreConfig) -> StoreConfig:
     if catalog is None or store.collection is not None:
         return store
     return dataclasses.replace(store, collection=catalog_collection(catalog))
-
-
-def open_shared_reader(url: str, device: Device = "auto") -> tuple[PgCatalog, Manifest, VectorStore]:
-    """The committed state of a shared index: the catalog (read-only) and the Milvus collection it names."""
-    catalog = PgCatalog.open_url(url, readonly=True)
-    try:
-        manifest = Manifest.from_catalog_values(catalog.manifest(), Path(redact(url)))
-        store = open_store(manifest.raw, Path("."), manifest.generation, device, writer=False, index_type=None)
-    except BaseException:
-        catalog.close()
-        raise
-    return catalog, manifest, store
-
-
-def resolve_shared_model(url: str, requested: str | None) -> str:
-    """`--model` if given, else the model that built the shared index, else the default."""
-    if requested:
-        return requested
-    catalog = PgCatalog.open_url(url)
-    try:
-        return catalog.manifest().get("model") or DEFAULT_MODEL
-    finally:
-        catalog.close()

@@ -9,7 +9,8 @@ from ..errors import BadInput
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, SegmentKind
 from .catalog import Catalog
-from .manifest import open_reader
+from .facade import Index
+from .location import IndexLocation
 
 
 def _span(start: float | None, end: float | None) -> dict[str, float | None]:
@@ -25,17 +26,17 @@ def _faces(catalog: Catalog, file_id: int) -> list[dict[str, object]]:
     ]
 
 
-def describe_file(index_dir: Path, path: Path) -> dict[str, object]:
+def describe_file(location: IndexLocation | Path, path: Path) -> dict[str, object]:
     """One indexed file as data: its record, shots, speech and ocr segments with times, vectors of each space."""
-    catalog, manifest, store = open_reader(index_dir, device="cpu")
-    try:
-        record = catalog.file_by_key(path_key(os.path.abspath(path)))
+    location = IndexLocation.of(location)
+    with Index.read(location, device="cpu") as index:
+        record = index.file_by_key(path_key(os.path.abspath(path)))
         if record is None:
             raise BadInput(
-                f"{display_path(path)} is not in the index {display_path(index_dir)}",
+                f"{display_path(path)} is not in the index {location.label}",
                 hint="`mmsearch index PATH` adds it; paths are matched by their absolute form",
             )
-        segments = catalog.segments_of(record.id)
+        segments = index.segments_of(record.id)
         counts = {k.value: sum(s.kind is k for s in segments) for k in SegmentKind}
         return {
             "path": record.path,
@@ -44,12 +45,9 @@ def describe_file(index_dir: Path, path: Path) -> dict[str, object]:
             "has_audio": record.has_audio,
             "asr": record.asr,
             "segments": {k: n for k, n in counts.items() if n},
-            "vectors": {"clip": sum(s.kind in CLIP_KINDS for s in segments), **catalog.space_counts(record.id)},
-            "shots": [_span(a, b) for a, b in catalog.shots_of([record.id]).get(record.id, [])],
+            "vectors": {"clip": sum(s.kind in CLIP_KINDS for s in segments), **index.space_counts(record.id)},
+            "shots": [_span(a, b) for a, b in index.shots_of(record.id)],
             "speech": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.SPEECH],
             "ocr": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.OCR],
-            "faces": _faces(catalog, record.id),
+            "faces": _faces(index.catalog, record.id),
         }
-    finally:
-        catalog.close()
-        store.close()

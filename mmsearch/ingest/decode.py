@@ -36,7 +36,7 @@ def sample_indices(frame_times: np.ndarray, duration: float, fps: float) -> tupl
     return idx.astype(np.int64), frame_times[idx]
 
 
-def _target_size(width: int, height: int) -> tuple[int, int]:
+def target_size(width: int, height: int) -> tuple[int, int]:
     scale = min(1.0, MAX_FRAME_SIDE / max(width, height, 1))
     # decord wants even sizes for some pixel formats; -1 would keep the source size.
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
@@ -74,7 +74,7 @@ def iter_frames(
     import av
 
     interval = 1.0 / fps
-    tw, th = _target_size(media.width, media.height) if media.width else (0, 0)
+    tw, th = target_size(media.width, media.height) if media.width else (0, 0)
     frames: list[np.ndarray] = []
     times: list[float] = []
     stopped_at: float | None = None

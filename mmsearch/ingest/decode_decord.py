@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..types import FrameBatch, MediaFile
-from .decode import _target_size, sample_indices
+from .decode import sample_indices, target_size
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def iter_frames(media: MediaFile, fps: float, batch_size: int = 32) -> Iterator[
     _quiet_decoders()
     try:
         # decord applies the rotation itself: ask for the upright size, or it squeezes the frame into the coded box.
-        tw, th = _target_size(*media.upright_size) if media.width else (-1, -1)
+        tw, th = target_size(*media.upright_size) if media.width else (-1, -1)
         reader = decord.VideoReader(str(media.path), ctx=decord.cpu(0), width=tw, height=th)
         n = len(reader)
         times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)

@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import MMSearchError
-from ..index.writer import IndexWriter
+from ..index.facade import Index
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
@@ -209,7 +209,7 @@ class ExtraStages:
         self._sounds.pop(media.path, None)
 
 
-def backfill_text(writer: IndexWriter, options: ExtrasOptions, times: StageTimes) -> int:
+def backfill_text(writer: Index, options: ExtrasOptions, times: StageTimes) -> int:
     """Give transcript and OCR segments indexed before the text space existed their sentence vectors.
 
     An index built before this channel (or with `--text-model none`) gains it on the next run that has a text
@@ -217,7 +217,7 @@ def backfill_text(writer: IndexWriter, options: ExtrasOptions, times: StageTimes
     """
     if not options.text_model:
         return 0
-    missing = writer._cat().texts_without_space(TEXT_SPACE, TEXT_KINDS)
+    missing = writer.texts_without_space(TEXT_SPACE, TEXT_KINDS)
     if not missing:
         return 0
     name = options.text_model

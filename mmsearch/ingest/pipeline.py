@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..index.writer import IndexWriter
+from ..index.facade import Index
 from ..models.clip import Embedder
 from ..paths import display_path
 from ..types import FileFailure, FrameBatch, IngestSummary, MediaFile, Segment, SegmentKind, SpeechSegment
@@ -74,7 +74,7 @@ class Pipeline:
         self,
         config: PipelineConfig,
         pool: WorkerPool,
-        writer: IndexWriter,
+        writer: Index,
         embedder: Embedder,
         transcriber: Transcriber | None,
         reporter: Reporter,
@@ -252,7 +252,7 @@ class Pipeline:
         self.summary.failed.append(failure)
         self.reporter.file_failed(failure)
         if state is not None:
-            self.writer._cat().record_failure(media.path, state.sha, reason)
+            self.writer.record_failure(media.path, state.sha, reason)
 
     def _finish_if_complete(self, media: MediaFile) -> None:
         state = self._files.get(media.path)
@@ -277,11 +277,10 @@ class Pipeline:
         stacked = stacked[order] if len(order) else stacked
         asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
         extra = self.extras.finish(media, segments)
-        file_id = self.writer.add_file(
-            media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces
+        self.writer.add_file(
+            media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces, extra.faces
         )
-        self.writer._cat().add_file_faces(file_id, extra.faces)
-        self.writer._cat().clear_failure(media.path)
+        self.writer.clear_failure(media.path)
         self.summary.embedded += len(segments) + len(extra.segments)
         self.summary.new_files += 1
         self.summary.media_seconds += media.duration or 0.0

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..index.catalog import Catalog, FileRecord
+from ..index.catalog import FileRecord
 from ..paths import display_path, is_under, path_key
 from ..types import FileFailure, MediaFile
 
@@ -43,9 +43,12 @@ def lacks_speech(record: FileRecord, want_speech: bool) -> bool:
     return want_speech and record.has_audio and record.asr is None
 
 
-def make_plan(catalog: Catalog, files: Sequence[MediaFile], roots: Sequence[Path], want_speech: bool = False) -> Plan:
+def make_plan(
+    indexed: Sequence[FileRecord], files: Sequence[MediaFile], roots: Sequence[Path], want_speech: bool = False
+) -> Plan:
+    """`indexed`: the files the index holds now; `files`: what discovery found under `roots`."""
     plan = Plan()
-    records = {r.raw_path: r for r in catalog.files()}
+    records = {r.raw_path: r for r in indexed}
     by_sha: dict[str, list[FileRecord]] = {}
     for rec in records.values():
         by_sha.setdefault(rec.sha256, []).append(rec)

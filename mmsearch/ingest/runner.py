@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
-from ..index.manifest import saved_manifest
+from ..index.facade import Index
+from ..index.location import IndexLocation
 from ..index.shared import check_shared_options, shared_store_config
-from ..index.writer import IndexWriter
 from ..models.clip import Embedder
 from ..models.hub import check_device
 from ..models.precision import EmbedChoice, runtime_record
 from ..models.registry import load_embedder
 from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
-from ..stores.protocol import StoreConfig
+from ..stores.protocol import StoreConfig, vector_device
+from ..stores.registry import check_store_options
 from ..types import FileFailure, IngestSummary, MediaFile, MediaKind, StageTimes
 from .decode import AUDIO_WINDOW_SECONDS
 from .decoders import resolve_decoder
@@ -90,7 +91,7 @@ class IngestOptions:
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         resolve_decoder(self.decoder)
-        self.store.validate()
+        check_store_options(self.store)
         self.embed.validate()
         if self.catalog is not None:
             check_shared_options(self.catalog, self.store)
@@ -129,47 +130,58 @@ def run_ingest(
     spec = parse_model_spec(options.model)
     started = time.perf_counter()
     summary = IngestSummary(index=display_path(options.index_dir))
-    writer = IndexWriter(
-        options.index_dir,
-        spec.raw,
-        spec.untrained,
-        options.device,  # type: ignore[arg-type]
-        shared_store_config(options.catalog, options.store),
-        options.catalog,
-        options.claim_ttl,
-    )
-    writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
     models = _Models(spec.raw, options, embedder, transcriber, summary.times)
     pool = WorkerPool(options.workers or default_workers(), options.budget)
     # Outermost, so that a second Ctrl-C cannot cut the final commit (in the writer's exit) short either.
-    with Interrupts(reporter).installed() as interrupts, writer, pool:
-        writer.open()
-        plan, failed = _plan(options, writer, models, pool, summary)
-        _record_failures(failed, summary, reporter)
-        _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
-        if plan.new:
-            _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
-        with interrupts.shielded():
-            if writer._cat().unplaced_faces():
-                writer._cat().assign_people()
-            writer.commit()
-        log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
-        summary.files = writer._cat().file_count()
-        summary.segments = sum(writer._cat().counts().values())
+    with Interrupts(reporter).installed() as interrupts, pool:
+        writer = Index.write(
+            IndexLocation(options.index_dir, options.catalog),
+            spec.raw,
+            spec.untrained,
+            vector_device(options.device),
+            shared_store_config(options.catalog, options.store),
+            options.claim_ttl,
+        )
+        writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
+        with writer:
+            _index_files(options, writer, models, pool, reporter, summary, on_event, interrupts)
     summary.times.total = time.perf_counter() - started
     return summary
 
 
+def _index_files(
+    options: IngestOptions,
+    writer: Index,
+    models: _Models,
+    pool: WorkerPool,
+    reporter: Reporter,
+    summary: IngestSummary,
+    on_event: object,
+    interrupts: Interrupts,
+) -> None:
+    plan, failed = _plan(options, writer, models, pool, summary)
+    _record_failures(failed, summary, reporter)
+    _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
+    if plan.new:
+        _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
+    with interrupts.shielded():
+        writer.assign_people()  # the face tracks of this run (and of copies) join people or become new ones
+        writer.commit()
+    log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
+    summary.files = writer.file_count()
+    summary.segments = sum(writer.segment_counts().values())
+
+
 def _plan(
-    options: IngestOptions, writer: IndexWriter, models: _Models, pool: WorkerPool, summary: IngestSummary
+    options: IngestOptions, writer: Index, models: _Models, pool: WorkerPool, summary: IngestSummary
 ) -> tuple[Plan, list[FileFailure]]:
     """Create the index if needed, find what changed, apply the cheap changes and queue the new files."""
-    with writer.work.exclusive():  # several workers: one at a time creates, plans and queues
+    with writer.exclusive():  # several workers: one at a time creates, plans and queues
         # Models load only when there is work: an unchanged rerun never pays for them.
-        writer.ensure_store(lambda: models.embedder().dim)
+        writer.open_vectors(lambda: models.embedder().dim)
         t0 = time.perf_counter()
         found = discover(options.paths, pool.probe)
-        plan = make_plan(writer._cat(), found.files, found.roots, want_speech=options.asr is not None)
+        plan = make_plan(writer.files(), found.files, found.roots, want_speech=options.asr is not None)
         summary.times.discover = time.perf_counter() - t0
         _apply_cheap_changes(writer, plan, summary)
         backfill_text(writer, options.extras, summary.times)
@@ -182,7 +194,7 @@ def _plan(
 def _run_pipeline(
     options: IngestOptions,
     plan: Plan,
-    writer: IndexWriter,
+    writer: Index,
     models: _Models,
     pool: WorkerPool,
     reporter: Reporter,
@@ -214,12 +226,12 @@ def _run_pipeline(
     # device attribute and run on the CPU.
     summary.device = str(getattr(pipeline.embedder, "device", "cpu"))
     summary.decoder = decoder
-    writer._cat().set_manifest({"embed_device": summary.device, **runtime_record(models.embedder())})
+    writer.record({"embed_device": summary.device, **runtime_record(models.embedder())})
 
 
 def remembered_asr(index_dir: Path, backend: str | None, model: str | None) -> tuple[str, str]:
     """`--asr-backend/--asr-model` if given, else what the index was built with, else the defaults."""
-    saved = saved_manifest(index_dir)
+    saved = IndexLocation(index_dir).saved_manifest()
     if model is None and backend is None:
         backend = saved.get("asr_backend")
     return backend or DEFAULT_ASR_BACKEND, model or saved.get("asr_model") or DEFAULT_ASR_MODEL
@@ -240,12 +252,10 @@ def _media_seconds(work: list[tuple[MediaFile, str]], speech: bool) -> float:
     return total
 
 
-def _skip_failed_before(
-    writer: IndexWriter, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter
-) -> None:
+def _skip_failed_before(writer: Index, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter) -> None:
     """Files that failed in an earlier run with the same content are not decoded again (unless `retry`); they
     are still reported, so the run says the folder is not fully indexed (exit 1)."""
-    failures = writer._cat().failures()
+    failures = writer.failures()
     if retry or not failures:
         return
     keep = []
@@ -297,11 +307,10 @@ def _record_failures(failures: list[FileFailure], summary: IngestSummary, report
         reporter.file_failed(failure)
 
 
-def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary) -> None:
+def _apply_cheap_changes(writer: Index, plan: Plan, summary: IngestSummary) -> None:
     """Moves, touches, copies and removals: catalog and vector bookkeeping, no decoding or embedding."""
-    catalog = writer._cat()
     for rec, media in plan.touched:
-        catalog.touch_file(rec.id, media.mtime_ns)
+        writer.touch_file(rec.id, media.mtime_ns)
     # Removals go first, because a file moved or copied onto an indexed path replaces that path's record
     # (`mv a b` over an indexed b). A copy whose source is removed reads the source's vectors beforehand.
     removed_ids = {r.id for r in plan.removed}
@@ -309,7 +318,7 @@ def _apply_cheap_changes(writer: IndexWriter, plan: Plan, summary: IngestSummary
     for rec in plan.removed:
         writer.remove_file(rec)
     for rec, media in plan.moved:
-        catalog.move_file(rec.id, media.path, media.mtime_ns)
+        writer.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
         writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)

@@ -20,7 +20,7 @@ fused: results keep that channel's own score. Ties (frequent in RRF, where each 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError
 from ..types import ChannelScore, Moment, SegmentHit
@@ -145,4 +145,4 @@ def to_moments(fused: Sequence[Fused], limit: int | None = None) -> list[Moment]
 
 
 def _rescored(hit: SegmentHit, score: float) -> SegmentHit:
-    return SegmentHit(hit.segment_id, hit.path, hit.kind, hit.start, hit.end, score, hit.text)
+    return replace(hit, score=score)

@@ -1,4 +1,5 @@
-"""Query by example: `--like PATH[@START-END]` uses an indexed file (or a time range of it) as the query.
+"""Query by example: an indexed file (or a time range of it) as the query: `LikeSpec`, from `--like PATH[@START-END]`
+(`resolve_like`) or an HTTP file id.
 
 Nothing is decoded again: the example's stored vectors are read back from the index (IndexIDMap2 keeps them).
 Its frames (or still image) give the visual query, its transcript segments the speech query and its words the
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BadInput, UsageError
-from ..index.catalog import Catalog, SegmentRecord
+from ..index.catalog import Catalog, FileRecord, SegmentRecord
 from ..models.clip import normalize
 from ..paths import display_path, path_key
 from ..stores.protocol import VectorStore
@@ -29,44 +30,73 @@ _RANGE = re.compile(r"^(\d+(?:\.\d*)?)-(\d+(?:\.\d*)?)$")
 
 @dataclass(frozen=True)
 class LikeSpec:
-    path: Path
+    """An indexed file (by catalog id), or the time range [start, end) of it in seconds, used as the query.
+
+    Resolved once where the query comes in (`resolve_like` for the CLI's `PATH[@START-END]`, the file id for
+    HTTP); `name` is only what the query's label shows."""
+
+    file_id: int
     start: float | None = None
     end: float | None = None
+    name: str = field(default="", compare=False)
+
+    def validate(self) -> None:
+        if (self.start is None) != (self.end is None):
+            raise UsageError("give both start and end, or neither")
+        if self.start is not None and self.end is not None and not self.end > self.start:
+            raise UsageError(f"--like range {self.span[1:]!r}: END must be greater than START")
+
+    @property
+    def span(self) -> str:
+        return f"@{self.start:g}-{self.end:g}" if self.start is not None and self.end is not None else ""
 
     @property
     def label(self) -> str:
-        span = f"@{self.start:g}-{self.end:g}" if self.start is not None and self.end is not None else ""
-        return f"like:{display_path(self.path)}{span}"
+        return f"like:{self.name or f'file {self.file_id}'}{self.span}"
 
 
-def parse_like(spec: str) -> LikeSpec:
-    """`PATH` or `PATH@START-END` (seconds); a path that exists as given is never split at its own '@'."""
+def resolve_like(catalog: Catalog, spec: str) -> LikeSpec:
+    """`PATH` or `PATH@START-END` (seconds) of an indexed file; the file need not exist on disk any more.
+
+    The whole text is tried as an indexed path first, so a file whose name holds an '@' is never split there;
+    otherwise it is split at its last '@'. UsageError for a malformed range, BadInput for a file not indexed."""
     if not spec.strip():
         raise UsageError("--like needs a path")
+    record = _indexed(catalog, spec)
+    if record is not None:
+        return LikeSpec(record.id, name=display_path(Path(spec)))
     head, sep, tail = spec.rpartition("@")
-    if not sep or Path(spec).exists():
-        return LikeSpec(Path(spec))
-    match = _RANGE.match(tail.strip())
-    if not match:
-        raise UsageError(f"--like range {tail!r} is not START-END in seconds", hint="e.g. --like talk.mp4@12.5-20")
+    match = _RANGE.match(tail.strip()) if sep else None
+    if match is None:
+        if sep and not Path(spec).exists():  # not an indexed path, and not PATH@START-END either
+            raise UsageError(f"--like range {tail!r} is not START-END in seconds", hint="e.g. --like talk.mp4@12.5-20")
+        raise _not_indexed(spec)
     start, end = float(match.group(1)), float(match.group(2))
     if not end > start:
         raise UsageError(f"--like range {tail!r}: END must be greater than START")
-    return LikeSpec(Path(head), start, end)
+    record = _indexed(catalog, head)
+    if record is None:
+        raise _not_indexed(head)
+    return LikeSpec(record.id, start, end, display_path(Path(head)))
+
+
+def _indexed(catalog: Catalog, path: str) -> FileRecord | None:
+    return catalog.file_by_key(path_key(os.path.abspath(path)))
+
+
+def _not_indexed(path: str) -> BadInput:
+    return BadInput(
+        f"--like {display_path(path)} is not in the index",
+        hint="index it first with `mmsearch index PATH`, or query with --image / a text",
+    )
 
 
 def example_evidence(catalog: Catalog, store: VectorStore, spec: LikeSpec) -> Evidence:
-    """Query vectors and words of the example, read from the index; BadInput when it is not indexed."""
-    record = catalog.file_by_key(path_key(Path(os.path.abspath(spec.path))))
-    if record is None:
-        raise BadInput(
-            f"--like {display_path(spec.path)} is not in the index",
-            hint="index it first with `mmsearch index PATH`, or query with --image / a text",
-        )
-    segments = [s for s in catalog.segments_of(record.id) if _inside(s, spec)]
+    """Query vectors and words of the example, read from the index; BadInput when it has none there."""
+    segments = [s for s in catalog.segments_of(spec.file_id) if _inside(s, spec)]
     if not segments:
         where = f" between {spec.start:g} s and {spec.end:g} s" if spec.start is not None else ""
-        raise BadInput(f"--like {display_path(spec.path)} has no indexed frames or speech{where}")
+        raise BadInput(f"--like {spec.name or f'file {spec.file_id}'} has no indexed frames or speech{where}")
     # Only CLIP kinds have vectors in the store: ocr and audio segments live in their own spaces.
     seen = [s for s in segments if s.kind in (SegmentKind.FRAME, SegmentKind.IMAGE)]
     said = [s for s in segments if s.kind is SegmentKind.SPEECH]
@@ -77,7 +107,7 @@ def example_evidence(catalog: Catalog, store: VectorStore, spec: LikeSpec) -> Ev
         visual=visual if visual is not None else speech,
         speech=speech if speech is not None else visual,
         text=words,
-        exclude=Exclusion(record.id, spec.start, spec.end),
+        exclude=Exclusion(spec.file_id, spec.start, spec.end),
     )
 
 

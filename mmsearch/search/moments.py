@@ -90,6 +90,7 @@ def _moment(run: Sequence[SegmentHit]) -> Moment:
         score=best.score,
         text=" ".join(dict.fromkeys(speech)) if speech else None,
         hits=tuple(run),
+        file_id=best.file_id,
     )
 
 
@@ -142,4 +143,5 @@ def _grouped(group: Sequence[Unit]) -> Moment:
         text=" ".join(dict.fromkeys(said)) if said else best.text,
         hits=tuple(hits),
         channels=dict(channels),
+        file_id=best.file_id,
     )

@@ -126,19 +126,19 @@ def person_moments(catalog: PeopleCatalogReader, ref: str, limit: int) -> list[M
     )
     moments = []
     for t in tracks[:limit]:
-        hit = SegmentHit(t.segment_id, paths[t.file_id], SegmentKind.FACE, t.start, t.end, 1.0, person.label)
-        moments.append(Moment(hit.path, SegmentKind.FACE, t.start, t.end, 1.0, person.label, (hit,)))
+        path = paths[t.file_id]
+        hit = SegmentHit(t.segment_id, path, SegmentKind.FACE, t.start, t.end, 1.0, person.label, file_id=t.file_id)
+        moments.append(Moment(path, SegmentKind.FACE, t.start, t.end, 1.0, person.label, (hit,), file_id=t.file_id))
     return moments
 
 
 def with_person(moments: Sequence[Moment], catalog: PeopleCatalogReader, ref: str) -> list[Moment]:
     """The moments during which the person is on screen (a still: the person is in it)."""
     person = catalog.person(ref)
-    paths = {f.id: f.path for f in catalog.files()}
-    spans: dict[str, list[tuple[float | None, float | None]]] = {}
+    spans: dict[int, list[tuple[float | None, float | None]]] = {}
     for t in catalog.face_tracks(person_id=person.id):
-        spans.setdefault(paths[t.file_id], []).append((t.start, t.end))
-    return [m for m in moments if any(_overlap(m.start, m.end, a, b) for a, b in spans.get(m.path, []))]
+        spans.setdefault(t.file_id, []).append((t.start, t.end))
+    return [m for m in moments if any(_overlap(m.start, m.end, a, b) for a, b in spans.get(m.file_id or -1, []))]
 
 
 def _overlap(start: float | None, end: float | None, a: float | None, b: float | None) -> bool:

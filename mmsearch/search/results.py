@@ -32,4 +32,5 @@ def moment_from_json(data: Mapping[str, Any]) -> Moment:
         text=data["text"],
         channels=channels,
         parts=tuple(moment_from_json(p) for p in data.get("parts") or ()),
+        file_id=data.get("file_id"),  # None from a server older than file_id in results
     )

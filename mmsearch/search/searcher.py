@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput, MediaError, UsageError
-from ..index.catalog import Catalog
-from ..index.manifest import Manifest, check_model, open_reader, space_infos
+from ..index.facade import Index
+from ..index.location import IndexLocation
+from ..index.manifest import check_model, space_infos
 from ..ingest.decode import load_image
 from ..models.clip import Embedder
 from ..models.precision import EmbedChoice
 from ..models.registry import load_embedder
 from ..paths import display_path
-from ..stores.faiss_store import Device
-from ..stores.protocol import VectorStore
+from ..stores.protocol import vector_device
 from ..types import MODALITY_KINDS, MODALITY_MEDIA, MediaKind, Moment, SegmentHit, SegmentKind
 from .calibration import PROBE_DEPTH, PROBE_TEXTS, Background, Calibration, probe_images
 from .channels import (
@@ -35,7 +35,7 @@ from .channels import (
 )
 from .fusion import DEFAULT_FUSION, FUSIONS, fuse, to_moments
 from .keyword import KeywordIndex, keyword_index
-from .like import example_evidence, parse_like
+from .like import LikeSpec, example_evidence, resolve_like
 from .people import FACE_BACKGROUND_CENTER, FACE_BACKGROUND_SPREAD, person_moments, photo_face, with_person
 from .people import SPACE as FACE_SPACE
 from .spaces import Spaces
@@ -54,7 +54,7 @@ class Query:
     image: Path | None = None
     modality: str = "any"
     top_k: int = 10
-    like: str | None = None  # PATH[@START-END] of an indexed file
+    like: LikeSpec | None = None  # query by example: an indexed file or a time range of it
     channels: tuple[str, ...] = ()  # empty: every channel that applies
     fusion: str = DEFAULT_FUSION
     weights: tuple[tuple[str, float], ...] = ()
@@ -65,10 +65,12 @@ class Query:
     face_index: int | None = None  # which face of the photo (1 = largest); None: the largest
     person: str | None = None  # a person's id or name: alone, their moments; with a query, only moments with them
 
-    def validate(self) -> None:
+    def validate(self, like_pending: bool = False) -> None:
+        """UsageError for what no index can answer; `like_pending`: an example is given but not resolved yet
+        (the CLI resolves `--like PATH` once the index is open)."""
         if self.text is not None and not self.text.strip():
             raise UsageError("the query text is empty")
-        given = sum(x is not None for x in (self.text, self.image, self.like, self.face))
+        given = sum(x is not None for x in (self.text, self.image, self.like, self.face)) + like_pending
         if given == 0 and self.person is None:
             raise UsageError("give a query text or --image PATH (or --like PATH[@START-END], --face PHOTO, --person)")
         if given > 1:
@@ -87,7 +89,7 @@ class Query:
         if self.fusion not in FUSIONS:
             raise UsageError(f"--fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.like is not None:
-            parse_like(self.like)
+            self.like.validate()
         self._validate_filters()
 
     def _validate_filters(self) -> None:
@@ -114,7 +116,7 @@ class Query:
     @property
     def label(self) -> str:
         if self.like is not None:
-            return parse_like(self.like).label
+            return self.like.label
         if self.face is not None:
             return f"face:{display_path(self.face)}"
         if self.text is None and self.image is None:
@@ -167,20 +169,14 @@ def read_query_image(path: Path) -> np.ndarray:
 class Searcher:
     """A read-only view of an index's last committed state, with the model that built it."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        manifest: Manifest,
-        store: VectorStore,
-        embedder: Embedder,
-        index_dir: Path | None = None,
-        resident: bool = True,
-    ) -> None:
-        self.catalog = catalog
-        self.manifest = manifest
-        self.store = store
+    def __init__(self, index: Index, embedder: Embedder, resident: bool = True) -> None:
+        self.index = index
+        self.catalog = catalog = index.catalog
+        self.manifest = manifest = index.manifest
+        self.store = store = index.store
         self.embedder = embedder
-        self.index_dir = index_dir
+        # A shared index has no local directory: its keyword index is built from the catalog, in memory.
+        self.index_dir = index_dir = None if index.location.shared else index.location.directory
         self._keyword: KeywordIndex | None = None
         self._media: dict[int, MediaKind] | None = None
         self.spaces = Spaces(catalog, space_infos(manifest.raw), "cpu")
@@ -190,20 +186,15 @@ class Searcher:
     @classmethod
     def open(
         cls,
-        index_dir: Path,
+        index_dir: Path | IndexLocation,
         model: str | None = None,
         embedder: Embedder | None = None,
-        device: Device = "auto",
+        device: str = "auto",  # where the model runs (auto, cpu, cuda, gpu, mps) and the vectors are searched
         catalog_url: str | None = None,  # postgresql://: a shared index; index_dir is then not read
         resident: bool = True,  # False for one query: resolve hits through the catalog, build no segment table
     ) -> Searcher:
-        catalog: Catalog
-        if catalog_url:
-            from ..index.shared import open_shared_reader
-
-            catalog, manifest, store = open_shared_reader(catalog_url, device)
-        else:
-            catalog, manifest, store = open_reader(index_dir, device)
+        index = Index.read(IndexLocation.of(index_dir, catalog_url), vector_device(device))
+        manifest = index.manifest
         try:
             check_model(manifest, model)
             if embedder is None:
@@ -211,15 +202,12 @@ class Searcher:
             elif embedder.spec.raw != manifest.model:
                 check_model(manifest, embedder.spec.raw)
         except BaseException:
-            catalog.close()
-            store.close()
+            index.close()
             raise
-        # A shared index has no local directory: its keyword index is built from the catalog, in memory.
-        return cls(catalog, manifest, store, embedder, None if catalog_url else index_dir, resident)
+        return cls(index, embedder, resident)
 
     def close(self) -> None:
-        self.catalog.close()
-        self.store.close()
+        self.index.close()
 
     def keyword_index(self) -> KeywordIndex:
         if self._keyword is None:
@@ -230,11 +218,15 @@ class Searcher:
                 self._keyword = keyword_index(self.catalog, self.index_dir, self.manifest.generation)
         return self._keyword
 
+    def like(self, spec: str) -> LikeSpec:
+        """`PATH[@START-END]` of a file in this index (it need not be on disk any more) as a query by example."""
+        return resolve_like(self.catalog, spec)
+
     def evidence(self, query: Query) -> Evidence:
         """What the query offers each channel: a CLIP vector for text and image queries, stored vectors for --like;
         a text query is also embedded once into each extra space a wanted channel searches."""
         if query.like is not None:
-            return example_evidence(self.catalog, self.store, parse_like(query.like))
+            return example_evidence(self.catalog, self.store, query.like)
         if query.text is not None:
             text = query.text.strip()
             named = query.channels or [n for n in CHANNELS if CHANNEL_KINDS[n] & query.segment_kinds]

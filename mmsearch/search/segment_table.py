@@ -69,7 +69,8 @@ class SegmentTable:
             start, end = _time(start), _time(end)
             if exclude is not None and exclude.covers(file_id, start, end):
                 continue
-            out.append((file_id, SegmentHit(i, self.paths[file_id], _KINDS[kind], start, end, score, texts.get(i))))
+            hit = SegmentHit(i, self.paths[file_id], _KINDS[kind], start, end, score, texts.get(i), file_id)
+            out.append((file_id, hit))
             if limit is not None and len(out) >= limit:
                 break
         return out
@@ -103,7 +104,7 @@ class CatalogSegments:
             r = records.get(i)
             if r is None or r.kind not in kinds or (exclude is not None and exclude.covers(r.file_id, r.start, r.end)):
                 continue
-            out.append((r.file_id, SegmentHit(i, r.path, r.kind, r.start, r.end, score, r.text)))
+            out.append((r.file_id, SegmentHit(i, r.path, r.kind, r.start, r.end, score, r.text, r.file_id)))
             if limit is not None and len(out) >= limit:
                 break
         return out

@@ -9,7 +9,7 @@ WINDOW_PAD_SECONDS on each side and clipped to the shot (at most MAX_WINDOW_SECO
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..types import SegmentHit, SegmentKind
 from .moments import TOUCH_GAP, grow_runs, merge_hits
@@ -86,4 +86,4 @@ def _windows(timed: list[SegmentHit]) -> list[list[SegmentHit]]:
 
 def _widen(hits: Sequence[SegmentHit], start: float | None, end: float | None) -> SegmentHit:
     best = max(hits, key=lambda h: h.score)
-    return SegmentHit(best.segment_id, best.path, best.kind, start, end, best.score, best.text)
+    return replace(best, start=start, end=end)

@@ -63,6 +63,7 @@ def _joined(chain: Sequence[Moment], score: float) -> Moment:
         hits=tuple(h for m in chain for h in m.hits),
         channels=dict(first.channels),
         parts=tuple(chain),
+        file_id=first.file_id,
     )
 
 

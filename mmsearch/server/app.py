@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
-from ..stores.faiss_store import Device
 from . import discovery
 from .docs import DOCS_ASSETS, add_docs
 from .live import LiveIndex, limit_threads
@@ -53,7 +52,7 @@ ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
 class ServerConfig:
     index_dir: Path
     token: str | None = None
-    device: Device = "auto"
+    device: str = "auto"  # --device: where the model runs (auto, cpu, cuda, gpu, mps)
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     threads: int | None = 1  # per query, for the model and FAISS; None leaves the libraries' defaults
     # Where clients reach this server; written to the index's server file for `mmsearch query`. None: not announced.

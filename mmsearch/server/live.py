@@ -20,10 +20,9 @@ from typing import TypeVar
 from ..errors import CorruptIndex, IndexNotFound
 from ..index.catalog import Catalog, FileRecord
 from ..index.info import describe_index
-from ..index.manifest import require_index
+from ..index.location import IndexLocation, require_index
 from ..models.clip import Embedder
 from ..search.searcher import Query, Searcher
-from ..stores.faiss_store import Device
 from ..types import Moment
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ MAX_REOPENS = 3
 class LiveIndex:
     """One index directory, opened once (model included) and followed as it changes."""
 
-    def __init__(self, index_dir: Path, device: Device = "auto") -> None:
+    def __init__(self, index_dir: Path, device: str = "auto") -> None:
         self.index_dir = index_dir
         self.device = device
         self._searcher: Searcher | None = None
@@ -82,12 +81,9 @@ class LiveIndex:
         """The query's moments, each with the catalog record of its file (for media and thumbnail URLs)."""
 
         def work(searcher: Searcher) -> list[tuple[Moment, FileRecord]]:
-            moments = searcher.search(query)
-            segments = searcher.catalog.segments_by_ids(m.hits[0].segment_id for m in moments)
             found = []
-            for moment in moments:
-                segment = segments.get(moment.hits[0].segment_id)
-                record = self._files.get(segment.file_id) if segment is not None else None
+            for moment in searcher.search(query):
+                record = self._files.get(moment.file_id) if moment.file_id is not None else None
                 if record is not None:
                     found.append((moment, record))
             return found
@@ -100,7 +96,7 @@ class LiveIndex:
 
     def info(self) -> dict[str, object]:
         """`mmsearch info --json` of the live generation."""
-        return self.run(lambda s: describe_index(self.index_dir, s.catalog, s.manifest, s.store))
+        return self.run(lambda s: describe_index(s.index))
 
     def _reopen(self, stale: Searcher | None) -> Searcher:
         """Open the newest generation and make it live, unless another request already did."""
@@ -138,11 +134,7 @@ class LiveIndex:
         current = self._searcher
         if current is None:
             return None
-        catalog = Catalog.open(require_index(self.index_dir), readonly=True)
-        try:
-            model = catalog.manifest().get("model")
-        finally:
-            catalog.close()
+        model = IndexLocation(self.index_dir).saved_manifest().get("model")
         return current.embedder if model == current.embedder.spec.raw else None
 
 

@@ -19,7 +19,10 @@ class MomentOut(BaseModel):
     """One moment, as `mmsearch query --json` prints it."""
 
     path: str
-    kind: str = Field(description="Segment kind: frame (video), speech or image.")
+    file_id: int | None = Field(default=None, description="Catalog id of the file.")
+    kind: str = Field(
+        description="Segment kind: frame (video), speech, image, ocr (text on screen) or audio (a sound window)."
+    )
     start: float | None
     end: float | None
     score: float

@@ -14,7 +14,9 @@ from fastapi.staticfiles import StaticFiles
 
 from ..errors import MMSearchError, UsageError
 from ..index.catalog import FileRecord, fs_path
+from ..paths import display_path
 from ..search.fusion import DEFAULT_FUSION, parse_weights
+from ..search.like import LikeSpec
 from ..search.results import moment_json
 from ..search.searcher import Query
 from ..search.temporal import DEFAULT_WITHIN
@@ -129,9 +131,8 @@ def search(
         if record is None:
             raise NotFound(f"no file with id {number} in the index", hint="ids come from /api/search results")
         # Query by example reads the stored vectors: the file itself need not be on disk any more.
-        path = os.fsdecode(fs_path(record))
-        span = f"@{start:.3f}-{end:.3f}" if start is not None and end is not None else ""
-        query = options.query(like=path + span, text=q)  # both given: the CLI's "only one of" error
+        example = LikeSpec(record.id, start, end, display_path(fs_path(record)))
+        query = options.query(like=example, text=q)  # both given: the CLI's "only one of" error
     else:
         query = options.query(text=q)
     return _answer(live, query, query.label, options.explain, response)

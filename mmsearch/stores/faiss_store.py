@@ -8,20 +8,17 @@ The manifest also records the file's checksum, so damage to a generation file is
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import logging
 import os
 import re
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import CorruptIndex, DiskFull, UsageError
-from ..paths import VECTORS_PREFIX, VECTORS_SUFFIX, display_path
+from ..errors import REPAIR_HINT, CorruptIndex, DiskFull, UsageError, is_disk_full
+from ..paths import display_path
+from .faiss_files import file_checksum, generation_file
 from .faiss_index import (
     HNSW_EF_SEARCH,
     IndexKind,
@@ -34,16 +31,9 @@ from .faiss_index import (
     needs_rebuild,
     plan_for,
 )
+from .protocol import Device, SearchResult, empty_result
 
 log = logging.getLogger(__name__)
-
-Device = Literal["auto", "cpu", "gpu"]
-
-REPAIR_HINT = "`mmsearch check --repair` drops what cannot be read; the next `mmsearch index` re-embeds it"
-# Generation files older than the previous one stay this long after they stop being live, so that a reader
-# that read the manifest just before a commit can still open the generation it names (a reader lease by age).
-READER_GRACE_SECONDS = 15.0
-CHECKSUM_ALGORITHM = "sha256"
 
 
 def _faiss() -> Any:
@@ -59,22 +49,11 @@ def gpu_count() -> int:
 
 
 def use_gpu(device: Device) -> bool:
-    """`auto` picks the GPU when this faiss build reports one; `gpu` insists on it."""
+    """`auto` picks the GPU when this faiss build reports one; `gpu` and `cuda` insist on it."""
     n = gpu_count()
-    if device == "gpu" and n == 0:
+    if device in ("gpu", "cuda") and n == 0:
         raise UsageError("--device gpu: this faiss build sees no GPU", hint="install faiss-gpu on a CUDA machine")
     return device != "cpu" and n > 0
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    scores: np.ndarray
-    ids: np.ndarray
-
-
-def empty_result(n_queries: int) -> SearchResult:
-    empty = np.zeros((n_queries, 0))
-    return SearchResult(empty.astype(np.float32), empty.astype(np.int64))
 
 
 # faiss GPU indexes answer at most k = 2048 per query (and nprobe <= 2048); deeper searches run on the CPU copy.
@@ -305,14 +284,6 @@ def _read_index(path: Path, kind: IndexKind | None, mmap: bool) -> tuple[Any, bo
         ) from e
 
 
-def is_disk_full(e: BaseException) -> bool:
-    """ENOSPC/EDQUOT from the OS, or faiss' and SQLite's words for it."""
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(e).lower()
-    return "no space left" in text or "disk is full" in text or "disk quota" in text
-
-
 def _free_bytes(directory: Path) -> int:
     try:
         st = os.statvfs(directory)
@@ -321,59 +292,9 @@ def _free_bytes(directory: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def file_checksum(path: Path) -> str:
-    """`sha256:HEX` of a file's bytes, as recorded in the manifest for every vector generation."""
-    digest = hashlib.new(CHECKSUM_ALGORITHM)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return f"{CHECKSUM_ALGORITHM}:{digest.hexdigest()}"
-
-
-def verify_checksum(path: Path, expected: str | None) -> None:
-    """CorruptIndex when the file's bytes differ from what the manifest recorded (None: written before checksums)."""
-    if expected is None or not path.is_file():
-        return  # no checksum recorded, or no file: loading it says it is missing
-    if file_checksum(path) != expected:
-        raise CorruptIndex(
-            f"vector file {display_path(path)} is damaged (its checksum differs from the manifest's)", hint=REPAIR_HINT
-        )
-
-
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def generation_file(index_dir: Path, generation: int) -> Path:
-    return index_dir / f"{VECTORS_PREFIX}{generation:08d}{VECTORS_SUFFIX}"
-
-
-def generation_of(path: Path) -> int | None:
-    stem = path.name[len(VECTORS_PREFIX) :]
-    if not path.name.startswith(VECTORS_PREFIX) or not stem.endswith(VECTORS_SUFFIX):
-        return None
-    number = stem[: -len(VECTORS_SUFFIX)]
-    return int(number) if number.isdigit() else None
-
-
-def stale_generation_files(index_dir: Path, live: int, grace: float = READER_GRACE_SECONDS) -> list[Path]:
-    """Vector files no reader can need: older than the previous generation and out of the readers' grace period,
-    newer than the live one (a crashed commit), and temporaries (the caller holds the write lock)."""
-    stale = []
-    now = time.time()
-    for p in index_dir.glob(f"{VECTORS_PREFIX}*"):
-        number = generation_of(p)
-        if number is not None and live - 1 <= number <= live:
-            continue
-        if number is not None and number < live and grace > 0:
-            try:
-                if now - p.stat().st_mtime < grace:
-                    continue  # a reader may have read the manifest that named it a moment ago
-            except FileNotFoundError:
-                continue
-        stale.append(p)
-    return stale

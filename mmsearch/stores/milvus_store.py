@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import BackendUnavailable, UsageError
 from ..paths import display_path
-from .faiss_store import SearchResult, empty_result
+from .protocol import Device, Recovered, SearchResult, StoreConfig, StoreFault, VectorStore, empty_result
 
 log = logging.getLogger(__name__)
 
@@ -230,3 +230,59 @@ class MilvusStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+class MilvusBackend:
+    """The Milvus entry of the store registry: vectors in a collection the manifest names, nothing on local disk."""
+
+    name = "milvus"
+
+    def check_options(self, config: StoreConfig) -> None:
+        if not config.uri:
+            raise UsageError("--backend milvus needs --uri (a milvus-lite file path.db or http://host:19530)")
+        if config.index_type is not None:
+            raise UsageError("--index-type applies to the faiss backend (Milvus chooses its own index)")
+
+    def check_existing(self, raw: dict[str, str], config: StoreConfig) -> None:
+        if config.uri is not None and normalize_uri(config.uri) != raw.get("milvus_uri"):
+            raise UsageError(f"the index's vectors live at {raw.get('milvus_uri')}, not {config.uri}")
+
+    def reachable_from_other_hosts(self, config: StoreConfig) -> bool:
+        return config.uri is not None and is_server_uri(config.uri)  # milvus-lite files live on one host
+
+    def create(self, config: StoreConfig, index_dir: Path, dim: int, device: Device) -> VectorStore:
+        assert config.uri is not None  # check_options guarantees it
+        return MilvusStore.create(normalize_uri(config.uri), config.collection or default_collection(index_dir), dim)
+
+    def open(
+        self, raw: dict[str, str], index_dir: Path, device: Device, *, writer: bool, index_type: str | None = None
+    ) -> VectorStore:
+        return MilvusStore.open(raw["milvus_uri"], raw["milvus_collection"], int(raw["dim"]))
+
+    def index_type(self, raw: dict[str, str]) -> str:
+        return "milvus"
+
+    def inspect(self, raw: dict[str, str], index_dir: Path) -> tuple[VectorStore | None, list[StoreFault]]:
+        """Milvus keeps its own storage: what the server holds is compared with the catalog."""
+        return self.open(raw, index_dir, "cpu", writer=False), []
+
+    def strays(self, index_dir: Path, live: int) -> list[Path]:
+        return []
+
+    def retire(self, index_dir: Path, live: int, *, grace: bool = True) -> None:
+        """Nothing to retire: a collection has no generations."""
+
+    def recover(self, raw: dict[str, str], index_dir: Path) -> Recovered:
+        return Recovered(self.open(raw, index_dir, "cpu", writer=True))
+
+    def newest_generation(self, raw: dict[str, str], index_dir: Path) -> int:
+        return int(raw.get("vectors_generation", "0"))
+
+    def keep_only(self, index_dir: Path, live: int) -> None:
+        """Nothing local to drop."""
+
+    def reset(self, index_dir: Path) -> None:
+        """The collection is not touched: it may serve other hosts."""
+
+    def holds_files(self, index_dir: Path) -> bool:
+        return False

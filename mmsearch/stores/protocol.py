@@ -1,25 +1,42 @@
-"""The vector-store seam: one protocol that FAISS and Milvus stores satisfy, and a factory keyed by backend.
+"""The vector-store seam: what every store is (`VectorStore`), what every kind of store can do with its files or
+server (`StoreBackend`), and the store-neutral types between them and the index.
 
-index.py and search.py talk only to `VectorStore`; which store serves an index is recorded in its manifest
-(`backend`, plus `milvus_uri` / `milvus_collection` or `index_type`), so queries need no backend flags.
+`index/` talks only to these types; which store serves an index is recorded in its manifest (`backend`, plus
+what the backend's `persist` recorded), so queries need no backend flags. The registry is `registry.STORES`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
-from ..errors import CorruptIndex, UsageError
-from ..paths import display_path
-from .faiss_index import check_index_type, plan_from_manifest
-from .faiss_store import REPAIR_HINT, Device, FaissStore, SearchResult, generation_file
+# Where vectors are searched: `auto` picks a GPU when the store's build has one; `gpu` and `cuda` insist on it.
+Device = Literal["auto", "cpu", "gpu", "cuda"]
+DEVICES: tuple[Device, ...] = ("auto", "cpu", "gpu", "cuda")
 
-BACKEND_FAISS = "faiss"
-BACKEND_MILVUS = "milvus"
-BACKENDS = (BACKEND_FAISS, BACKEND_MILVUS)
+
+def vector_device(device: str) -> Device:
+    """The store's device for a `--device` value (validated by the CLI): vector search has no Apple MPS build."""
+    for known in DEVICES:
+        if device == known:
+            return known
+    return "cpu"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Per query row: scores (inner products, best first) and segment ids (-1 where a slot is empty)."""
+
+    scores: np.ndarray
+    ids: np.ndarray
+
+
+def empty_result(n_queries: int) -> SearchResult:
+    empty = np.zeros((n_queries, 0))
+    return SearchResult(empty.astype(np.float32), empty.astype(np.int64))
 
 
 class VectorStore(Protocol):
@@ -56,63 +73,89 @@ class StoreConfig:
     backend: str | None = None
     uri: str | None = None
     collection: str | None = None
-    index_type: str | None = None
-
-    def validate(self) -> None:
-        if self.backend is not None and self.backend not in BACKENDS:
-            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.backend == BACKEND_MILVUS and not self.uri:
-            raise UsageError("--backend milvus needs --uri (a milvus-lite file path.db or http://host:19530)")
-        if self.backend != BACKEND_MILVUS and (self.uri or self.collection):
-            raise UsageError("--uri and --collection go with --backend milvus")
-        if self.index_type is not None:
-            check_index_type(self.index_type)
-            if self.backend == BACKEND_MILVUS:
-                raise UsageError("--index-type applies to the faiss backend (Milvus chooses its own index)")
+    index_type: str | None = None  # validated by the backend's `check_options` (registry.check_store_options)
 
 
-def create_store(config: StoreConfig, index_dir: Path, dim: int, device: Device = "auto") -> VectorStore:
-    if config.backend == BACKEND_MILVUS:
-        from .milvus_store import MilvusStore, default_collection, normalize_uri
+@dataclass(frozen=True)
+class StoreFault:
+    """Something `mmsearch check` found wrong with the vectors themselves (not with the catalog)."""
 
-        assert config.uri is not None  # validate() guarantees it
-        collection = config.collection or default_collection(index_dir)
-        return MilvusStore.create(normalize_uri(config.uri), collection, dim)
-    return FaissStore.create(dim, device, config.index_type or "auto")
-
-
-def open_store(
-    raw: dict[str, str], index_dir: Path, generation: int, device: Device, *, writer: bool, index_type: str | None
-) -> VectorStore:
-    """The store a manifest names. Readers memory-map FAISS files; the writer reads them (it changes them)."""
-    backend = raw.get("backend", BACKEND_FAISS)
-    dim = int(raw["dim"])
-    if backend == BACKEND_MILVUS:
-        from .milvus_store import MilvusStore
-
-        return MilvusStore.open(raw["milvus_uri"], raw["milvus_collection"], dim)
-    path = generation_file(index_dir, generation)
-    try:
-        plan = plan_from_manifest(raw["index_type"], raw.get("index_params", "")) if "index_type" in raw else None
-    except ValueError as e:
-        raise CorruptIndex(
-            f"the manifest's index type of {display_path(index_dir)} is damaged ({e})", hint=REPAIR_HINT
-        ) from e
-    store = FaissStore.load(path, device, plan, mmap=not writer)
-    store.requested = index_type or raw.get("index_type_requested", "auto")
-    return store
+    code: str
+    message: str
+    fixable: bool = True
+    fatal: bool = False
 
 
-def check_backend(raw: dict[str, str], config: StoreConfig) -> None:
-    """An existing index keeps its backend: asking for another is an error, not a silent switch."""
-    have = raw.get("backend", BACKEND_FAISS)
-    if config.backend is not None and config.backend != have:
-        raise UsageError(
-            f"the index stores its vectors in {have}, not {config.backend}",
-            hint="build another index with --index DIR to use the other backend",
-        )
-    if config.uri is not None and have == BACKEND_MILVUS:
-        from .milvus_store import normalize_uri
+@dataclass(frozen=True)
+class Recovered:
+    """The vectors `check --repair` could vouch for, and what it had to fall back on (None: nothing)."""
 
-        if normalize_uri(config.uri) != raw.get("milvus_uri"):
-            raise UsageError(f"the index's vectors live at {raw.get('milvus_uri')}, not {config.uri}")
+    store: VectorStore
+    note: str | None = None
+
+
+class StoreBackend(Protocol):
+    """One kind of vector store: one module in stores/ and one entry in `registry.STORES`.
+
+    Everything that depends on where a kind keeps its vectors (files and their checksums, a server's
+    collection) is here, so that index/ never names a backend.
+    """
+
+    name: str
+
+    def check_options(self, config: StoreConfig) -> None:
+        """UsageError for options this backend cannot take (before anything is created)."""
+        ...
+
+    def check_existing(self, raw: dict[str, str], config: StoreConfig) -> None:
+        """UsageError when `config` asks an existing index of this backend for something else (another URI)."""
+        ...
+
+    def reachable_from_other_hosts(self, config: StoreConfig) -> bool:
+        """True when vectors stored with `config` can be shared by workers and query hosts on other machines."""
+        ...
+
+    def create(self, config: StoreConfig, index_dir: Path, dim: int, device: Device) -> VectorStore: ...
+
+    def open(
+        self, raw: dict[str, str], index_dir: Path, device: Device, *, writer: bool, index_type: str | None = None
+    ) -> VectorStore:
+        """The live vectors the manifest `raw` names, verified as far as is cheap (CorruptIndex when damaged).
+        Readers may memory-map; the writer loads what it will change."""
+        ...
+
+    def index_type(self, raw: dict[str, str]) -> str:
+        """The kind of search index, for `info`."""
+        ...
+
+    def inspect(self, raw: dict[str, str], index_dir: Path) -> tuple[VectorStore | None, list[StoreFault]]:
+        """For `check`: the live vectors read in full (every byte verified), or None and why not."""
+        ...
+
+    def strays(self, index_dir: Path, live: int) -> list[Path]:
+        """Leftovers no reader needs (old generations, temporaries), for `check`."""
+        ...
+
+    def retire(self, index_dir: Path, live: int, *, grace: bool = True) -> None:
+        """Delete what `live` made obsolete (the writer holds the lock); `grace` spares what readers may still open."""
+        ...
+
+    def recover(self, raw: dict[str, str], index_dir: Path) -> Recovered:
+        """For `check --repair`: the best vectors that can be vouched for (never invented)."""
+        ...
+
+    def newest_generation(self, raw: dict[str, str], index_dir: Path) -> int:
+        """The highest generation the manifest or the store names: a repaired one is written above it."""
+        ...
+
+    def keep_only(self, index_dir: Path, live: int) -> None:
+        """After a repair: drop every generation but the live one."""
+        ...
+
+    def reset(self, index_dir: Path) -> None:
+        """Drop every local vector file (a repair that could not vouch for the catalog)."""
+        ...
+
+    def holds_files(self, index_dir: Path) -> bool:
+        """True when `index_dir` holds this backend's files (repair uses it when the manifest lost its backend)."""
+        ...

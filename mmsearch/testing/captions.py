@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MediaError
-from .media import _ffmpeg, _lavfi
+from .media import lavfi_source, run_ffmpeg
 
 # Fonts tried in order; DejaVu ships with most Linux distributions (fonts-dejavu-core).
 FONT_CANDIDATES = (
@@ -68,8 +68,8 @@ def make_captioned_video(
         raise MediaError("ffmpeg is not on PATH")
     font = find_font()
     filters = ",".join(["format=yuv420p", *(_drawtext(c, font) for c in captions)])
-    source = f"{_lavfi(background, size, fps)},trim=duration={duration}"
-    _ffmpeg("-f", "lavfi", "-i", source, "-vf", filters, "-c:v", "libx264", "-preset", "ultrafast", str(path))
+    source = f"{lavfi_source(background, size, fps)},trim=duration={duration}"
+    run_ffmpeg("-f", "lavfi", "-i", source, "-vf", filters, "-c:v", "libx264", "-preset", "ultrafast", str(path))
     return path
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .media import _ffmpeg
+from .media import run_ffmpeg
 
 # The photographs tests and benchmarks compose from (never copied into the repository); MMSEARCH_FACES_DIR moves it.
 FACES_DIR = Path(os.environ.get("MMSEARCH_FACES_DIR") or Path(__file__).resolve().parents[3] / "shared" / "faces")
@@ -96,7 +96,7 @@ def compose_faces(
     labels = "".join(f"[s{i}]" for i in range(len(scenes)))
     graph = ";".join([*graphs, f"{labels}concat=n={len(scenes)}:v=1:a=0,format=yuv420p[v]"])
     out = ["-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-r", str(fps), "-movflags", "+faststart"]
-    _ffmpeg(*inputs, "-filter_complex", graph, *out, str(path))
+    run_ffmpeg(*inputs, "-filter_complex", graph, *out, str(path))
     return FaceVideo(path, start, tuple(spans))
 
 

@@ -138,7 +138,7 @@ def _run(cmd: Sequence[str], stdin: bytes | None = None) -> str:
         raise MediaError(f"{Path(cmd[0]).name} failed (exit {e.returncode}): {stderr}") from e
 
 
-def _ffmpeg(*args: str) -> None:
+def run_ffmpeg(*args: str) -> None:
     _run([_tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args])
 
 
@@ -209,7 +209,7 @@ def _mix(utterances: Sequence[Utterance], duration: float) -> tuple[np.ndarray, 
     return np.round(track * 32767).astype(np.int16), tuple(spans)
 
 
-def _lavfi(source: str, size: tuple[int, int], fps: int) -> str:
+def lavfi_source(source: str, size: tuple[int, int], fps: int) -> str:
     """lavfi source spec for a colour or pattern (colours as 0xRRGGBB so names mean what PIL says)."""
     spec = f"s={size[0]}x{size[1]}:r={fps}"
     rgb = source_rgb(source)
@@ -232,7 +232,7 @@ def _shot_frames(shots: Sequence[Shot], fps: int) -> list[int]:
 def _video_graph(shots: Sequence[Shot], frames: Sequence[int], size: tuple[int, int], fps: int) -> str:
     """filter_complex that trims each source to its frame count and concatenates them into [v]."""
     parts = [
-        f"{_lavfi(s.source, size, fps)},trim=end_frame={n},setpts=PTS-STARTPTS[s{i}]"
+        f"{lavfi_source(s.source, size, fps)},trim=end_frame={n},setpts=PTS-STARTPTS[s{i}]"
         for i, (s, n) in enumerate(zip(shots, frames, strict=True))
     ]
     labels = "".join(f"[s{i}]" for i in range(len(shots)))
@@ -269,7 +269,7 @@ def make_video(
             inputs = ["-i", str(wav)]
             outputs += ["-map", "0:a", "-c:a", "aac", "-b:a", "64k"]
         graph = _video_graph(shots, frames, size, fps)
-        _ffmpeg(*inputs, "-filter_complex", graph, *outputs, "-movflags", "+faststart", str(path))
+        run_ffmpeg(*inputs, "-filter_complex", graph, *outputs, "-movflags", "+faststart", str(path))
     shot_spans = tuple(ShotSpan(a, b, s.source) for a, b, s in zip(bounds, bounds[1:], shots, strict=False))
     return VideoTruth(path, duration, cuts=tuple(bounds[1:-1]), shots=shot_spans, utterances=spans,
                       fps=fps, size=size, has_audio=audio)  # fmt: skip
@@ -288,7 +288,7 @@ def make_audio(path: str | Path, utterances: Sequence[Utterance], duration: floa
     with tempfile.TemporaryDirectory(prefix="mmsearch-audio-") as tmp:
         wav = Path(tmp) / "track.wav"
         _write_wav(wav, track, SAMPLE_RATE)
-        _ffmpeg("-i", str(wav), *_AUDIO_CODECS[suffix], str(path))
+        run_ffmpeg("-i", str(wav), *_AUDIO_CODECS[suffix], str(path))
     return AudioTruth(path=path, duration=duration, utterances=spans)
 
 
@@ -300,8 +300,8 @@ def make_image(path: str | Path, source: str, size: tuple[int, int] = (320, 240)
     quality = [] if path.suffix.lower() == ".png" else ["-q:v", "2"]  # near-lossless jpeg
     # -update 1 writes exactly this file name, so a "%" in it is never read as a sequence pattern.
     # Generating in rgb24 keeps colours exact in a PNG; lavfi would otherwise pick yuv420p and round them.
-    lavfi = ["-f", "lavfi", "-i", f"{_lavfi(source, size, 25)},format=rgb24"]
-    _ffmpeg(*lavfi, "-frames:v", "1", *quality, "-update", "1", str(path))
+    lavfi = ["-f", "lavfi", "-i", f"{lavfi_source(source, size, 25)},format=rgb24"]
+    run_ffmpeg(*lavfi, "-frames:v", "1", *quality, "-update", "1", str(path))
     return path
 
 
@@ -331,7 +331,7 @@ def extract_frame(video_path: str | Path, t: float, out_path: str | Path) -> Pat
     start = Fraction(math.floor(t * rate + 1e-6)) / rate
     out_path.unlink(missing_ok=True)
     seek = ["-ss", f"{float(start):.6f}"]
-    _ffmpeg(*seek, "-i", str(video_path), "-frames:v", "1", "-update", "1", str(out_path))
+    run_ffmpeg(*seek, "-i", str(video_path), "-frames:v", "1", "-update", "1", str(out_path))
     if not out_path.exists():
         raise MediaError(f"{video_path}: no frame at {t}s (past the end?)")
     return out_path
