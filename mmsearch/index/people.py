@@ -184,13 +184,16 @@ class PeopleCatalog:
         for person in sorted({p for p in persons if p >= first_new}):
             self._conn.execute("INSERT INTO people (id, name, first_seen) VALUES (?, NULL, ?)", (person, now))
         placed = {ids[n]: person for n, person in zip(todo, persons, strict=True)}
-        for segment_id, person in placed.items():
-            self._conn.execute("UPDATE face_tracks SET person_id = ? WHERE segment_id = ?", (person, segment_id))
-            self._conn.execute(
-                "INSERT INTO face_tracks (segment_id, person_id, size, crop) SELECT ?, ?, 0, NULL"
-                " WHERE NOT EXISTS (SELECT 1 FROM face_tracks WHERE segment_id = ?)",
-                (segment_id, person, segment_id),
-            )
+        have = {int(r[0]) for r in self._conn.execute("SELECT segment_id FROM face_tracks WHERE person_id IS NULL")}
+        self._conn.executemany(
+            "UPDATE face_tracks SET person_id = ? WHERE segment_id = ?",
+            [(person, segment) for segment, person in placed.items() if segment in have],
+        )
+        # Tracks copied from another file's content (a duplicate, a move) come without a crop.
+        self._conn.executemany(
+            "INSERT INTO face_tracks (segment_id, person_id, size, crop) VALUES (?, ?, 0, NULL)",
+            [(segment, person) for segment, person in placed.items() if segment not in have],
+        )
         return placed
 
     def people(self) -> list[Person]:
