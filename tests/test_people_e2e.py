@@ -199,3 +199,36 @@ def test_query_and_people_errors(archive: tuple[dict[str, FaceVideo], Path], tmp
     assert "itself" in cli("people", "merge", "1", "1", "--index", index, code=2)
     assert "cannot be empty" in cli("people", "name", "1", "  ", "--index", index, code=2)
     assert "no index" in cli("people", "--index", tmp_path / "none", code=2)
+
+
+def test_http_people_routes(archive: tuple[dict[str, FaceVideo], Path], index: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from mmsearch.server.app import ServerConfig, create_app
+
+    videos = archive[0]
+    obama = person_in(archive[1], "obama.mp4", 0.0)
+    with TestClient(create_app(ServerConfig(index))) as client:
+        people = client.get("/api/people").json()
+        assert sorted(p["tracks"] for p in people) == [2, 4] and all(p["crop_url"] for p in people)
+        crop = client.get(f"/api/people/{obama}/crop")
+        assert crop.status_code == 200 and crop.content[:2] == b"\xff\xd8"
+        named = client.patch(f"/api/people/{obama}", json={"name": "Barack Obama"})
+        assert named.status_code == 200 and named.json()["name"] == "Barack Obama"
+        assert client.get("/api/people/barack%20obama").json()["id"] == obama
+        moments = client.get("/api/search", params={"person": "Barack Obama", "top_k": 10}).json()["results"]
+        assert len(moments) == 4 and all(matches(r, truth(videos, "obama")) for r in moments)
+        assert all(r["media_url"] == f"/media/{r['file_id']}" for r in moments)
+        with photo("obama2.jpg").open("rb") as f:
+            found = client.post("/api/search/face", files={"image": ("o.jpg", f, "image/jpeg")}).json()["results"]
+        assert found and all(matches(r, truth(videos, "obama")) for r in found)
+        text = client.get("/api/search", params={"q": "Barack Obama", "channel": "people"}).json()["results"]
+        assert len(text) == 4
+        other = next(p["id"] for p in people if p["id"] != obama)
+        assert client.get("/api/people/42").status_code == 404
+        assert client.patch(f"/api/people/{other}", json={"name": " "}).status_code == 422
+        assert client.post(f"/api/people/{obama}/merge", json={"other": str(obama)}).status_code == 422
+        gone = client.delete(f"/api/people/{other}")
+        assert gone.status_code == 200 and gone.json()["tracks"] == 2
+        assert [p["id"] for p in client.get("/api/people").json()] == [obama]
+        assert client.delete(f"/api/people/{other}").status_code == 404

@@ -18,11 +18,21 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MMSearchError, UsageError
+from ..errors import (
+    BackendUnavailable,
+    BadInput,
+    CorruptIndex,
+    IndexLocked,
+    IndexNotFound,
+    MMSearchError,
+    PersonNotFound,
+    UsageError,
+)
 from . import discovery
 from .docs import DOCS_ASSETS, add_docs
 from .live import LiveIndex, limit_threads
 from .media import NotFound
+from .people import people_api
 from .ranges import RangeNotSatisfiable
 from .routes import PAGE_PATHS, UploadTooLarge, api, page
 
@@ -42,6 +52,8 @@ ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
     (UploadTooLarge, 413),
     (RangeNotSatisfiable, 416),
     (BadInput, 400),
+    (PersonNotFound, 404),
+    (IndexLocked, 409),
     (UsageError, 422),
     (CorruptIndex, 503),
     (BackendUnavailable, 503),
@@ -85,6 +97,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.config = config
     app.include_router(api)
+    app.include_router(people_api)
     app.include_router(page)
     add_docs(app)
     _add_error_handlers(app)

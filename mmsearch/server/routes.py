@@ -121,6 +121,9 @@ def search(
     like: Annotated[str | None, Param(description="Query by example: a file_id from a result.")] = None,
     start: Annotated[float | None, Param(ge=0, description="With like: start of the example, seconds.")] = None,
     end: Annotated[float | None, Param(ge=0, description="With like: end of the example, seconds.")] = None,
+    person: Annotated[
+        str | None, Param(description="A person's id or name: alone, their moments; else a filter.")
+    ] = None,
 ) -> dict[str, Any]:
     """Moments matching a text (`q`) or an indexed example (`like`): the results of `mmsearch query --json`."""
     if (start is None) != (end is None):
@@ -132,10 +135,10 @@ def search(
             raise NotFound(f"no file with id {number} in the index", hint="ids come from /api/search results")
         # Query by example reads the stored vectors: the file itself need not be on disk any more.
         example = LikeSpec(record.id, start, end, display_path(fs_path(record)))
-        query = options.query(like=example, text=q)  # both given: the CLI's "only one of" error
+        query = options.query(like=example, text=q, person=person)  # both given: the CLI's "only one of" error
     else:
-        query = options.query(text=q)
-    return _answer(live, query, query.label, options.explain, response)
+        query = options.query(text=q, person=person)
+    return answer(live, query, query.label, options.explain, response)
 
 
 @api.post(
@@ -164,7 +167,7 @@ def search_image(
                     raise UploadTooLarge(f"the image is larger than {limit} bytes", hint="send a smaller image")
                 out.write(chunk)
         query = options.query(image=path)
-        return _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+        return answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
 
 
 @api.get("/api/info", summary="What the index holds", response_model=IndexInfo, responses=ERRORS)
@@ -206,7 +209,7 @@ def favicon() -> FileResponse:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
-def _answer(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
+def answer(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
     found = live.search(query)
     response.headers[INDEX_HEADER] = os.fsdecode(live.index_dir.resolve())
     if live.untrained_model:
