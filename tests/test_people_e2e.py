@@ -232,3 +232,42 @@ def test_http_people_routes(archive: tuple[dict[str, FaceVideo], Path], index: P
         assert gone.status_code == 200 and gone.json()["tracks"] == 2
         assert [p["id"] for p in client.get("/api/people").json()] == [obama]
         assert client.delete(f"/api/people/{other}").status_code == 404
+
+
+def test_page_people_strip_name_in_place_and_find_by_face(
+    archive: tuple[dict[str, FaceVideo], Path], index: Path, tmp_path: Path
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.is_file():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from mmsearch.server.app import ServerConfig, create_app
+    from mmsearch.testing.server import serving
+
+    obama = person_in(archive[1], "obama.mp4", 0.0)
+    with sync_api.sync_playwright() as p, serving(create_app(ServerConfig(index))) as url:
+        browser = p.chromium.launch(executable_path=str(chromium))
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector(".person img")
+        assert page.locator(".person").count() == 2
+        # Name in place, then click the person: every moment of theirs, from the URL ?person=ID.
+        chip = page.locator(".person").nth(obama - 1)
+        chip.locator(".rename").click()
+        chip.locator("input").fill("Barack Obama")
+        chip.locator("input").press("Enter")
+        page.wait_for_selector(".person .who:text('Barack Obama')")
+        page.click(".person .who:text('Barack Obama')")
+        page.wait_for_selector(".card")
+        assert f"person={obama}" in page.url and page.locator(".card").count() == 4
+        assert page.locator(".card .badge").first.inner_text().lower() == "face"  # CSS upper-cases badges
+        page.screenshot(path=str(tmp_path / "people.png"), full_page=True)
+        # A photo given to "Find by face…" finds the person it shows.
+        page.set_input_files("#face-image", str(photo("biden2.jpg")))
+        page.wait_for_function("() => document.querySelector('#status').textContent.includes('for face:')")
+        names = page.eval_on_selector_all(".card .name", "els => els.map(e => e.textContent)")
+        assert names == ["pair.mp4"], names
+        browser.close()
+    assert errors == []

@@ -235,7 +235,7 @@ def _thumbnail_url(moment: Moment, record: FileRecord) -> str | None:
         return None
     if record.kind is MediaKind.IMAGE or moment.start is None:
         return f"/thumbnail/{record.id}"
-    # A shot's middle frame shows it best (its first may be a cut); speech shows the moment it starts.
-    middle = moment.kind is SegmentKind.FRAME and moment.end is not None
+    # A shot's (or face track's) middle frame shows it best (its first may be a cut); speech shows where it starts.
+    middle = moment.kind in (SegmentKind.FRAME, SegmentKind.FACE) and moment.end is not None
     t = (moment.start + moment.end) / 2 if middle and moment.end is not None else moment.start
     return f"/thumbnail/{record.id}?t={t:.1f}"

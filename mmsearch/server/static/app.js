@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound" };
+const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound", face: "face" };
 let lastWords = [];
 let channelLabels = {}; // channel name -> the label /api/info gives it
 let channelQueries = {}; // channel name -> the queries it can search with (text, image, like)
@@ -35,6 +35,7 @@ function stateFromUrl() {
   return {
     q: p.get("q") || "",
     like: p.get("like"),
+    person: p.get("person"), // a person's id (people.js): their moments, or a filter on the words
     start: p.get("start"),
     end: p.get("end"),
     modality: p.get("modality") || "any",
@@ -110,6 +111,7 @@ function searchParams(state, kind = "text") {
   } else if (state.q) {
     p.set("q", state.q);
   }
+  if (state.person) p.set("person", state.person);
   if (state.modality && state.modality !== "any") p.set("modality", state.modality);
   for (const c of fitting(state.channels || [], state.like ? "like" : kind)) p.append("channel", c);
   if (state.explain) p.set("explain", "1");
@@ -165,7 +167,7 @@ function showError(body, status) {
 async function runFromUrl() {
   const state = stateFromUrl();
   showInForm(state);
-  if (!state.q && !state.like) {
+  if (!state.q && !state.like && !state.person) {
     $("#results").innerHTML = "";
     setStatus("Type what you are looking for, or drop an image anywhere on the page.");
     return;
