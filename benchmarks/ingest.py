@@ -112,18 +112,18 @@ def decode_only(media_dir: Path, workers: int, fps: float, shots: str) -> tuple[
     """(video seconds, wall seconds, decoded frames, CPU seconds of the workers) for decoding every video in
     worker processes."""
     from mmsearch.ingest.discover import discover
-    from mmsearch.ingest.workers import DecodeTask, WorkerPool
+    from mmsearch.ingest.workers import DecodeSettings, DecodeTask, Frames, WorkerPool
 
     cpu0 = cpu_seconds(resource.RUSAGE_CHILDREN)  # the workers' CPU time counts once they are reaped
     with WorkerPool(workers) as pool:
         files = discover([media_dir], pool.probe).files
-        tasks = [DecodeTask(m, fps, 32, shots, False, 300.0) for m in files]
+        tasks = [DecodeTask(m, DecodeSettings(fps, 32, shots, 300.0), audio=False) for m in files]
         list(pool.decode(tasks[:1]))  # start the workers (process spawn is not decode work)
         frames = []
         t0 = time.perf_counter()
         for event in pool.decode(tasks):
-            if event.kind == "frames":
-                frames.extend(event.payload.frames)
+            if isinstance(event, Frames):
+                frames.extend(event.batch.frames)
         wall = time.perf_counter() - t0
     # Probing and spawning are in the CPU time too, so the decode CPU share is an upper bound.
     return sum(m.duration or 0.0 for m in files), wall, frames, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0

@@ -3,6 +3,7 @@ remembered with their content hash; one decode pass per video feeds both shot de
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -17,12 +18,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from mmsearch.cli import ingest as cli_ingest
 from mmsearch.cli.app import app
 from mmsearch.ingest import workers
 from mmsearch.ingest.discover import probe
-from mmsearch.ingest.pipeline import Pipeline
 from mmsearch.ingest.runner import IngestOptions, run_ingest
-from mmsearch.ingest.workers import Budget, DecodeTask, Event
+from mmsearch.ingest.workers import Budget, DecodeSettings, DecodeTask, FileEvent, Frames, Idle, Shots
 from mmsearch.testing.media import Shot, make_video
 
 runner = CliRunner()
@@ -42,8 +43,8 @@ def _killer(sig: signal.Signals, target: str) -> Any:
     """Kill the decode worker with `sig` when its first frames of `target` arrive: mid-file."""
     done: list[bool] = []
 
-    def on_event(event: Event) -> None:
-        if not done and event.kind == "frames" and event.media is not None and event.media.path.name == target:
+    def on_event(event: FileEvent | Idle) -> None:
+        if not done and isinstance(event, Frames) and event.media.path.name == target:
             for child in mp.active_children():
                 if child.name == "mmsearch-decode" and child.pid is not None:
                     os.kill(child.pid, sig)
@@ -85,7 +86,9 @@ def test_crashed_decode_worker_costs_only_its_file(folder: Path, tmp_path: Path,
 def test_cli_reports_crash_in_one_line_and_exits_1(
     folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Pipeline, "on_event", staticmethod(_killer(signal.SIGSEGV, "b_long.mp4")))
+    monkeypatch.setattr(
+        cli_ingest, "run_ingest", functools.partial(run_ingest, on_event=_killer(signal.SIGSEGV, "b_long.mp4"))
+    )
     result = runner.invoke(app, ["index", str(folder), "--index", str(tmp_path / "i"), "--model", "test:hash",
                                  "--no-asr", "--shots", "adaptive", "--workers", "1", "--batch-size", "4"])  # fmt: skip
     lines = [line for line in result.stderr.splitlines() if "b_long.mp4" in line]
@@ -123,10 +126,10 @@ def test_a_video_is_opened_for_decoding_once(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(scenedetect, "open_video", no_second_decoder)
     media = probe(video.path)
     opened.clear()  # probing reads the header; decoding starts here
-    events = list(workers._decode(DecodeTask(media, 1.0, 32, "adaptive", False, 60.0)))
+    events = list(workers._decode(DecodeTask(media, DecodeSettings(1.0, 32, "adaptive", 60.0), audio=False)))
     assert opened == [str(video.path)]
-    frames = np.concatenate([e.payload.times for e in events if e.kind == "frames"])
-    shots, _seconds = next(e.payload for e in events if e.kind == "shots")
+    frames = np.concatenate([e.batch.times for e in events if isinstance(e, Frames)])
+    shots = next(e.shots for e in events if isinstance(e, Shots))
     assert list(frames) == [0.0, 1.0]
     assert [(round(a, 2), round(b, 2)) for a, b in shots] == [(0.0, 1.0), (1.0, 2.0)]
 

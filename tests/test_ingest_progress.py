@@ -13,7 +13,7 @@ import pytest
 
 from mmsearch.cli import ui
 from mmsearch.ingest.runner import AsrOptions, IngestOptions, run_ingest
-from mmsearch.ingest.workers import Event
+from mmsearch.ingest.workers import FileEvent, Idle
 from mmsearch.models.registry import load_embedder
 from mmsearch.testing.media import Shot, Utterance, make_audio, make_video
 from mmsearch.types import FileFailure
@@ -24,6 +24,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+
+    def begin(self) -> None:
+        self.calls.append(("begin", None))
 
     def planned(self, files: int, media_seconds: float) -> None:
         self.calls.append(("planned", (files, media_seconds)))
@@ -131,7 +134,7 @@ def test_frames_of_several_short_files_share_embedding_batches(tmp_path: Path) -
     embedder = CountingEmbedder()
     decoders: set[int] = set()
 
-    def on_event(event: Event) -> None:
+    def on_event(event: FileEvent | Idle) -> None:
         decoders.update(c.pid or 0 for c in mp.active_children() if c.name == "mmsearch-decode")
 
     options = IngestOptions(

@@ -169,16 +169,27 @@ def _writable_index_dir(index: Path | None) -> Path:
 
 
 def _run(options: IngestOptions, json_out: bool) -> IngestSummary:
-    options.validate()
-    if parse_model_spec(options.model).untrained:
-        warn_untrained(options.model)
-    with ProgressReporter(enabled=not json_out) as reporter:
+    with _Display(options.model, enabled=not json_out) as reporter:
         summary = run_ingest(options, reporter)
     if json_out:
         print_json(summary.to_json())
     else:
         print_summary(summary)
     return summary
+
+
+class _Display(ProgressReporter):
+    """The progress display, started once run_ingest has validated the options, after the warning about
+    untrained weights."""
+
+    def __init__(self, model: str, enabled: bool) -> None:
+        super().__init__(enabled)
+        self._model = model
+
+    def begin(self) -> None:
+        if parse_model_spec(self._model).untrained:
+            warn_untrained(self._model)
+        super().begin()
 
 
 def register(app: typer.Typer) -> None:

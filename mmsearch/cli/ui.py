@@ -124,13 +124,19 @@ class ProgressReporter:
         self._files_total = 0
         self._files_done = 0
         self._stopping = False
+        self._begun = False
 
     def __enter__(self) -> ProgressReporter:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self._begun:
+            self.progress.stop()
+
+    def begin(self) -> None:
+        """The run accepted its options: the display starts (a refused run prints only its error)."""
+        self._begun = True
+        self.progress.start()
 
     def planned(self, files: int, media_seconds: float) -> None:
         self._media_total, self._files_total = media_seconds, files

@@ -26,10 +26,11 @@ from .dedupe import Dedupe
 from .extras import ExtraStages
 from .speech import SpeechThread
 from .transcribe import Transcriber
-from .workers import DecodeTask, Event, WorkerPool
+from .workers import Audio, DecodeSettings, DecodeTask, Done, Failed, FileEvent, Frames, Idle, Image, Shots, WorkerPool
 
 
 class Reporter(Protocol):
+    def begin(self) -> None: ...  # the options are valid: the run starts (nothing was created before)
     def planned(self, files: int, media_seconds: float) -> None: ...
     def started(self, path: str) -> None: ...
     def advanced(self, media_seconds: float) -> None: ...
@@ -55,21 +56,14 @@ class _FileState:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    fps: float
-    batch_size: int
-    shots: str
-    audio_window: float
+    """What a run's options mean for the pipeline, built once when they are validated (`IngestOptions.validate`)."""
+
+    decode: DecodeSettings  # fps, batch size, resolved shot detector and decoder: sent with every file
     commit_interval: float
-    decoder: str = "pyav"  # resolved decoder name (decoders.DECODERS)
     dedupe: bool = True  # inside a shot, frames that look like the last embedded one are not embedded
 
 
 class Pipeline:
-    # Called with every worker event before it is handled; tests use it to act at a given moment of a file.
-    on_event: Callable[[Event], None] | None = None
-    # Storing a file (and committing) runs in it: Ctrl-C never leaves half a file in the catalog.
-    shielded: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
-
     def __init__(
         self,
         config: PipelineConfig,
@@ -79,7 +73,14 @@ class Pipeline:
         transcriber: Transcriber | None,
         reporter: Reporter,
         summary: IngestSummary,
+        *,
+        extras: ExtraStages | None = None,
+        shielded: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+        on_event: Callable[[FileEvent | Idle], None] | None = None,
     ) -> None:
+        """`extras`: OCR, sentence text, audio windows (none by default). Storing a file (and committing) runs in
+        `shielded()`: Ctrl-C never leaves half a file in the catalog. `on_event` is called with every worker event
+        before it is handled (tests use it to act at a given moment of a file)."""
         self.config = config
         self.pool = pool
         self.writer = writer
@@ -93,7 +94,9 @@ class Pipeline:
         self._last_commit = time.perf_counter()
         self._speech: SpeechThread | None = None
         self._dedupe = Dedupe()
-        self.extras = ExtraStages(summary.times)  # OCR, sentence text, audio windows: set by the runner
+        self.extras = extras if extras is not None else ExtraStages(summary.times)
+        self.shielded = shielded
+        self.on_event = on_event
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         for media, sha in work:
@@ -127,42 +130,37 @@ class Pipeline:
         return media.has_audio and (self.transcriber is not None or self.extras.wants_audio)
 
     def _task(self, media: MediaFile) -> DecodeTask:
-        cfg = self.config
-        return DecodeTask(
-            media, cfg.fps, cfg.batch_size, cfg.shots, self._wants_audio(media), cfg.audio_window, cfg.decoder
-        )
+        return DecodeTask(media, self.config.decode, self._wants_audio(media))
 
-    def _handle(self, event: Event) -> None:
-        media = event.media
-        if event.kind == "idle":
+    def _handle(self, event: FileEvent | Idle) -> None:
+        if isinstance(event, Idle):
             self._flush_frames()
             return
+        media = event.media
         if media is None or media.path not in self._files:
             return
         state = self._files[media.path]
         if not state.started:
             state.started = True
             self.reporter.started(display_path(media.path))
-        if event.kind == "failed":
-            self._fail(media, str(event.payload))
-        elif event.kind == "frames":
-            self._take_frames(state, event.payload)
-        elif event.kind == "image":
-            self.extras.observe(media, image=event.payload)
-            self._embed_now(
-                state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [event.payload]
-            )
-        elif event.kind == "shots":
-            shots, seconds = event.payload  # seconds the worker spent detecting (beside decoding)
-            state.shots = list(shots)
-            self.times.shots += seconds
-        elif event.kind == "audio":
-            self.extras.observe(media, None, event.payload)
-            if self._speech is not None:
-                state.windows_waiting += 1
-                self._speech.submit(event.payload)
-        elif event.kind == "done":
-            state.decoded = True
+        match event:
+            case Failed(reason=reason):
+                self._fail(media, reason)
+            case Frames(batch=batch):
+                self._take_frames(state, batch)
+            case Image(array=array):
+                self.extras.observe(media, image=array)
+                self._embed_now(state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [array])
+            case Shots(shots=shots, seconds=seconds):  # seconds the worker spent detecting (beside decoding)
+                state.shots = list(shots)
+                self.times.shots += seconds
+            case Audio(clip=clip):
+                self.extras.observe(media, None, clip)
+                if self._speech is not None:
+                    state.windows_waiting += 1
+                    self._speech.submit(clip)
+            case Done():
+                state.decoded = True
         self._finish_if_complete(media)
 
     def _take_frames(self, state: _FileState, batch: FrameBatch) -> None:
@@ -183,8 +181,8 @@ class Pipeline:
                 f"truncated or corrupt after {batch.truncated_at:.1f} s of {media.duration or 0:.1f} s; "
                 "indexed what decodes",
             )
-        while len(self._frames) >= self.config.batch_size:
-            self._flush_frames(self.config.batch_size)
+        while len(self._frames) >= self.config.decode.batch_size:
+            self._flush_frames(self.config.decode.batch_size)
 
     def _flush_frames(self, count: int | None = None) -> None:
         """Embed up to `count` waiting frames, of any files, in one batch."""

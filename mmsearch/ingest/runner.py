@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from .pipeline import Pipeline, PipelineConfig, Reporter
 from .plan import Plan, make_plan
 from .shots import resolve_shots
 from .transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions, Transcriber, load_transcriber
-from .workers import Budget, WorkerPool, default_workers
+from .workers import Budget, DecodeSettings, FileEvent, Idle, WorkerPool, default_workers
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,9 @@ class IngestOptions:
     claim_ttl: float | None = None  # seconds a dead worker's claimed files wait before others take them
     extras: ExtrasOptions = field(default_factory=ExtrasOptions)  # OCR, sentence text, audio windows (extras.py)
 
-    @property
-    def shot_detector(self) -> str:
-        return "none" if not self.detect_shots else resolve_shots(self.shots)
-
-    def validate(self) -> None:
-        """Everything that can be refused before anything is created (no index directory, no model load)."""
+    def validate(self) -> PipelineConfig:
+        """Everything that can be refused before anything is created (no index directory, no model load); returns
+        what the pipeline runs with, the shot detector and decoder resolved."""
         if not self.paths:
             raise UsageError("give at least one file or folder to index")
         missing = [p for p in self.paths if not os.path.lexists(p)]
@@ -85,18 +83,20 @@ class IngestOptions:
         check_device(self.device)
         if self.device in ("gpu", "cuda"):
             _require_gpu(self.device)
-        self.shot_detector  # noqa: B018 - validates --shots
+        shots = "none" if not self.detect_shots else resolve_shots(self.shots)
         if not 0 < self.fps <= 60:
             raise UsageError(f"--fps must be in (0, 60], got {self.fps}")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        resolve_decoder(self.decoder)
+        decoder = resolve_decoder(self.decoder)
         check_store_options(self.store)
         self.embed.validate()
         if self.catalog is not None:
             check_shared_options(self.catalog, self.store)
         parse_model_spec(self.model)
         self.extras.validate()
+        decode = DecodeSettings(self.fps, self.batch_size, shots, self.audio_window, decoder)
+        return PipelineConfig(decode, self.commit_interval, self.dedupe)
 
 
 def _require_gpu(device: str) -> None:
@@ -109,6 +109,7 @@ def _require_gpu(device: str) -> None:
 
 
 class SilentReporter:
+    def begin(self) -> None: ...
     def planned(self, files: int, media_seconds: float) -> None: ...
     def started(self, path: str) -> None: ...
     def advanced(self, media_seconds: float) -> None: ...
@@ -123,10 +124,12 @@ def run_ingest(
     reporter: Reporter | None = None,
     embedder: Embedder | None = None,
     transcriber: Transcriber | None = None,
-    on_event: object = None,
+    on_event: Callable[[FileEvent | Idle], None] | None = None,
 ) -> IngestSummary:
-    options.validate()
+    """Index `options.paths`; `on_event` sees every decode worker event before the pipeline (tests act with it)."""
+    config = options.validate()
     reporter = reporter or SilentReporter()
+    reporter.begin()
     spec = parse_model_spec(options.model)
     started = time.perf_counter()
     summary = IngestSummary(index=display_path(options.index_dir))
@@ -144,26 +147,27 @@ def run_ingest(
         )
         writer.extra_manifest = {"fps": str(options.fps), **_asr_manifest(options.asr)}
         with writer:
-            _index_files(options, writer, models, pool, reporter, summary, on_event, interrupts)
+            _index_files(config, options, writer, models, pool, reporter, summary, on_event, interrupts)
     summary.times.total = time.perf_counter() - started
     return summary
 
 
 def _index_files(
+    config: PipelineConfig,
     options: IngestOptions,
     writer: Index,
     models: _Models,
     pool: WorkerPool,
     reporter: Reporter,
     summary: IngestSummary,
-    on_event: object,
+    on_event: Callable[[FileEvent | Idle], None] | None,
     interrupts: Interrupts,
 ) -> None:
     plan, failed = _plan(options, writer, models, pool, summary)
     _record_failures(failed, summary, reporter)
     _skip_failed_before(writer, plan, options.retry_failed, summary, reporter)
     if plan.new:
-        _run_pipeline(options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
+        _run_pipeline(config, options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
     with interrupts.shielded():
         writer.assign_people()  # the face tracks of this run (and of copies) join people or become new ones
         writer.commit()
@@ -192,6 +196,7 @@ def _plan(
 
 
 def _run_pipeline(
+    config: PipelineConfig,
     options: IngestOptions,
     plan: Plan,
     writer: Index,
@@ -199,33 +204,22 @@ def _run_pipeline(
     pool: WorkerPool,
     reporter: Reporter,
     summary: IngestSummary,
-    on_event: object,
+    on_event: Callable[[FileEvent | Idle], None] | None,
     interrupts: Interrupts,
 ) -> None:
     needs_asr = any(m.has_audio for m, _ in plan.new)
-    decoder = resolve_decoder(options.decoder)
-    config = PipelineConfig(
-        options.fps,
-        options.batch_size,
-        options.shot_detector,
-        options.audio_window,
-        options.commit_interval,
-        decoder,
-        options.dedupe,
-    )
-    pipeline = Pipeline(config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary)
-    pipeline.extras = ExtraStages.load(options.extras, summary.times)
-    pipeline.shielded = interrupts.shielded
+    pipeline = Pipeline(
+        config, pool, writer, models.embedder(), models.transcriber(needs_asr), reporter, summary,
+        extras=ExtraStages.load(options.extras, summary.times), shielded=interrupts.shielded, on_event=on_event,
+    )  # fmt: skip
     for name, (model, dim) in pipeline.extras.spaces.items():
         writer.use_space(name, model, dim)
-    if on_event is not None:
-        pipeline.on_event = on_event  # type: ignore[assignment]
     reporter.planned(len(plan.new), _media_seconds(plan.new, options.asr is not None))
     pipeline.run(plan.new)
     # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders have no
     # device attribute and run on the CPU.
     summary.device = str(getattr(pipeline.embedder, "device", "cpu"))
-    summary.decoder = decoder
+    summary.decoder = config.decode.decoder
     writer.record({"embed_device": summary.device, **runtime_record(models.embedder())})
 
 

@@ -2,10 +2,10 @@
 (any signal) or hangs on a hostile file costs only that file.
 
 Each worker is a spawned process with a pipe; the pool hands it one file at a time and relays what it sends
-(frame batches, shots, audio windows, an image, done, or an error) as `Event`s. A worker that dies mid-file
-fails that file ("decoder crashed (SIGSEGV)") and is replaced; one that sends nothing for longer than its
-budget (base + factor x the file's duration, counted only while the pool waits for it) is killed and fails the
-file with "decoder timed out after N s".
+(frame batches, shots, audio windows, an image, done, or an error) as typed events, one frozen dataclass per
+kind (`WorkerEvent`). A worker that dies mid-file fails that file ("decoder crashed (SIGSEGV)") and is replaced;
+one that sends nothing for longer than its budget (base + factor x the file's duration, counted only while the
+pool waits for it) is killed and fails the file with "decoder timed out after N s".
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import os
 import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import MediaError, UsageError
-from ..types import MediaFile, MediaKind
+from ..types import AudioClip, FrameBatch, MediaFile, MediaKind
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +47,81 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True)
-class DecodeTask:
-    media: MediaFile
+class DecodeSettings:
+    """How every file of a run is decoded (built once from the run's options)."""
+
     fps: float
     batch_size: int
     shots: str  # a shot detector name from shots.DETECTORS, or "none"
-    audio: bool  # decode the audio track (for speech, audio windows) too
     audio_window: float
     decoder: str = "pyav"  # a name from decoders.DECODERS (resolved, not "auto")
 
 
 @dataclass(frozen=True)
-class Event:
-    """What a worker reported about one file. kind: frames, shots, audio, image, done, failed, idle (and ready,
-    which a worker sends once when it has started)."""
+class DecodeTask:
+    media: MediaFile
+    settings: DecodeSettings
+    audio: bool  # decode the audio track (for speech, audio windows) too
 
-    kind: str
-    media: MediaFile | None = None
-    payload: Any = None
+
+# -- what a worker reports (pickled through its pipe: module-level frozen dataclasses) --------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Sent once by a worker when it has started (got past importing the parent's main module)."""
+
+
+@dataclass(frozen=True)
+class Idle:
+    """No worker had anything to say for IDLE_SECONDS (the runner embeds what it holds)."""
+
+
+@dataclass(frozen=True)
+class Probed:
+    path: Path
+    result: MediaFile | str  # the probed file, or why it cannot be indexed
+
+
+@dataclass(frozen=True)
+class Frames:
+    media: MediaFile
+    batch: FrameBatch
+
+
+@dataclass(frozen=True)
+class Image:
+    media: MediaFile
+    array: np.ndarray  # the decoded picture (H x W x 3 uint8)
+
+
+@dataclass(frozen=True)
+class Shots:
+    media: MediaFile
+    shots: list[tuple[float, float]]
+    seconds: float  # spent detecting, beside decoding
+
+
+@dataclass(frozen=True)
+class Audio:
+    media: MediaFile
+    clip: AudioClip
+
+
+@dataclass(frozen=True)
+class Done:
+    media: MediaFile
+
+
+@dataclass(frozen=True)
+class Failed:
+    media: MediaFile | None
+    reason: str
+
+
+# What one file's decode reports, and everything a worker or the pool may say.
+FileEvent = Frames | Image | Shots | Audio | Done | Failed
+WorkerEvent = Ready | Idle | Probed | FileEvent
 
 
 @dataclass(frozen=True)
@@ -88,7 +147,7 @@ def _worker_main(conn: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what stops, and kills us when it must.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger().handlers[:] = [logging.NullHandler()]
-    conn.send(Event("ready"))  # started: from now on, dying costs one file, not the run
+    conn.send(Ready())  # started: from now on, dying costs one file, not the run
     while True:
         try:
             task = conn.recv()
@@ -98,16 +157,16 @@ def _worker_main(conn: Connection) -> None:
             return
         try:
             if isinstance(task, Path):
-                conn.send(Event("probed", None, _probe_one(task)))
+                conn.send(Probed(task, _probe_one(task)))
             else:
                 for event in _decode(task):
                     conn.send(event)
-                conn.send(Event("done", task.media))
+                conn.send(Done(task.media))
         except MediaError as e:
-            conn.send(Event("failed", getattr(task, "media", None), e.message))
+            conn.send(Failed(getattr(task, "media", None), e.message))
         except Exception as e:  # one file's unexpected decoder error is that file's failure, reported in one line
             text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            conn.send(Event("failed", getattr(task, "media", None), text))
+            conn.send(Failed(getattr(task, "media", None), text))
 
 
 def _probe_one(path: Path) -> MediaFile | str:
@@ -119,35 +178,35 @@ def _probe_one(path: Path) -> MediaFile | str:
         return e.message
 
 
-def _decode(task: DecodeTask) -> Iterator[Event]:
+def _decode(task: DecodeTask) -> Iterator[FileEvent]:
     from .decode import iter_audio, iter_frames, load_image
     from .shots import make_detector
 
-    media = task.media
+    media, how = task.media, task.settings
     if media.kind is MediaKind.IMAGE:
-        yield Event("image", media, load_image(media.path))
+        yield Image(media, load_image(media.path))
         return
     if media.kind is MediaKind.VIDEO:
-        detector = make_detector(task.shots)
+        detector = make_detector(how.shots)
         timed = _TimedSink(detector) if detector is not None else None
-        if task.decoder == "decord":
+        if how.decoder == "decord":
             from .decode_decord import iter_frames as decord_frames
 
-            for batch in decord_frames(media, task.fps, task.batch_size):
-                yield Event("frames", media, batch)
+            for batch in decord_frames(media, how.fps, how.batch_size):
+                yield Frames(media, batch)
             if timed is not None:  # decord only seeks to the samples: the shots need every frame, a PyAV pass
-                for _ in iter_frames(media, task.fps, task.batch_size, shots=timed):
+                for _ in iter_frames(media, how.fps, how.batch_size, shots=timed):
                     pass
         else:
-            for batch in iter_frames(media, task.fps, task.batch_size, shots=timed):
-                yield Event("frames", media, batch)
+            for batch in iter_frames(media, how.fps, how.batch_size, shots=timed):
+                yield Frames(media, batch)
         if detector is not None and timed is not None:
             t0 = time.perf_counter()
             shots = detector.finish(media.duration)
-            yield Event("shots", media, (shots, timed.seconds + time.perf_counter() - t0))
+            yield Shots(media, shots, timed.seconds + time.perf_counter() - t0)
     if task.audio and media.has_audio:
-        for clip in iter_audio(media, task.audio_window):
-            yield Event("audio", media, clip)
+        for clip in iter_audio(media, how.audio_window):
+            yield Audio(media, clip)
 
 
 class _TimedSink:
@@ -219,18 +278,20 @@ class WorkerPool:
     def probe(self, paths: Sequence[Path]) -> list[MediaFile | str]:
         results: dict[Path, MediaFile | str] = {}
         for event in self._run(list(paths)):
-            if event.kind in ("probed", "failed"):
-                results[event.payload[0]] = event.payload[1]
+            if isinstance(event, Probed):
+                results[event.path] = event.result
         return [results.get(p, "probe failed") for p in paths]
 
-    def decode(self, tasks: Iterable[DecodeTask]) -> Iterator[Event]:
-        """Events of all tasks, interleaved, as workers report them; 'idle' when none has anything yet.
+    def decode(self, tasks: Iterable[DecodeTask]) -> Iterator[FileEvent | Idle]:
+        """Events of all tasks, interleaved, as workers report them; `Idle` when none has anything yet.
 
         `tasks` is read lazily, one task when a worker is free (several machines may be claiming the same files).
         """
-        yield from self._run(tasks)
+        for event in self._run(tasks):
+            if not isinstance(event, Probed):
+                yield event
 
-    def _run(self, todo: Iterable[Any]) -> Iterator[Event]:
+    def _run(self, todo: Iterable[Any]) -> Iterator[FileEvent | Idle | Probed]:
         pending = iter(todo)
         task = next(pending, None)
         while True:
@@ -246,13 +307,13 @@ class WorkerPool:
                 return
             yield from self._receive()
 
-    def _receive(self) -> Iterator[Event]:
+    def _receive(self) -> Iterator[FileEvent | Idle | Probed]:
         waiting = [w for w in self._workers if w.task is not None]
         began = time.monotonic()
         ready = wait([w.conn for w in waiting] + [w.process.sentinel for w in waiting], timeout=IDLE_SECONDS)
         waited = time.monotonic() - began
         if not ready:
-            yield Event("idle")
+            yield Idle()
         for worker in waiting:
             # Only time spent waiting counts: while the runner embeds, a worker blocked on a full pipe is not slow.
             worker.silent += waited
@@ -265,25 +326,28 @@ class WorkerPool:
                 worker.process.kill()
                 yield self._replace(worker, f"decoder timed out after {limit:.0f} s")
 
-    def _read(self, worker: _Worker) -> Iterator[Event]:
+    def _read(self, worker: _Worker) -> Iterator[FileEvent | Probed]:
         try:
-            event: Event = worker.conn.recv()
+            event: WorkerEvent = worker.conn.recv()
         except (EOFError, OSError):
             worker.process.join(timeout=5)
             yield self._replace(worker, self._crash_reason(worker))
             return
         worker.silent = 0.0
-        if event.kind == "ready":
+        if isinstance(event, Ready):
             worker.ready = True
             return
         task = worker.task
-        if isinstance(task, Path):
+        if isinstance(task, Path):  # a probe's answer, or why it failed
             worker.task = None
-            yield Event("probed", None, (task, event.payload))
+            if isinstance(event, Probed | Failed):
+                yield Probed(task, event.result if isinstance(event, Probed) else event.reason)
             return
-        if event.kind in ("done", "failed"):
+        if isinstance(event, Idle | Probed):  # never sent about a file being decoded
+            return
+        if isinstance(event, Done | Failed):
             worker.task = None
-        yield Event(event.kind, task.media if task is not None else event.media, event.payload)
+        yield replace(event, media=task.media) if task is not None else event
 
     def _crash_reason(self, worker: _Worker) -> str:
         worker.process.join(timeout=5)
@@ -301,15 +365,15 @@ class WorkerPool:
             return f"decoder crashed ({_signal_name(code)})"
         return f"decoder exited unexpectedly (status {code})"
 
-    def _replace(self, worker: _Worker, reason: str) -> Event:
+    def _replace(self, worker: _Worker, reason: str) -> Failed | Probed:
         task = worker.task
         index = self._workers.index(worker)
         worker.task = None
         worker.stop(kill=True)
         self._workers[index] = _Worker(self._ctx)
         if isinstance(task, Path):
-            return Event("probed", None, (task, reason))
-        return Event("failed", task.media if task is not None else None, reason)
+            return Probed(task, reason)
+        return Failed(task.media if task is not None else None, reason)
 
 
 def _media_of(task: DecodeTask | Path | None) -> MediaFile | None:
