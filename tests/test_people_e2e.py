@@ -271,3 +271,24 @@ def test_page_people_strip_name_in_place_and_find_by_face(
         assert names == ["pair.mp4"], names
         browser.close()
     assert errors == []
+
+
+def test_a_copy_joins_the_people_there_and_no_faces_adds_none(
+    archive: tuple[dict[str, FaceVideo], Path], index: Path, tmp_path: Path
+) -> None:
+    """A duplicate's face tracks are copied without re-detection (no crops) and join the same people; a file indexed
+    with --no-faces adds no face tracks."""
+    videos = archive[0]
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copy(videos["obama.mp4"].path, copies / "obama-again.mp4")
+    cli("index", copies, "--index", index, *INDEX_ARGS)
+    people = cli_json("people", "--index", index)
+    assert isinstance(people, list) and sorted(p["tracks"] for p in people) == [2, 6]
+    assert all(p["crop_segment"] is not None for p in people)
+    shutil.copy(videos["pair.mp4"].path, copies / "pair-later.mp4")
+    no_faces = [a for a in INDEX_ARGS if a != "--faces"]
+    (copies / "pair-later.mp4").write_bytes((copies / "pair-later.mp4").read_bytes() + b"\0")  # new content
+    cli("index", copies / "pair-later.mp4", "--index", index, *no_faces, "--no-faces")
+    info = cli_json("info", "--index", index)
+    assert isinstance(info, dict) and info["faces"] == {"tracks": 8, "people": 2}

@@ -44,6 +44,7 @@ class FileContent:
     shots: list[tuple[float, float]]
     asr: str | None
     spaces: dict[str, SpaceVectors] = field(default_factory=dict)
+    faces: list[tuple[int, int, bytes | None]] = field(default_factory=list)  # (row, face width, crop): people.py
 
 
 class Index:
@@ -263,7 +264,7 @@ class Index:
         shots: Sequence[tuple[float, float]] = (),
         asr: str | None = None,
         spaces: Mapping[str, SpaceVectors] | None = None,
-        faces: Sequence[tuple[int, int, bytes]] = (),
+        faces: Sequence[tuple[int, int, bytes | None]] = (),
     ) -> int:
         """`vectors` are the CLIP vectors of the segments of CLIP kinds, in order; `spaces` those of other spaces."""
         catalog = self._cat()
@@ -292,7 +293,9 @@ class Index:
             name: SpaceVectors(tuple(position[i] for i in found), np.stack(list(found.values())))
             for name, found in self._cat().space_vectors_of(record.id).items()
         }
-        return FileContent(segments, vectors, self.shots_of(record.id), record.asr, spaces)
+        rows = self._cat().face_rows_of(record.id)
+        faces = [(position[i], size, crop) for i, (size, crop) in rows.items() if i in position]
+        return FileContent(segments, vectors, self.shots_of(record.id), record.asr, spaces, faces)
 
     def edit_people(self, change: Callable[[PeopleCatalog], T]) -> T:
         """One change to the people tables (rename, merge, forget: see people.py), in this writer's transaction."""

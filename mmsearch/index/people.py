@@ -135,12 +135,20 @@ class PeopleCatalog:
         if not self.has_people:
             raise UsageError("this index predates people", hint="run `mmsearch index` on it once to upgrade it")
 
-    def add_face_tracks(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
+    def add_face_tracks(self, rows: Sequence[tuple[int, int, bytes | None]]) -> None:
         """(segment id, face width, crop JPEG) of new face tracks; they get a person at the next `assign_people`."""
         if not rows:
             return
         self._writable()
         self._conn.executemany("INSERT INTO face_tracks (segment_id, size, crop) VALUES (?, ?, ?)", list(rows))
+
+    def face_rows_of(self, file_id: int) -> dict[int, tuple[int, bytes | None]]:
+        """segment id -> (face width, crop) of one file's face tracks (to index a copy of it without detecting)."""
+        if not self.has_people:
+            return {}
+        sql = "SELECT t.segment_id, t.size, t.crop FROM face_tracks t JOIN segments s ON s.id = t.segment_id"
+        rows = self._conn.execute(sql + " WHERE s.file_id = ?", (file_id,)).fetchall()
+        return {int(r[0]): (int(r[1]), None if r[2] is None else bytes(r[2])) for r in rows}
 
     def unplaced_faces(self) -> bool:
         """Whether some face track has no person yet (a cheap test before `assign_people` loads every descriptor)."""

@@ -315,7 +315,9 @@ def _apply_cheap_changes(writer: Index, plan: Plan, summary: IngestSummary) -> N
         writer.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
-        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
+        writer.add_file(
+            media, sha, content.segments, content.vectors, content.shots, content.asr, content.spaces, content.faces
+        )
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
     replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}
