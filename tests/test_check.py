@@ -82,7 +82,7 @@ def check(index_dir: Path, *extra: str) -> tuple[int, dict]:
 def test_clean_index_checks_ok(built: tuple[Path, Path]) -> None:
     _, index_dir = built
     code, out, _ = run("check", "--index", str(index_dir))
-    assert code == 0 and out.startswith("ok: 4 file(s), 4 segment(s), 4 vector(s)")
+    assert code == 0 and out.startswith("ok: 4 file(s), 4 segment(s) (image 4), vectors clip 4,"), out
     code, report = check(index_dir)
     assert code == 0 and report["ok"] and report["problems"] == [] and report["schema_version"] >= 1
 

@@ -173,10 +173,12 @@ def test_check_does_not_call_a_commit_in_progress_a_fault(tmp_path: Path, monkey
 def test_check_does_not_call_newer_generation_files_stray_after_the_writer_left(tmp_path: Path) -> None:
     """check read generation N; the writer then committed N+1 and exited: N+1 is the live file, not a stray."""
     index_dir = small_index(tmp_path)
-    stale_manifest_generation = generation_from_catalog(index_dir)
+    catalog, stale_manifest, store = open_live(IndexLocation(index_dir), "cpu")
+    catalog.close()
+    store.close()
     commit_more(tmp_path, index_dir, seed=11)
     report = check_module.CheckReport(index=str(index_dir))
-    check_module._check_strays(index_dir, stale_manifest_generation, report)
+    check_module._check_strays(IndexLocation(index_dir), stale_manifest, report)
     assert report.problems == [] and "committed during the check" in report.notes[0]
 
 

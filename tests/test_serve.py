@@ -32,7 +32,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> SmallIndex:
 
 @pytest.fixture
 def client(small: SmallIndex) -> Iterator[TestClient]:
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -88,9 +88,9 @@ def test_search_filters_and_top_k(client: TestClient, small: SmallIndex) -> None
     [
         ({"q": "   "}, "empty"),
         ({}, "give a query text"),
-        ({"q": "x", "modality": "smell"}, "--modality must be one of"),
+        ({"q": "x", "modality": "smell"}, "modality must be one of"),
         ({"q": "x", "channel": "telepathy"}, "unknown channel"),
-        ({"q": "x", "fusion": "magic"}, "--fusion must be one of"),
+        ({"q": "x", "fusion": "magic"}, "fusion must be one of"),
         ({"q": "x", "top_k": 0}, "top_k"),
         ({"q": "x", "top_k": "many"}, "top_k"),
         ({"like": "1", "start": 1}, "both start and end"),
@@ -99,7 +99,9 @@ def test_search_filters_and_top_k(client: TestClient, small: SmallIndex) -> None
     ],
 )
 def test_bad_search_parameters_are_422(client: TestClient, params: dict[str, object], needle: str) -> None:
-    assert_error(client.get("/api/search", params=params), 422, needle)
+    response = client.get("/api/search", params=params)
+    assert_error(response, 422, needle)
+    assert "--" not in response.text  # API parameters, not the CLI's flags
 
 
 def test_like_a_moment_leaves_the_example_out(client: TestClient, small: SmallIndex) -> None:
@@ -123,7 +125,7 @@ def test_like_a_deleted_file_with_an_at_in_its_name(tmp_path: Path) -> None:
     odd = make_video(small.media / "a@b.mp4", [Shot("red", 2), Shot("blue", 2)], audio=False).path
     add_media(small.index, odd)
     odd.unlink()
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         found = c.get("/api/search", params={**RRF, "q": "red", "modality": "video", "top_k": 20}).json()["results"]
         odd_id = next(r["file_id"] for r in found if r["path"] == str(odd))
         for span, spec in (({}, str(odd)), ({"start": 0, "end": 2}, f"{odd}@0-2")):
@@ -170,7 +172,7 @@ def test_missing_image_field_is_422(client: TestClient) -> None:
 
 
 def test_upload_over_the_limit_is_413(small: SmallIndex) -> None:
-    with TestClient(create_app(ServerConfig(small.index, max_upload_bytes=1000))) as c:
+    with TestClient(create_app(ServerConfig(small.index, max_upload_bytes=1000)), base_url="http://127.0.0.1") as c:
         response = c.post("/api/search", files={"image": ("big.png", small.still.read_bytes())})
         assert small.still.stat().st_size > 1000
         assert_error(response, 413, "larger than 1000 bytes")
@@ -284,7 +286,7 @@ def test_media_by_anything_but_a_known_id_is_404_json(client: TestClient, path: 
 
 def test_file_deleted_since_indexing_is_404(tmp_path: Path) -> None:
     small = make_small_index(tmp_path)
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         still_id = c.get("/api/search", params={**RRF, "q": "x", "modality": "image"}).json()["results"][0]["file_id"]
         small.still.unlink()
         assert_error(c.get(f"/media/{still_id}"), 404, "gone from disk")
@@ -326,7 +328,7 @@ def test_thumbnail_cache_goes_to_user_cache_when_index_is_read_only(
 
 
 def test_token_is_required_on_api_and_media_but_not_the_page_shell(small: SmallIndex) -> None:
-    with TestClient(create_app(ServerConfig(small.index, token="s3cret"))) as c:
+    with TestClient(create_app(ServerConfig(small.index, token="s3cret")), base_url="http://127.0.0.1") as c:
         for path in ("/api/search?q=red", "/api/info", "/media/1", "/thumbnail/1", "/openapi.json"):
             assert_error(c.get(path), 401, "token")
             assert_error(c.get(path, headers={"Authorization": "Bearer wrong"}), 401, "token")
@@ -343,7 +345,7 @@ def test_token_is_required_on_api_and_media_but_not_the_page_shell(small: SmallI
 
 def test_commits_and_removals_become_visible_without_restart(tmp_path: Path) -> None:
     small = make_small_index(tmp_path)
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         before = c.get("/api/info").json()
         first = c.get("/api/search", params={**RRF, "q": "x", "modality": "image"}).json()["results"][0]
         assert first["path"] == str(small.still)
@@ -365,7 +367,7 @@ def test_commits_and_removals_become_visible_without_restart(tmp_path: Path) -> 
 
 def test_no_index_yet_then_first_index_is_served(tmp_path: Path) -> None:
     index = tmp_path / "later"
-    with TestClient(create_app(ServerConfig(index))) as c:
+    with TestClient(create_app(ServerConfig(index)), base_url="http://127.0.0.1") as c:
         assert_error(c.get("/api/search", params={**RRF, "q": "red"}), 404, "no index")
         assert_error(c.get("/api/info"), 404, "no index")
         assert c.get("/").status_code == 200
@@ -390,7 +392,7 @@ def test_requests_during_commits_all_succeed_and_see_whole_generations(tmp_path:
             if response.status_code == 200:
                 seen.append({Path(r["path"]).name for r in response.json()["results"]})
 
-    with TestClient(create_app(ServerConfig(small.index))) as c:
+    with TestClient(create_app(ServerConfig(small.index)), base_url="http://127.0.0.1") as c:
         thread = threading.Thread(target=client_loop, args=(c,))
         thread.start()
         try:

@@ -201,4 +201,4 @@ def test_empty_and_error_states(browser: Any, tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "no-index.png"))
         page.goto(url + "/?q=x&modality=smell")
         page.wait_for_function("() => document.querySelector('#status').classList.contains('error')")
-        assert "--modality must be one of" in page.inner_text("#status")
+        assert "modality must be one of" in page.inner_text("#status")

@@ -127,7 +127,7 @@ def test_raw_traversal_on_the_wire_is_404_json(server: str, target: str) -> None
     """httpx normalises dot segments, so these go out as raw bytes, as a hostile client would send them."""
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
         reply = b""
         while chunk := conn.recv(65536):
             reply += chunk

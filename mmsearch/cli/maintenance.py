@@ -49,10 +49,14 @@ def check_command(
             err_console.print(f"[bold red]problem:[/] {safe(problem.message)}{fix}", soft_wrap=True)
         if not report.problems:
             console.print(
-                f"[bold green]ok[/]: {report.files} file(s), {report.segments} segment(s), "
-                f"{report.vectors} vector(s), generation {report.generation}, schema {report.schema_version}"
+                f"[bold green]ok[/]: {report.files} file(s), {report.segments} segment(s) ({_counts(report.segment_kinds)}), "
+                f"vectors {_counts(report.space_vectors)}, generation {report.generation}, schema {report.schema_version}"
             )
     raise typer.Exit(report.exit_code)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
 
 def remove_command(

@@ -103,6 +103,7 @@ def query_cmd(
 ) -> None:
     """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
     from ..search.fusion import parse_weights
+    from ..search.limits import check_query_limits
     from ..search.searcher import Query
 
     with reported_errors():
@@ -112,6 +113,7 @@ def query_cmd(
             within=within, face=face, face_index=face_index, person=person,
         )  # fmt: skip
         query.validate(like_pending=like is not None)
+        check_query_limits(text, query.then, top_k, query.weights, within)
         if like is not None and not like.strip():
             raise UsageError("--like needs a path")
         # --like names a file of the index: it is resolved there, so it is never sent to a server.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..paths import resolve_index_dir
 from ..search.results import moment_from_json
-from ..server.discovery import INDEX_HEADER, TOKEN_ENV, UNTRAINED_HEADER, read_announcement
+from ..server.discovery import INDEX_HEADER, TOKEN_ENV, UNTRAINED_HEADER, index_identity, read_announcement
 from ..types import Moment
 from .ui import warn_untrained
 
@@ -81,10 +81,8 @@ def _sendable(query: Query) -> bool:
 
 
 def _same_dir(served: str, index_dir: Path) -> bool:
-    try:
-        return os.path.samefile(served, index_dir)
-    except OSError:
-        return False
+    mine = index_identity(index_dir)
+    return bool(mine) and served == mine
 
 
 def _request(url: str, query: Query, explain: bool) -> urllib.request.Request:

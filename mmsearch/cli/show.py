@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .options import CatalogOpt, IndexOpt, JsonOpt, index_location
-from .ui import console, print_json, reported_errors
+from .ui import console, print_json, reported_errors, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -36,17 +35,17 @@ def show_command(
         print_json(info)
         return
     for key in ("path", "kind", "duration", "has_audio", "asr"):
-        console.print(f"[bold]{key}[/]: {escape(str(info[key]))}")
+        console.print(f"[bold]{key}[/]: {safe(str(info[key]))}")
     for key in ("segments", "vectors"):
         counts = info[key]
         assert isinstance(counts, dict)
-        console.print(f"[bold]{key}[/]: {escape(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
+        console.print(f"[bold]{key}[/]: {safe(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
     for key in ("shots", "speech", "ocr", "faces"):
         rows = info[key]
         assert isinstance(rows, list)
         console.print(f"[bold]{key}[/] ({len(rows)}):")
         for row in rows:
-            text = f"  {escape(str(row['text']))}" if "text" in row else ""
+            text = f"  {safe(str(row['text']))}" if "text" in row else ""
             if "person_id" in row:
-                text = f"  person {row['person_id']}" + (f" ({escape(str(row['person']))})" if row["person"] else "")
+                text = f"  person {row['person_id']}" + (f" ({safe(str(row['person']))})" if row["person"] else "")
             console.print(f"  {_time(row)}{text}")

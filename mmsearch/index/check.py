@@ -54,8 +54,10 @@ class CheckReport:
     schema_version: int = 0
     generation: int | None = None
     files: int = 0
-    segments: int = 0
-    vectors: int = 0
+    segments: int = 0  # every segment, of every kind (as `info` counts them)
+    vectors: int = 0  # CLIP vectors in the vector store
+    segment_kinds: dict[str, int] = field(default_factory=dict)
+    space_vectors: dict[str, int] = field(default_factory=dict)  # "clip" and each extra space (text, audio)
     problems: list[Problem] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
@@ -75,7 +77,9 @@ class CheckReport:
             "generation": self.generation,
             "files": self.files,
             "segments": self.segments,
+            "segment_kinds": self.segment_kinds,
             "vectors": self.vectors,
+            "space_vectors": self.space_vectors,
             "problems": [p.to_json() for p in self.problems],
             "stale": self.stale,
             "repaired": self.repaired,
@@ -122,6 +126,8 @@ class _CatalogView:
     files: list[FileRecord]
     owners: dict[int, int]
     homeless_shots: list[int]
+    kinds: dict[str, int]
+    spaces: dict[str, int]
 
 
 def _read_catalog(location: IndexLocation, report: CheckReport) -> _CatalogView | None:
@@ -141,7 +147,12 @@ def _read_catalog(location: IndexLocation, report: CheckReport) -> _CatalogView 
             damage = catalog.damage()
             if damage is None:
                 view = _CatalogView(
-                    catalog.manifest(), catalog.files(), catalog.segment_owners(), catalog.homeless_shot_files()
+                    catalog.manifest(),
+                    catalog.files(),
+                    catalog.segment_owners(),
+                    catalog.homeless_shot_files(),
+                    catalog.counts(),
+                    catalog.space_counts(),
                 )
     except CorruptIndex as e:
         damage = e.message
@@ -159,7 +170,8 @@ def _check_once(location: IndexLocation) -> CheckReport:
     if view is None:
         return report
     raw, files, owners = view.raw, view.files, view.owners
-    report.files, report.segments = len(files), len(owners)
+    report.files, report.segments = len(files), sum(view.kinds.values())
+    report.segment_kinds = {kind: n for kind, n in view.kinds.items() if n}
     if view.homeless_shots:
         report.problems.append(
             Problem("orphan-shots", f"shots of {len(view.homeless_shots)} file id(s) without a file row", True)
@@ -200,6 +212,7 @@ def _check_once(location: IndexLocation) -> CheckReport:
             _compare(store, files, owners, report)
         finally:
             store.close()
+    report.space_vectors = {"clip": report.vectors, **view.spaces}
     if not location.shared:  # a shared index has no local files to stray
         _check_strays(location, manifest, report)
     return report

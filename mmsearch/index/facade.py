@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import REPAIR_HINT, CorruptIndex, DiskFull, MMSearchError, ModelMismatch, UsageError, is_disk_full
-from ..paths import CATALOG_FILE, LOCK_FILE
+from ..paths import CATALOG_FILE, LOCK_FILE, display_path
 from ..stores.protocol import Device, StoreBackend, StoreConfig, VectorStore
 from ..stores.registry import backend_of, store_backend
 from ..types import CLIP_KINDS, MediaFile, Segment, SegmentKind, SpaceVectors
@@ -100,8 +100,11 @@ class Index:
         lock = None if location.shared else WriteLock(location.directory)
         created = not location.shared and not location.directory.exists()
         if lock is not None:
-            location.directory.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
+            _make_index_dir(location.directory)
+            try:
+                lock.acquire()
+            except OSError as e:
+                raise _unwritable(location.directory, e) from e
         try:
             if prepare is not None:
                 prepare()
@@ -126,8 +129,8 @@ class Index:
 
     def _check_existing(self) -> None:
         raw = self._cat().manifest()
-        if "model" in raw and self.model:
-            check_model(Manifest.from_catalog_values(raw, self.location.label_path), self.model)
+        if "model" in raw and self.model and not self._empty_for_another_model(raw):
+            check_model(Manifest.from_catalog_values(raw, self.location.label_path), self.model, hint=INDEX_MODEL_HINT)
             have = raw.get("backend", store_backend(None).name)
             if self.store_config.backend is not None and self.store_config.backend != have:
                 raise UsageError(
@@ -140,6 +143,11 @@ class Index:
         """Load the live vectors for writing, or create the index; `dim` is asked only when creating."""
         catalog = self._cat()
         raw = catalog.manifest()
+        if "model" in raw and self._empty_for_another_model(raw):
+            # A first run that failed before storing a file (weights missing offline) pinned nothing: this run's
+            # model takes the index over, in a new generation.
+            self.generation = Manifest.from_catalog_values(raw, self.location.label_path).generation
+            raw = {}
         if "model" in raw:
             manifest = Manifest.from_catalog_values(raw, self.location.label_path)
             self.generation = manifest.generation
@@ -165,6 +173,10 @@ class Index:
         self._backend().retire(self.location.directory, self.generation)
         catalog.begin()
         return self._store
+
+    def _empty_for_another_model(self, raw: Mapping[str, str]) -> bool:
+        """An index that holds no file and was made with another model than this run's."""
+        return bool(self.model) and raw.get("model") != self.model and self._cat().file_count() == 0
 
     def adopt_vectors(self, store: VectorStore, generation: int) -> None:
         """Use `store` as the live vectors from here on, the next commit writing `generation + 1`
@@ -456,3 +468,24 @@ def index_size_bytes(index_dir: Path) -> int:
         except FileNotFoundError:
             continue  # a generation a writer retired while we counted
     return total
+
+
+INDEX_MODEL_HINT = (
+    "run `mmsearch index` without --model to add files with the index's own model, or build another index with "
+    "--index DIR"
+)
+
+
+def _make_index_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(directory, e) from e
+
+
+def _unwritable(directory: Path, e: OSError) -> UsageError:
+    """An index directory that cannot be created or written (under a file, a read-only mount, /proc)."""
+    return UsageError(
+        f"cannot create or write the index directory {display_path(directory)}: {e.strerror or e}",
+        hint="choose a writable folder with --index DIR (or $MMSEARCH_INDEX)",
+    )

@@ -80,12 +80,13 @@ def space_infos(raw: dict[str, str]) -> dict[str, SpaceInfo]:
     return found
 
 
-def check_model(manifest: Manifest, requested: str | None) -> None:
+QUERY_MODEL_HINT = "query without --model to use the index's model, or build another index with --index DIR"
+
+
+def check_model(manifest: Manifest, requested: str | None, hint: str = QUERY_MODEL_HINT) -> None:
+    """ModelMismatch when `requested` is not the index's model; `hint` says what to do in the command that ran."""
     if requested and requested != manifest.model:
-        raise ModelMismatch(
-            f"the index was built with model {manifest.model!r}, not {requested!r}",
-            hint="query without --model to use the index's model, or build another index with --index DIR",
-        )
+        raise ModelMismatch(f"the index was built with model {manifest.model!r}, not {requested!r}", hint=hint)
 
 
 def resolve_model(location: IndexLocation, requested: str | None) -> str:

@@ -9,6 +9,7 @@ seconds, so an interrupted run keeps every finished file.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -246,6 +247,11 @@ class Pipeline:
         state = self._files.pop(media.path, None)
         self.extras.drop(media)
         self._frames = [f for f in self._frames if f[0].path != media.path]
+        if not os.path.lexists(media.path):
+            # Deleted while it was being read: not a failure of its content (which would be remembered under its
+            # hash and refused when it comes back), just a file that is not there any more.
+            self.reporter.note(display_path(media.path), "vanished while it was being indexed: skipped")
+            return
         failure = FileFailure(display_path(media.path), reason)
         self.summary.failed.append(failure)
         self.reporter.file_failed(failure)

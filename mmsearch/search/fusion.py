@@ -19,6 +19,7 @@ fused: results keep that channel's own score. Ties (frequent in RRF, where each 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -26,6 +27,7 @@ from ..errors import UsageError
 from ..types import ChannelScore, Moment, SegmentHit
 from .calibration import Background
 from .channels import CHANNELS, Candidate
+from .limits import MAX_WEIGHT
 from .moments import group_units
 
 FUSIONS: tuple[str, ...] = ("calibrated", "rrf", "weighted")
@@ -70,8 +72,8 @@ def parse_weights(specs: Sequence[str]) -> tuple[tuple[str, float], ...]:
             weight = float(value)
         except ValueError as e:
             raise UsageError(f"--weight {spec!r}: {value!r} is not a number") from e
-        if not weight >= 0 or weight == float("inf"):
-            raise UsageError(f"--weight {spec!r}: the weight must be a finite number >= 0")
+        if not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
+            raise UsageError(f"--weight {spec!r}: a weight is a number from 0 to {MAX_WEIGHT:g}")
         out[name] = weight
     return tuple(out.items())
 

@@ -6,6 +6,8 @@ Errors of every kind leave as `{"error": ..., "hint": ...}` with a fitting statu
 from __future__ import annotations
 
 import logging
+import os
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,10 +30,12 @@ from ..errors import (
     PersonNotFound,
     UsageError,
 )
+from ..paths import display_path
 from . import discovery
 from .docs import DOCS_ASSETS, add_docs
-from .live import LiveIndex, limit_threads
-from .media import NotFound
+from .guard import BodyLimit, HostCheck, HostPolicy, SecurityHeaders
+from .live import IndexGone, LiveIndex, limit_threads
+from .media import Changed, MediaTypes, NotFound, TooLargeToDraw
 from .people import people_api
 from .ranges import RangeNotSatisfiable
 from .routes import PAGE_PATHS, UploadTooLarge, api, page
@@ -40,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # 16 MiB: a camera JPEG or PNG screenshot fits; anything bigger is not a query image.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+# A multipart body holds the image plus its part headers and the query's form fields: a few kB at most.
+MULTIPART_OVERHEAD = 64 * 1024
 TOKEN_COOKIE = "mmsearch_token"
 # Files that hold nothing of the index (the page's script and style, the docs' Swagger UI): no token needed.
 PUBLIC_PREFIXES = ("/static/", DOCS_ASSETS + "/")
@@ -47,8 +53,11 @@ PUBLIC_PREFIXES = ("/static/", DOCS_ASSETS + "/")
 
 # Most specific first: the first class an error is an instance of decides its status.
 ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
+    (Changed, 410),
     (NotFound, 404),
+    (IndexGone, 503),
     (IndexNotFound, 404),
+    (TooLargeToDraw, 422),
     (UploadTooLarge, 413),
     (RangeNotSatisfiable, 416),
     (BadInput, 400),
@@ -69,6 +78,11 @@ class ServerConfig:
     threads: int | None = 1  # per query, for the model and FAISS; None leaves the libraries' defaults
     # Where clients reach this server; written to the index's server file for `mmsearch query`. None: not announced.
     announce_url: str | None = None
+    # The address the server is bound to and the extra Host names it answers (--allow-host): see guard.HostPolicy.
+    host: str = "127.0.0.1"
+    allow_hosts: tuple[str, ...] = ()
+    # Called once the index and every model a query needs are loaded, just before requests are answered.
+    ready: Callable[[], None] | None = None
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -78,8 +92,11 @@ def create_app(config: ServerConfig) -> FastAPI:
             limit_threads(config.threads)
         live = LiveIndex(config.index_dir, config.device)
         live.open()
+        live.warm_up()
         app.state.live = live
         announced = discovery.announce(config.index_dir, config.announce_url) if config.announce_url else None
+        if config.ready is not None:
+            config.ready()
         try:
             yield
         finally:
@@ -96,6 +113,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         redoc_url=None,  # ReDoc loads its logo from its CDN: not served
     )
     app.state.config = config
+    app.state.media_types = MediaTypes()
     app.include_router(api)
     app.include_router(people_api)
     app.include_router(page)
@@ -103,6 +121,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     _add_error_handlers(app)
     if config.token:
         _add_token_check(app, config.token)
+    # Added last = runs first: headers on every answer, then the Host check, then the body limit.
+    app.add_middleware(BodyLimit, limit=config.max_upload_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(HostCheck, policy=HostPolicy(config.host, config.allow_hosts))
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -110,18 +132,43 @@ def error_response(status: int, error: str, hint: str | None = None) -> JSONResp
     return JSONResponse({"error": error, "hint": hint}, status_code=status)
 
 
+# The library's messages are written for the CLI: they name its flags (`--top-k`) and the index directory.
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+_FLAG_PARAMS = {"top-k": "top_k", "image": "image (POST)"}
+
+
+def public_text(text: str, index_dir: Path) -> str:
+    """A library message fit for an HTTP client: API parameter names for CLI flags, no server paths."""
+    text = _FLAG.sub(lambda m: _FLAG_PARAMS.get(m.group(1), m.group(1).replace("-", "_")), text)
+    for shown in {os.fsdecode(index_dir.resolve()), os.fsdecode(index_dir), display_path(index_dir)}:
+        if len(shown) > 1:
+            text = text.replace(shown, "this server's index directory")
+    return text
+
+
+def public_hint(hint: str | None) -> str | None:
+    """Hints that tell a CLI user which flag to pass mean nothing to an HTTP client: dropped."""
+    if hint is None or _FLAG.search(hint):
+        return None
+    return hint
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    config: ServerConfig = app.state.config
+
     @app.exception_handler(MMSearchError)
     async def domain_error(request: Request, exc: MMSearchError) -> JSONResponse:
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
-        response = error_response(status, exc.message, exc.hint)
+        response = error_response(status, public_text(exc.message, config.index_dir), public_hint(exc.hint))
         if isinstance(exc, RangeNotSatisfiable):
             response.headers["Content-Range"] = f"bytes */{exc.size}"  # RFC 9110 §15.5.17
         return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        hint = "see /docs for the API" if exc.status_code in (404, 405) else None
+        hint = {404: "see /docs for the API", 405: "see /docs for the API", 413: "send a smaller image"}.get(
+            exc.status_code
+        )
         return error_response(exc.status_code, str(exc.detail), hint)
 
     @app.exception_handler(RequestValidationError)

@@ -7,6 +7,7 @@ ignored (and the query falls back to loading the index itself when the URL does 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 SERVER_FILE = "server.json"
 SERVER_ENV = "MMSEARCH_SERVER"
 TOKEN_ENV = "MMSEARCH_TOKEN"
-# The response header naming the index a server answers for, so a client can tell it is the index it meant.
+# The response header identifying the index a server answers for, so a client can tell it is the index it meant:
+# index_identity(), a digest of the directory's device and inode (what os.path.samefile compares), not its path.
 INDEX_HEADER = "X-MMSearch-Index"
 UNTRAINED_HEADER = "X-MMSearch-Untrained-Model"
 
@@ -42,6 +44,15 @@ def announce(index_dir: Path, url: str) -> Announcement | None:
         log.info("server file not written in %s (%s); `mmsearch query` will need --server", index_dir, e)
         return None
     return Announcement(target, url, os.getpid())
+
+
+def index_identity(index_dir: Path) -> str:
+    """Equal for two paths of the same directory (as `os.path.samefile`), and revealing no path; "" if missing."""
+    try:
+        st = os.stat(index_dir)
+    except OSError:
+        return ""
+    return hashlib.sha256(f"mmsearch-index:{st.st_dev}:{st.st_ino}".encode()).hexdigest()[:32]
 
 
 def withdraw(announcement: Announcement) -> None:

@@ -59,7 +59,7 @@ class IndexInfo(BaseModel):
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
-    index: str
+    index: str = Field(description="The index directory's name (not its path on the server).")
     files: int
     segments: dict[str, int]
     vectors: int

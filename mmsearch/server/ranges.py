@@ -11,17 +11,19 @@ Starlette alone answers a Range header it cannot use with a plain-text 400 or an
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from ..errors import MMSearchError
-from ..paths import display_path
-from .media import NotFound
+from .media import Opened
 
 _RANGE_SPEC = re.compile(r"(\d*)[ \t]*-[ \t]*(\d*)")
+# Past this many digits a position is beyond any file (2**63 has 19): compared as "huge", never parsed, so that
+# a 4,300-digit number meets no int() limit.
+_MAX_DIGITS = 18
+_HUGE = 10**_MAX_DIGITS
 
 
 class RangeNotSatisfiable(MMSearchError):
@@ -51,12 +53,12 @@ def satisfiable_ranges(header: str | None, size: int) -> str | None:
         match = _RANGE_SPEC.fullmatch(spec)
         if match is None or not any(match.groups()):
             return None
-        first, last = match.groups()
-        if first and last and int(last) < int(first):
+        first, last = (_position(g) for g in match.groups())
+        if first is not None and last is not None and last < first:
             return None
         given += 1
-        if (first and int(first) < size) or (not first and int(last) > 0):
-            kept.append(f"{first}-{last}")
+        if (first is not None and first < size) or (first is None and last):
+            kept.append(_clamped(first, last, size))
     if not given:
         return None
     if not kept:
@@ -64,15 +66,30 @@ def satisfiable_ranges(header: str | None, size: int) -> str | None:
     return "bytes=" + ",".join(kept)
 
 
+def _position(digits: str) -> int | None:
+    """A byte position of a range spec; None when absent; _HUGE for anything longer than _MAX_DIGITS."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else _HUGE
+
+
+def _clamped(first: int | None, last: int | None, size: int) -> str:
+    """A satisfiable spec with its positions inside the file (`0-HUGE` -> `0-SIZE-1`, `-HUGE` -> `-SIZE`)."""
+    if first is None:
+        return f"-{min(last or 0, size)}"
+    return f"{first}-{size - 1 if last is None else min(last, size - 1)}"
+
+
 class MediaResponse(FileResponse):
     """The file, answering the request's Range header as decided above (If-Range first, RFC 9110 §13.1.5)."""
 
-    def __init__(self, path: Path, request: Request, media_type: str) -> None:
-        try:
-            stat = path.stat()
-        except FileNotFoundError as e:  # deleted since media_path looked
-            raise NotFound(f"{display_path(path)} is gone from disk", hint="run `mmsearch index` again") from e
-        super().__init__(path, media_type=media_type, stat_result=stat, content_disposition_type="inline")
+    def __init__(self, opened: Opened, request: Request, media_type: str) -> None:
+        stat = opened.stat
+        self.opened = opened
+        super().__init__(
+            opened.path_for_reopen, media_type=media_type, stat_result=stat, content_disposition_type="inline"
+        )
         if_range = request.headers.get("if-range")
         if if_range is not None and if_range not in (self.headers["etag"], self.headers["last-modified"]):
             self.range_header = None  # the file changed since the client's copy: all of it, as Starlette does
@@ -83,4 +100,7 @@ class MediaResponse(FileResponse):
         headers = [(name, value) for name, value in scope["headers"] if name != b"range"]
         if self.range_header is not None:
             headers.append((b"range", self.range_header.encode("latin-1")))
-        await super().__call__({**scope, "headers": headers}, receive, send)
+        try:
+            await super().__call__({**scope, "headers": headers}, receive, send)
+        finally:
+            self.opened.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,19 +11,20 @@ from fastapi import Query as Param
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..errors import MMSearchError, UsageError
+from ..errors import BadInput, MMSearchError, UsageError
 from ..index.catalog import FileRecord, fs_path
 from ..paths import display_path
 from ..search.fusion import DEFAULT_FUSION, parse_weights
 from ..search.like import LikeSpec
+from ..search.limits import MAX_QUERY_CHARS, MAX_SECONDS, MAX_THEN_PARTS, MAX_TOP_K, MAX_WITHIN_S, check_query_limits
 from ..search.results import moment_json
 from ..search.searcher import Query
 from ..search.temporal import DEFAULT_WITHIN
 from ..types import MediaKind, Moment, SegmentKind
-from .discovery import INDEX_HEADER, UNTRAINED_HEADER
+from .discovery import INDEX_HEADER, UNTRAINED_HEADER, index_identity
 from .filters import index_channels
 from .live import LiveIndex
-from .media import NotFound, media_path, media_type, parse_file_id, thumbnail, thumbnail_cache_dir
+from .media import MediaTypes, NotFound, open_indexed, parse_file_id, thumbnail, thumbnail_cache_dir
 from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
 from .ranges import MediaResponse
 
@@ -63,12 +63,20 @@ class QueryOptions:
         self,
         modality: Annotated[str, Param(description="video, audio, image or any.")] = "any",
         kind: Annotated[list[str] | None, Param(description="Only these segment kinds (repeatable).")] = None,
-        then: Annotated[list[str] | None, Param(description="Temporal query: texts that must follow.")] = None,
-        within: Annotated[float, Param(description="With then: seconds allowed between parts.")] = DEFAULT_WITHIN,
+        then: Annotated[
+            list[str] | None,
+            Param(
+                max_length=MAX_THEN_PARTS,
+                description=f"Temporal query: texts that must follow (at most {MAX_THEN_PARTS}).",
+            ),
+        ] = None,
+        within: Annotated[
+            float, Param(gt=0, le=MAX_WITHIN_S, description="With then: seconds allowed between parts.")
+        ] = DEFAULT_WITHIN,
         channel: Annotated[list[str] | None, Param(description="Only these channels (repeatable).")] = None,
         fusion: Annotated[str, Param(description="calibrated, rrf or weighted.")] = DEFAULT_FUSION,
         weight: Annotated[list[str] | None, Param(description="Channel weight NAME=W (repeatable).")] = None,
-        top_k: Annotated[int, Param(ge=1, le=1000, description="Number of moments.")] = 10,
+        top_k: Annotated[int, Param(ge=1, le=MAX_TOP_K, description="Number of moments.")] = 10,
         explain: Annotated[bool, Param(description="Add each channel's rank and score.")] = False,
     ) -> None:
         self.modality = modality
@@ -94,7 +102,13 @@ class QueryOptions:
             **what,
         )
         query.validate()
+        check_query_limits(query.text, query.then, query.top_k, query.weights, query.within)
         return query
+
+
+def media_types(request: Request) -> MediaTypes:
+    known: MediaTypes = request.app.state.media_types
+    return known
 
 
 def live_index(request: Request) -> LiveIndex:
@@ -117,12 +131,17 @@ def search(
     live: Live,
     options: Options,
     response: Response,
-    q: Annotated[str | None, Param(description="What to look for, in words.")] = None,
+    q: Annotated[str | None, Param(max_length=MAX_QUERY_CHARS, description="What to look for, in words.")] = None,
     like: Annotated[str | None, Param(description="Query by example: a file_id from a result.")] = None,
-    start: Annotated[float | None, Param(ge=0, description="With like: start of the example, seconds.")] = None,
-    end: Annotated[float | None, Param(ge=0, description="With like: end of the example, seconds.")] = None,
+    start: Annotated[
+        float | None, Param(ge=0, le=MAX_SECONDS, description="With like: start of the example, seconds.")
+    ] = None,
+    end: Annotated[
+        float | None, Param(ge=0, le=MAX_SECONDS, description="With like: end of the example, seconds.")
+    ] = None,
     person: Annotated[
-        str | None, Param(description="A person's id or name: alone, their moments; else a filter.")
+        str | None,
+        Param(max_length=MAX_QUERY_CHARS, description="A person's id or name: alone, their moments; else a filter."),
     ] = None,
 ) -> dict[str, Any]:
     """Moments matching a text (`q`) or an indexed example (`like`): the results of `mmsearch query --json`."""
@@ -167,22 +186,31 @@ def search_image(
                     raise UploadTooLarge(f"the image is larger than {limit} bytes", hint="send a smaller image")
                 out.write(chunk)
         query = options.query(image=path)
-        return answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+        try:
+            return answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+        except BadInput as e:  # its message names the temp file and the CLI's --image: neither means anything here
+            raise BadInput("the uploaded file is not a readable image", hint="send a JPEG, PNG or WebP") from e
 
 
 @api.get("/api/info", summary="What the index holds", response_model=IndexInfo, responses=ERRORS)
 def info(live: Live) -> dict[str, object]:
     """What the index holds (`mmsearch info --json`) in the generation being served, and the channels it has."""
     described = live.info()
-    return {**described, "channels": index_channels(described)}
+    # The index directory's name only: where it lives on the server is none of a client's business.
+    return {**described, "index": live.index_dir.name, "channels": index_channels(described)}
 
 
 @api.get("/media/{file_id}", summary="The media file, with HTTP Range", responses=MEDIA_RESPONSES)
 def media(file_id: str, live: Live, request: Request) -> FileResponse:
     """The indexed file itself, by catalog id, with HTTP Range support (seeking in a long video)."""
     number = parse_file_id(file_id)
-    path = media_path(live.file(number), number)
-    return MediaResponse(path, request, media_type(path))
+    opened = open_indexed(live.file(number), number)
+    try:
+        kind = media_types(request).of(opened)
+    except BaseException:
+        opened.close()
+        raise
+    return MediaResponse(opened, request, kind)
 
 
 @api.get(
@@ -191,7 +219,7 @@ def media(file_id: str, live: Live, request: Request) -> FileResponse:
 def thumbnail_jpeg(
     file_id: str,
     live: Live,
-    t: Annotated[float, Param(ge=0, description="Seconds into a video; ignored for an image.")] = 0.0,
+    t: Annotated[float, Param(ge=0, le=MAX_SECONDS, description="Seconds into a video; ignored for an image.")] = 0.0,
 ) -> Response:
     """A JPEG of the frame at t (a still image: the image), made once and cached."""
     number = parse_file_id(file_id)
@@ -211,7 +239,7 @@ def favicon() -> FileResponse:
 
 def answer(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
     found = live.search(query)
-    response.headers[INDEX_HEADER] = os.fsdecode(live.index_dir.resolve())
+    response.headers[INDEX_HEADER] = index_identity(live.index_dir)
     if live.untrained_model:
         response.headers[UNTRAINED_HEADER] = live.untrained_model
     return {"query": label, "results": [_result(m, record, explain) for m, record in found]}

@@ -154,7 +154,7 @@ async function apiError(response) {
 function showError(body, status) {
   if (status === 401) {
     setStatus("This server needs a token: open <code>/?token=YOUR_TOKEN</code> once.", true);
-  } else if (status === 404 && /no index/.test(body.error)) {
+  } else if ((status === 404 || status === 503) && /no index/.test(body.error)) {
     $("#results").innerHTML = "";
     setStatus('<span class="empty"><strong>No index yet</strong>run <code>mmsearch index ./media</code>, then search again.</span>');
     return;
