@@ -208,7 +208,7 @@ def test_http_people_routes(archive: tuple[dict[str, FaceVideo], Path], index: P
 
     videos = archive[0]
     obama = person_in(archive[1], "obama.mp4", 0.0)
-    with TestClient(create_app(ServerConfig(index))) as client:
+    with TestClient(create_app(ServerConfig(index)), base_url="http://127.0.0.1") as client:
         people = client.get("/api/people").json()
         assert sorted(p["tracks"] for p in people) == [2, 4] and all(p["crop_url"] for p in people)
         crop = client.get(f"/api/people/{obama}/crop")
