@@ -78,6 +78,10 @@ class BackendUnavailable(MMSearchError):
     """The vector backend (a Milvus server or milvus-lite file) cannot be reached or lacks the index's data."""
 
 
+class MissingExtra(MMSearchError):
+    """A feature needs an optional package that is not installed (the hint names the pip extra)."""
+
+
 # What every "the index is damaged" message suggests.
 REPAIR_HINT = "`mmsearch check --repair` drops what cannot be read; the next `mmsearch index` re-embeds it"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -147,10 +149,18 @@ class ChannelScore:
     evidence: float | None = None
 
     def to_json(self) -> dict[str, float | int]:
-        data: dict[str, float | int] = {"rank": self.rank, "score": self.score}
+        data: dict[str, float | int] = {"rank": self.rank, "score": finite(self.score)}
         if self.evidence is not None:
             data["evidence"] = round(self.evidence, 4)
         return data
+
+
+def finite(score: float) -> float:
+    """A score as JSON may carry it: NaN and infinities cannot be written as JSON numbers (the bounds on weights in
+    search/limits.py keep fused scores finite; this is the last guard at every edge that prints one)."""
+    if math.isnan(score):
+        return 0.0
+    return max(-sys.float_info.max, min(sys.float_info.max, score))
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,7 @@ class Moment:
             "kind": self.kind.value,
             "start": self.start,
             "end": self.end,
-            "score": self.score,
+            "score": finite(self.score),
             "text": self.text,
         }
         if self.parts:

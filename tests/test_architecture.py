@@ -15,8 +15,9 @@ LAYER = {
     "index": 2,
     "ingest": 3,
     "search": 4,
-    "server": 5,
-    "cli": 6,
+    "export": 5,
+    "server": 6,
+    "cli": 7,
     "testing": 1,
 }
 MAX_LINES = 500

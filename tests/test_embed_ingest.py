@@ -12,6 +12,7 @@ from mmsearch.index.catalog import Catalog
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.models import onnx_runtime
 from mmsearch.models.onnx_runtime import OnnxClipEmbedder, Thresholds
+from mmsearch.models.precision import EmbedChoice
 from mmsearch.search.searcher import Query, Searcher
 from mmsearch.testing.media import Shot, extract_frame, make_video
 
@@ -41,9 +42,13 @@ def _frame_count(index_dir: Path) -> int:
         catalog.close()
 
 
-def test_default_cpu_index_is_int8_and_its_queries_use_the_int8_towers(video: Path, tmp_path: Path) -> None:
+def test_an_int8_cpu_index_queries_with_the_int8_towers(video: Path, tmp_path: Path) -> None:
+    # (`--precision auto` picks int8 or PyTorch by measurement: test_embed_onnx.py)
     index_dir = tmp_path / "index"
-    summary = run_ingest(IngestOptions(paths=(video,), index_dir=index_dir, model=TINY, asr=None, device="cpu"))
+    int8 = EmbedChoice(precision="int8")
+    summary = run_ingest(
+        IngestOptions(paths=(video,), index_dir=index_dir, model=TINY, asr=None, device="cpu", embed=int8)
+    )
     assert summary.failed == []
     manifest = _manifest(index_dir)
     assert (manifest["embed_runtime"], manifest["embed_precision"]) == ("onnx", "int8")
@@ -66,7 +71,8 @@ def test_failed_self_check_at_index_time_is_recorded_and_queries_follow(
 ) -> None:
     monkeypatch.setattr(onnx_runtime, "Thresholds", lambda: Thresholds(mean=1.01, min=1.01))
     index_dir = tmp_path / "index"
-    run_ingest(IngestOptions(paths=(video,), index_dir=index_dir, model=TINY, asr=None, device="cpu"))
+    int8 = EmbedChoice(precision="int8")
+    run_ingest(IngestOptions(paths=(video,), index_dir=index_dir, model=TINY, asr=None, device="cpu", embed=int8))
     manifest = _manifest(index_dir)
     assert (manifest["embed_runtime"], manifest["embed_precision"]) == ("onnx", "fp32")
     assert "below 1.01 mean / 1.01 min cosine" in manifest["embed_int8_fallback"]

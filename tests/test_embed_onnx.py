@@ -24,7 +24,7 @@ def _frames(n: int = 5) -> list[np.ndarray]:
 
 
 def test_int8_agrees_with_torch_fp32_and_records_it() -> None:
-    int8 = load_embedder(TINY, "cpu", EmbedChoice())
+    int8 = load_embedder(TINY, "cpu", EmbedChoice(precision="int8"))
     assert isinstance(int8, OnnxClipEmbedder) and int8.precision == "int8" and int8.fallback is None
     fp32 = load_embedder(TINY, "cpu")
     cos_images = (int8.embed_images(_frames()) * fp32.embed_images(_frames())).sum(axis=1)
@@ -55,7 +55,7 @@ def test_short_texts_use_the_short_text_tower_and_long_ones_the_full_one() -> No
     assert np.allclose(onnx.embed_texts(short), torch_fp32.embed_texts(short), atol=1e-4)
     assert np.allclose(onnx.embed_texts(long), torch_fp32.embed_texts(long), atol=1e-4)
     assert used == [onnx_runtime.SHORT_TEXT, "text"]
-    int8 = load_embedder(TINY, "cpu", EmbedChoice())
+    int8 = load_embedder(TINY, "cpu", EmbedChoice(precision="int8"))
     assert "embed_text16_int8_cos" in int8.runtime_record()  # its agreement with fp32 is measured like the others'
 
 
@@ -88,7 +88,7 @@ def test_export_is_cached_by_weights_and_reused(tmp_path: Path, monkeypatch: pyt
     import torch
 
     monkeypatch.setenv("MMSEARCH_CACHE", str(tmp_path / "cache"))
-    first = load_embedder(TINY, "cpu", EmbedChoice())
+    first = load_embedder(TINY, "cpu", EmbedChoice(precision="int8"))
     directory = export_dir(parse_model_spec(TINY))
     assert directory.parent == tmp_path / "cache" / "onnx"
     stamps = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
@@ -98,7 +98,7 @@ def test_export_is_cached_by_weights_and_reused(tmp_path: Path, monkeypatch: pyt
         raise AssertionError("the cached export should have been reused")
 
     monkeypatch.setattr(onnx_runtime, "_export", no_export)
-    again = load_embedder(TINY, "cpu", EmbedChoice())
+    again = load_embedder(TINY, "cpu", EmbedChoice(precision="int8"))
     assert {p.name: p.stat().st_mtime_ns for p in directory.iterdir()} == stamps
     assert np.array_equal(again.embed_images(_frames()), first.embed_images(_frames()))
 
@@ -114,8 +114,8 @@ def test_export_is_cached_by_weights_and_reused(tmp_path: Path, monkeypatch: pyt
 def test_standalone_tokenizer_equals_open_clips() -> None:
     import open_clip
 
-    emb = load_embedder(TINY, "cpu", EmbedChoice())
-    assert type(emb.tokenizer).__module__ == "mmsearch_open_clip_tokenizer"  # type: ignore[attr-defined]
+    emb = load_embedder(TINY, "cpu", EmbedChoice(precision="int8"))
+    assert type(emb.tokenizer).__name__ == "ClipTokenizer"  # type: ignore[attr-defined]  # torch-free
     texts = ["A Dog, barking!", "  two   spaces ", "ünïcödé café", ""]
     ref = open_clip.get_tokenizer("ViT-B-32")(texts)
     assert np.array_equal(np.asarray(emb.tokenizer(texts)), ref.numpy())  # type: ignore[attr-defined]
@@ -201,3 +201,29 @@ def test_auto_falls_back_to_torch_when_the_export_fails_but_an_explicit_onnx_say
     assert "cannot export" in caplog.text and "PyTorch fp32" in caplog.text
     with pytest.raises(UsageError, match="cannot export"):
         load_embedder(TINY, "cpu", EmbedChoice("onnx", "int8"))
+
+
+def test_auto_on_a_cpu_keeps_the_faster_runtime_measured_once_per_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmsearch.models import precision, runtime_choice
+    from mmsearch.models.clip import OpenClipEmbedder
+    from mmsearch.models.precision import runtime_record
+
+    timed: list[str] = []
+
+    def fake_rate(embed: object, images: object) -> float:
+        owner = type(getattr(embed, "__self__", None)).__name__
+        timed.append(owner)
+        return 5.0 if owner == "OnnxClipEmbedder" else 9.0  # PyTorch wins on this pretend machine
+
+    monkeypatch.setattr(runtime_choice, "frames_per_second", fake_rate)
+    first = load_embedder(TINY, "cpu", EmbedChoice())
+    assert isinstance(first, OpenClipEmbedder) and sorted(timed) == ["OnnxClipEmbedder", "OpenClipEmbedder"]
+    record = runtime_record(first)
+    assert record["embed_runtime"] == "torch" and record["embed_choice"].startswith("torch-fp32 (auto")
+    assert "onnx-int8 5.00 frames/s" in record["embed_choice"] and "torch-fp32 9.00 frames/s" in record["embed_choice"]
+    again = load_embedder(TINY, "cpu", EmbedChoice())  # cached: nothing is timed again
+    assert isinstance(again, OpenClipEmbedder) and len(timed) == 2
+    monkeypatch.setattr(precision, "resolve_device", lambda device: "cpu")
+    monkeypatch.setattr(runtime_choice, "machine_ident", lambda: "another CPU")
+    monkeypatch.setattr(runtime_choice, "frames_per_second", lambda embed, images: 1.0 + ("Onnx" in str(embed)))
+    assert isinstance(load_embedder(TINY, "cpu", EmbedChoice()), OnnxClipEmbedder)  # measured anew: ONNX wins

@@ -1,4 +1,4 @@
-"""The extra channels without real models: OCR tracking, audio windows, spaces in catalog and writer, registry,
+"""The extra channels without real models (OCR tracking: test_ocr_tracking.py): audio windows, spaces in catalog and writer, registry,
 migration of an old index, and `mmsearch show`/`info` (real-model tests are in test_extra_channels_real.py)."""
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from mmsearch.errors import UsageError
 from mmsearch.index.catalog import MIGRATIONS, SCHEMA_VERSION, SPACES_SCHEMA, Catalog
 from mmsearch.index.manifest import space_infos
 from mmsearch.ingest.extras import ExtrasOptions
-from mmsearch.ingest.ocr import OcrTracker
 from mmsearch.ingest.runner import IngestOptions, run_ingest
 from mmsearch.ingest.sounds import windows
 from mmsearch.search.channels import CHANNELS, REGISTRY
@@ -26,44 +25,6 @@ from mmsearch.testing.media import Shot, make_video
 from mmsearch.types import AudioClip, MediaFile, MediaKind, SegmentKind
 
 runner = CliRunner()
-
-
-class ScriptedOcr:
-    """Reads the text a frame was painted with: frames are keyed by their mean grey level."""
-
-    def __init__(self, script: dict[int, list[str]]) -> None:
-        self.script = script
-        self.calls = 0
-
-    def read(self, frame: np.ndarray) -> list[str]:
-        self.calls += 1
-        return self.script.get(int(frame.mean()), [])
-
-
-def _frame(level: int) -> np.ndarray:
-    return np.full((64, 64, 3), level, np.uint8)
-
-
-def test_ocr_caption_held_six_seconds_is_one_segment_and_unchanged_frames_are_not_read() -> None:
-    engine = ScriptedOcr({10: [], 100: ["PLATFORM SEVEN"], 150: ["PLATFORM SEVEN", "GATE 4"]})
-    tracker = OcrTracker(engine)
-    levels = [10, 10, 100, 100, 100, 150, 150, 150, 10, 10]  # caption 2-8 s, a second line 5-8 s
-    for t, level in enumerate(levels):
-        tracker.add(_frame(level), float(t), 1.0)
-    lines = tracker.finish(10.0)
-    assert [(line.text, line.start, line.end) for line in lines] == [
-        ("PLATFORM SEVEN", 2.0, 8.0),
-        ("GATE 4", 5.0, 8.0),
-    ]
-    assert engine.calls == 4  # only the frames that changed: at 0, 2, 5 and 8 s
-
-
-def test_ocr_rereading_with_a_letter_off_continues_the_segment() -> None:
-    engine = ScriptedOcr({50: ["DEPARTURES"], 60: ["DEPARTURFS"]})
-    tracker = OcrTracker(engine)
-    for t, level in enumerate([50, 60, 50]):
-        tracker.add(_frame(level), float(t), 1.0)
-    assert [(x.text, x.start, x.end) for x in tracker.finish()] == [("DEPARTURES", 0.0, 3.0)]
 
 
 def test_audio_windows_are_five_seconds_with_half_overlap() -> None:

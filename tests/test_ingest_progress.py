@@ -1,4 +1,5 @@
-"""Ingest progress tells the truth (issue 11): it counts media seconds of audio as well as video, reaches its total,
+"""Ingest progress tells the truth (issues 11, 25): it counts each media second once (audio-only files, videos with
+or without sound), reaches its total,
 names each file while it is worked on, and says at once that Ctrl-C was heard; frames of several files share
 embedding batches; --workers N decodes with N processes."""
 
@@ -54,7 +55,7 @@ class Recorder:
 
 
 @pytest.mark.slow
-def test_progress_counts_audio_and_video_seconds_and_names_each_file(tmp_path: Path, asr_model_dir: Path) -> None:
+def test_progress_counts_each_media_second_once_and_names_each_file(tmp_path: Path, asr_model_dir: Path) -> None:
     media = tmp_path / "media"
     media.mkdir()
     video = make_video(
@@ -75,8 +76,8 @@ def test_progress_counts_audio_and_video_seconds_and_names_each_file(tmp_path: P
     )
     assert summary.new_files == 2 and not summary.failed
     ((files, total),) = recorder.of("planned")
-    # The video's pictures and its soundtrack, plus the podcast's audio: all of it is media to get through.
-    assert files == 2 and total == pytest.approx(2 * video.duration + audio.duration, abs=0.3)
+    # Each media second once (issue 25): the video with sound is its duration, not its pictures plus its soundtrack.
+    assert files == 2 and total == pytest.approx(video.duration + audio.duration, abs=0.3)
     assert sum(recorder.of("advanced")) == pytest.approx(total, rel=0.02)
     names = [value for call, value in recorder.calls if call in ("started", "done")]
     for name in ("talk.mp4", "podcast.wav"):

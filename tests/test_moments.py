@@ -64,3 +64,21 @@ def test_speech_text_is_joined_in_time_order_and_images_have_no_time() -> None:
 def test_ranking_is_by_best_hit() -> None:
     moments = merge_hits([hit(1, "a", 0, 0.3), hit(2, "b", 0, 0.9), hit(3, "c", 0, 0.6)])
     assert [m.path for m in moments] == ["b", "c", "a"]
+
+
+def test_a_moment_as_json_always_has_a_finite_score() -> None:
+    """Item 7 of issue 23: whatever fusion produced, what is printed is a JSON number (no Infinity, no NaN)."""
+    import json
+
+    from mmsearch.types import ChannelScore, Moment, SegmentKind
+
+    for raw, shown in (
+        (float("inf"), 1.7976931348623157e308),
+        (float("-inf"), -1.7976931348623157e308),
+        (float("nan"), 0.0),
+        (0.5, 0.5),
+    ):
+        moment = Moment("a.mp4", SegmentKind.FRAME, 0.0, 1.0, raw, None, channels={"visual": ChannelScore(1, raw)})
+        data = moment.to_json()
+        assert data["score"] == shown and json.loads(json.dumps(data, allow_nan=False))["score"] == shown
+        assert ChannelScore(1, raw).to_json()["score"] == shown

@@ -22,7 +22,7 @@ from mmsearch.testing.media import Shot, make_image, make_video
 # Rank fusion lists every candidate; the default (calibrated) keeps only what stands out, which for the
 # hash test embedder is often nothing, and these tests are about the server, not about fusion.
 RRF = {"fusion": "rrf"}
-EXTRA_FIELDS = {"media_kind", "media_url", "thumbnail_url"}  # file_id is in the CLI's JSON too
+EXTRA_FIELDS = {"media_kind", "media_url", "thumbnail_url", "matched_words"}  # file_id is in the CLI's JSON too
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,8 @@ def test_info_is_mmsearch_info_json(client: TestClient, small: SmallIndex) -> No
     assert response.status_code == 200
     served = response.json()
     channels = served.pop("channels")  # the one field the server adds: what the page's channel filters list
-    assert served == cli_json("info", "--index", str(small.index), "--json")
+    local = cli_json("info", "--index", str(small.index), "--json")
+    assert isinstance(local, dict) and served == {**local, "index": small.index.name}  # the name, not the path
     assert [c["name"] for c in channels] == ["visual"]  # frames and a still; no speech, no extra spaces
 
 

@@ -128,6 +128,7 @@ def test_a_token_on_the_command_line_warns_that_ps_shows_it(small: SmallIndex, m
         (["red", "--weight", "visual=1e308"], "from 0 to 100"),
         (["red", "--weight", "visual=nan"], "from 0 to 100"),
         (["red", "--then", "blue", "--within", "inf"], "--within"),
+        (["--like", "x" * 300 + "@0-1e300"], "--like range"),  # a name too long for the file system: no OSError
     ],
 )
 def test_query_over_the_bounds_is_exit_2(small: SmallIndex, args: list[str], needle: str) -> None:

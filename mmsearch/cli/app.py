@@ -13,6 +13,7 @@ from .. import __version__
 from ..errors import EXIT_OK, EXIT_USAGE
 from ..ingest.speech import exit_now_if_abandoned
 from ..models.spec import KNOWN_MODELS
+from . import export as export_commands
 from . import ingest as ingest_commands
 from . import maintenance as maintenance_commands
 from . import people as people_commands
@@ -89,6 +90,7 @@ maintenance_commands.register(app)
 serve_commands.register(app)
 show_commands.register(app)
 people_commands.register(app)
+export_commands.register(app)
 
 
 # click's UsageError (bad option value, unknown option), wherever this typer version takes click from.

@@ -37,6 +37,7 @@ def describe_index(index: Index) -> dict[str, object]:
         "spaces": _spaces(index),
         "embed_runtime": manifest.raw.get("embed_runtime"),  # torch / onnx, None for test models
         "embed_precision": manifest.raw.get("embed_precision"),
+        "embed_choice": manifest.raw.get("embed_choice") or None,  # --precision auto: the choice and both rates
         "backend": manifest.backend,
         "index_type": index.index_type(),
         "generation": manifest.generation,

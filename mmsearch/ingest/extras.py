@@ -1,6 +1,7 @@
 """The extra evidence stages of ingest, called from one place in the runner: OCR, sentence text, audio windows.
 
-- `ocr` reads the frames the visual channel samples (see `ocr.py`) and adds `ocr` segments with their text.
+- `ocr` reads the frames the visual channel samples (see `ocr.py`), in its own thread beside the CLIP stage
+  (`ocr_thread.py`), and adds `ocr` segments with their text.
 - `text` embeds every transcript and OCR segment with a sentence model into the `text` space.
 - `audio` cuts the soundtrack into windows (see `sounds.py`) and embeds them with CLAP into the `audio` space.
 - `faces` follows faces through the sampled frames and finds them in still images (see `faces.py`): `face`
@@ -26,7 +27,8 @@ from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
 from .faces import DlibFaces, FaceEngine, FaceTrack, FaceTracker, encode_crop, image_faces
-from .ocr import OcrEngine, OcrTracker, RapidOcrEngine
+from .ocr import OcrEngine, RapidOcrEngine, read_image
+from .ocr_thread import OcrThread
 from .sounds import windows
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,9 @@ class ExtraStages:
     ) -> None:
         self.times = times
         self.ocr, self.text, self.audio, self.faces = ocr, text, audio, faces
-        self._trackers: dict[Path, OcrTracker] = {}
+        self._ocr_thread = OcrThread(ocr, times) if ocr is not None else None  # OCR beside CLIP (ocr_thread.py)
+        self._ocr_files: set[Path] = set()
+        self._image_text: dict[Path, list[str]] = {}
         self._faces: dict[Path, FaceTracker] = {}
         self._stills: dict[Path, list[FaceTrack]] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
@@ -82,7 +86,7 @@ class ExtraStages:
     @classmethod
     def load(cls, options: ExtrasOptions, times: StageTimes) -> ExtraStages:
         t0 = time.perf_counter()
-        ocr = _optional("ocr", RapidOcrEngine.load) if options.ocr else None
+        ocr = _optional("ocr", lambda: RapidOcrEngine.load(options.device)) if options.ocr else None
         text = None
         if options.text_model:
             name = options.text_model
@@ -111,22 +115,13 @@ class ExtraStages:
     def wants_audio(self) -> bool:
         return self.audio is not None
 
-    def observe(
-        self,
-        media: MediaFile,
-        frames: FrameBatch | None = None,
-        clip: AudioClip | None = None,
-        image: np.ndarray | None = None,
-    ) -> None:
+    def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
         """Work on one item of the file as it arrives from decode."""
-        if self.faces is not None and (frames is not None or image is not None):
-            self._observe_faces(media, self.faces, frames, image)
-        if frames is not None and self.ocr is not None and len(frames.times):
-            t0 = time.perf_counter()
-            tracker = self._trackers.setdefault(media.path, OcrTracker(self.ocr))
-            for frame, t in zip(frames.frames, frames.times, strict=True):
-                tracker.add(frame, float(t), frames.interval)
-            self.times.ocr += time.perf_counter() - t0
+        if self.faces is not None and frames is not None:
+            self._observe_faces(media, self.faces, frames, None)
+        if frames is not None and self._ocr_thread is not None and len(frames.times):
+            self._ocr_thread.add(media.path, frames.frames, frames.times, frames.interval)
+            self._ocr_files.add(media.path)
         if clip is not None and self.audio is not None:
             t0 = time.perf_counter()
             # Long audio arrives in windows of several minutes: place each one's segments at its offset.
@@ -150,6 +145,15 @@ class ExtraStages:
                 tracker.add(frame, float(t), frames.interval)
         self.times.faces += time.perf_counter() - t0
 
+    def observe_image(self, media: MediaFile, image: np.ndarray) -> None:
+        """A still image: its text is read like one frame's (an invoice is found by its words), its faces found."""
+        if self.faces is not None:
+            self._observe_faces(media, self.faces, None, image)
+        if self.ocr is not None:
+            t0 = time.perf_counter()
+            self._image_text[media.path] = read_image(self.ocr, image)
+            self.times.ocr += time.perf_counter() - t0
+
     def _embed_windows(self, clip: AudioClip) -> tuple[list[Segment], np.ndarray]:
         assert self.audio is not None
         cut = windows(clip)
@@ -163,11 +167,14 @@ class ExtraStages:
     def finish(self, media: MediaFile, segments: list[Segment]) -> Extracted:
         """The file's extra segments and space vectors; `segments` are its CLIP segments (they come first)."""
         out = Extracted()
-        tracker = self._trackers.pop(media.path, None)
-        if tracker is not None:
-            lines = tracker.finish(media.duration)
+        if self._ocr_thread is not None and media.path in self._ocr_files:
+            self._ocr_files.discard(media.path)
+            lines, tracker = self._ocr_thread.finish(media.path, media.duration)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
-            log.debug("ocr %s: read %d of %d frames", media.path, tracker.frames_read, tracker.frames_seen)
+            if tracker is not None:
+                counts = (tracker.frames_read, tracker.frames_seen, tracker.crops_read)
+                log.debug("ocr %s: detected on %d of %d frames, recognised %d boxes", media.path, *counts)
+        out.segments += [Segment(SegmentKind.OCR, None, None, text) for text in self._image_text.pop(media.path, [])]
         self._finish_faces(media, len(segments), out)
         every = [*segments, *out.segments]
         if self.text is not None:
@@ -205,7 +212,10 @@ class ExtraStages:
         """Forget a file that failed part-way."""
         self._faces.pop(media.path, None)
         self._stills.pop(media.path, None)
-        self._trackers.pop(media.path, None)
+        if self._ocr_thread is not None and media.path in self._ocr_files:
+            self._ocr_files.discard(media.path)
+            self._ocr_thread.drop(media.path)
+        self._image_text.pop(media.path, None)
         self._sounds.pop(media.path, None)
 
 

@@ -52,6 +52,7 @@ class _FileState:
     windows_waiting: int = 0  # audio windows handed to the speech thread, not yet transcribed
     planned: float = 0.0  # media seconds the progress display expects from this file
     progressed: float = 0.0
+    weight: float = 1.0  # media seconds per stream second: 0.5 for a video whose frames and audio both advance it
     started: bool = False  # the progress display named it as the file being worked on
 
 
@@ -101,9 +102,10 @@ class Pipeline:
 
     def run(self, work: list[tuple[MediaFile, str]]) -> None:
         for media, sha in work:
-            seconds = media.duration or 0.0
-            planned = (seconds if media.kind.value == "video" else 0.0) + (seconds if self._wants_audio(media) else 0.0)
-            self._files[media.path] = _FileState(sha, planned=planned)
+            planned = self._stream_seconds(media)
+            # Frames and audio both advance a video with sound: each counts for half of its media seconds.
+            weight = (media.duration or 0.0) / planned if planned else 0.0
+            self._files[media.path] = _FileState(sha, planned=planned, weight=weight)
         if self.transcriber is not None and any(self._wants_audio(m) for m, _ in work):
             self._speech = SpeechThread(self.transcriber, self.times)
         # Files are claimed one at a time as workers free up (with several machines, each takes what it wins).
@@ -126,6 +128,16 @@ class Pipeline:
             raise
         if self._speech is not None:
             self._speech.stop()
+
+    def media_seconds(self, work: list[tuple[MediaFile, str]]) -> float:
+        """What the progress display counts: each file's media seconds once (a video with sound is not counted
+        twice although its frames and its audio both advance it), for files with something to sample or hear."""
+        return sum((media.duration or 0.0) for media, _ in work if self._stream_seconds(media))
+
+    def _stream_seconds(self, media: MediaFile) -> float:
+        """Seconds of frames to sample plus seconds of audio to transcribe or embed."""
+        seconds = media.duration or 0.0
+        return (seconds if media.kind.value == "video" else 0.0) + (seconds if self._wants_audio(media) else 0.0)
 
     def _wants_audio(self, media: MediaFile) -> bool:
         return media.has_audio and (self.transcriber is not None or self.extras.wants_audio)
@@ -150,7 +162,7 @@ class Pipeline:
             case Frames(batch=batch):
                 self._take_frames(state, batch)
             case Image(array=array):
-                self.extras.observe(media, image=array)
+                self.extras.observe_image(media, array)
                 self._embed_now(state, [Segment(SegmentKind.IMAGE, None, None)], self.embedder.embed_images, [array])
             case Shots(shots=shots, seconds=seconds):  # seconds the worker spent detecting (beside decoding)
                 state.shots = list(shots)
@@ -241,7 +253,7 @@ class Pipeline:
     def _advance(self, state: _FileState, seconds: float) -> None:
         seconds = max(0.0, min(seconds, state.planned - state.progressed))
         state.progressed += seconds
-        self.reporter.advanced(seconds)
+        self.reporter.advanced(seconds * state.weight)
 
     def _fail(self, media: MediaFile, reason: str) -> None:
         state = self._files.pop(media.path, None)

@@ -27,7 +27,7 @@ from ..models.spec import DEFAULT_MODEL, parse_model_spec
 from ..paths import display_path, path_key
 from ..stores.protocol import StoreConfig, vector_device
 from ..stores.registry import check_store_options
-from ..types import FileFailure, IngestSummary, MediaFile, MediaKind, StageTimes
+from ..types import FileFailure, IngestSummary, StageTimes
 from .decode import AUDIO_WINDOW_SECONDS
 from .decoders import resolve_decoder
 from .discover import discover
@@ -214,7 +214,7 @@ def _run_pipeline(
     )  # fmt: skip
     for name, (model, dim) in pipeline.extras.spaces.items():
         writer.use_space(name, model, dim)
-    reporter.planned(len(plan.new), _media_seconds(plan.new, options.asr is not None))
+    reporter.planned(len(plan.new), pipeline.media_seconds(plan.new))
     pipeline.run(plan.new)
     # Which device embedded is part of what an index is (fp16 on CUDA, fp32 elsewhere); test embedders have no
     # device attribute and run on the CPU.
@@ -234,16 +234,6 @@ def remembered_asr(index_dir: Path, backend: str | None, model: str | None) -> t
 def _asr_manifest(asr: AsrOptions | None) -> dict[str, str]:
     """The index remembers its ASR like its CLIP model, so a later `index` run uses the same one."""
     return {} if asr is None else {"asr_backend": asr.backend, "asr_model": asr.model}
-
-
-def _media_seconds(work: list[tuple[MediaFile, str]], speech: bool) -> float:
-    """What the progress bar counts: seconds of video to sample plus seconds of audio to transcribe."""
-    total = 0.0
-    for media, _ in work:
-        seconds = media.duration or 0.0
-        total += seconds if media.kind is MediaKind.VIDEO else 0.0
-        total += seconds if speech and media.has_audio else 0.0
-    return total
 
 
 def _skip_failed_before(writer: Index, plan: Plan, retry: bool, summary: IngestSummary, reporter: Reporter) -> None:

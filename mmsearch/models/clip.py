@@ -52,6 +52,7 @@ class OpenClipEmbedder:
     """open_clip image and text towers in PyTorch (fp16 on CUDA, fp32 on CPU), always under inference_mode."""
 
     runtime = "torch"
+    measured_choice = ""  # --precision auto: the measurement that chose this runtime (runtime_choice.py)
 
     def __init__(self, spec: ModelSpec, model: Any, tokenizer: Any, device: str) -> None:
         self.spec = spec

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import socket
+import sys
 from collections.abc import Iterator
 
 from ..errors import UsageError
@@ -33,11 +35,28 @@ def mps_works() -> bool:
         return False
 
 
+def cuda_driver_present() -> bool:
+    """Whether the CUDA driver library can be loaded at all: without it torch has no CUDA either, and `auto` is
+    the CPU without importing torch (2-7 s): a query on an ONNX index then runs without torch. Loading the library
+    initialises nothing, so a process that forks workers afterwards is unaffected."""
+    if sys.platform == "darwin":
+        return False
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 def resolve_device(device: str, allow_mps: bool = True) -> str:
     """The torch device for `--device`. `allow_mps=False` for models whose runtime has no MPS kernels (Whisper)."""
+    check_device(device)
+    if device == "auto" and sys.platform != "darwin" and "torch" not in sys.modules and not cuda_driver_present():
+        return "cpu"  # no CUDA driver and no MPS off macOS: torch could only say the same
     import torch
 
-    check_device(device)
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"

@@ -13,11 +13,8 @@ was used and the measured agreement into the index manifest.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -26,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import WeightsUnavailable
 from .clip import (
     DEFAULT_BATCH,
     RANDOM_WEIGHTS_SEED,
@@ -37,12 +33,13 @@ from .clip import (
     normalize,
     text_cut,
 )
+from .clip_tokenizer import ClipTokenizer
+from .onnx_cache import META_FILE, cache_root, cached_export, file_sha256, safe_name, session
 from .preprocess import PreprocessConfig, preprocess_batch
 from .spec import ModelSpec, checkpoint_path
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "MMSEARCH_CACHE"
 # Cosine similarity of int8 to fp32 embeddings of the same input. Dynamic int8 of ViT-B-32 measures >= 0.9998
 # (benchmarks/README.md); 0.995 mean / 0.99 worst still ranks like fp32, and catches a broken quantisation.
 AGREE_MEAN = 0.995
@@ -59,7 +56,6 @@ PROBE_IMAGES = 8
 # Real frames of the first batch checked against fp32 at index time: enough to catch footage int8 mangles,
 # few enough that the fp32 pass costs a quarter of one default batch, not a whole one.
 FIRST_BATCH_CHECK = 8
-META_FILE = "meta.json"
 # Bumped when what an export holds changes, so older cached exports are made again: 2 added SHORT_TEXT.
 EXPORT_FORMAT = 2
 # A causal text tower pools at end-of-text, so a text of at most SHORT_TEXT_TOKENS tokens (a query: "a dog
@@ -94,22 +90,12 @@ class Agreement:
         return {"mean": round(self.mean, 6), "min": round(self.min, 6)}
 
 
-def cache_root() -> Path:
-    """$MMSEARCH_CACHE/onnx, else the platform's user cache dir (~/.cache/mmsearch/onnx, honours XDG_CACHE_HOME)."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit).expanduser() / "onnx"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("mmsearch")) / "onnx"
-
-
 def weights_key(spec: ModelSpec) -> str:
     """A hash naming the weights: the checkpoint's bytes; for a pretrained tag, the tag (a published file never
     changes); for random:ARCH, what decides the seeded initialisation (torch and open_clip versions, seed)."""
     path = checkpoint_path(spec)
     if path is not None:
-        return _file_sha256(path)
+        return file_sha256(path)
     if spec.family == "random":
         ident = (
             f"random:{spec.arch}:{RANDOM_WEIGHTS_SEED}:torch {version('torch')}:open_clip {version('open_clip_torch')}"
@@ -119,31 +105,8 @@ def weights_key(spec: ModelSpec) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    """sha256 of a checkpoint, remembered by (path, size, mtime) so a 350 MB file is read once, not every run."""
-    if not path.is_file():
-        raise WeightsUnavailable(
-            f"checkpoint {path} does not exist",
-            hint=f"pass an existing open_clip checkpoint: --model ARCH:/path/to/model.bin (not {path})",
-        )
-    stat = path.stat()
-    memo = cache_root() / "hashes.json"
-    ident = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    known = json.loads(memo.read_text()) if memo.is_file() else {}
-    if ident not in known:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 22):
-                digest.update(chunk)
-        known[ident] = digest.hexdigest()
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps(known, indent=1))
-    return str(known[ident])
-
-
 def export_dir(spec: ModelSpec) -> Path:
-    safe_arch = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.arch)
-    return cache_root() / f"{safe_arch}-{weights_key(spec)[:16]}-v{EXPORT_FORMAT}"
+    return cache_root() / f"{safe_name(spec.arch)}-{weights_key(spec)[:16]}-v{EXPORT_FORMAT}"
 
 
 def probe_images() -> list[np.ndarray]:
@@ -160,19 +123,7 @@ def probe_images() -> list[np.ndarray]:
 
 def ensure_exported(spec: ModelSpec) -> Path:
     """The cached export of `spec` (fp32 and int8 towers + meta.json), making it first when missing."""
-    from filelock import FileLock
-
-    directory = export_dir(spec)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
-        if not (directory / META_FILE).is_file():
-            staging = directory.with_name(directory.name + ".partial")
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir()
-            _export(spec, staging)
-            shutil.rmtree(directory, ignore_errors=True)
-            staging.rename(directory)
-    return directory
+    return cached_export(export_dir(spec), lambda staging: _export(spec, staging))
 
 
 def _export(spec: ModelSpec, out: Path) -> None:
@@ -287,35 +238,14 @@ def _tokenizer_meta(tokenizer: Any) -> dict[str, Any]:
 
 
 def _session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # onnxruntime warns about unused initialisers of the export
-    # Idle intra-op threads sleep instead of spinning: ingest decodes in another thread at the same time, and on a
-    # busy 2-core machine spinning made int8 ViT-B-32 run at 3.8 instead of 5.6 frames/s (benchmarks/README.md).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _standalone_tokenizer(context_length: int) -> Any:
-    """open_clip's SimpleTokenizer without importing open_clip (its package import pulls in timm and
-    torchvision: 2-5 s). tokenizer.py imports only the standard library, ftfy, regex, numpy and torch."""
-    found = importlib.util.find_spec("open_clip")
-    if found is None or not found.submodule_search_locations:
-        raise ImportError("open_clip is not installed")
-    path = Path(next(iter(found.submodule_search_locations))) / "tokenizer.py"
-    module_spec = importlib.util.spec_from_file_location("mmsearch_open_clip_tokenizer", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.SimpleTokenizer(context_length=context_length)
+    return session(path)
 
 
 class OnnxClipEmbedder:
     """Image and text towers in onnxruntime (CPU), int8 or fp32; int8 checks itself on the first real frames."""
 
     runtime = "onnx"
+    measured_choice = ""  # --precision auto: the measurement that chose this runtime (runtime_choice.py)
 
     def __init__(
         self, spec: ModelSpec, directory: Path, meta: dict[str, Any], thresholds: Thresholds, check_first_batch: bool
@@ -328,7 +258,7 @@ class OnnxClipEmbedder:
         self.batch_size = DEFAULT_BATCH
         self.preprocess_cfg = PreprocessConfig.from_json(meta["preprocess"])
         tok = meta["tokenizer"]
-        self.tokenizer = _standalone_tokenizer(tok["context_length"]) if tok["simple"] else cached_tokenizer(spec.arch)
+        self.tokenizer = ClipTokenizer(tok["context_length"]) if tok["simple"] else cached_tokenizer(spec.arch)
         self.precision = "fp32"
         self.fallback: str | None = None
         self.first_batch: Agreement | None = None

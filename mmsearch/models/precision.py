@@ -1,6 +1,7 @@
 """Which runtime and precision run the CLIP towers (`--runtime`, `--precision`), and loading them so.
 
-auto   fp16 PyTorch on CUDA; on the CPU int8 ONNX when it passes its self-check, else fp32
+auto   fp16 PyTorch on CUDA; on the CPU the faster, measured once per machine (runtime_choice.py), of ONNX (int8
+       when it passes its self-check, else fp32) and PyTorch fp32
 fp32   PyTorch (or ONNX with --runtime onnx)
 fp16   PyTorch on CUDA only (CPUs have no fast fp16 matmul)
 int8   ONNX on the CPU, self-checked against fp32 (falls back to fp32 and says so)
@@ -66,6 +67,8 @@ class EmbedChoice:
 def load_clip(spec: ModelSpec, device: str, choice: EmbedChoice) -> Embedder:
     torch_device = resolve_device(device)
     runtime, precision = choice.resolve(torch_device)
+    if torch_device == "cpu" and choice.precision == "auto" and choice.runtime is None and choice.check_first_batch:
+        return _measured_choice(spec, choice)  # indexing: the faster of ONNX and PyTorch on this machine
     if runtime == "torch":
         return OpenClipEmbedder.load(spec, torch_device, precision)
     from .onnx_runtime import OnnxClipEmbedder
@@ -81,6 +84,37 @@ def load_clip(spec: ModelSpec, device: str, choice: EmbedChoice) -> Embedder:
         return OpenClipEmbedder.load(spec, torch_device, "fp32")
 
 
+def _measured_choice(spec: ModelSpec, choice: EmbedChoice) -> Embedder:
+    """The faster on this machine of ONNX (int8 when it passes its self-check) and PyTorch fp32, measured once per
+    machine and weights (`runtime_choice.py`); the embedder carries the measurement for the manifest."""
+    from . import runtime_choice
+    from .onnx_runtime import OnnxClipEmbedder, probe_images, weights_key
+
+    try:
+        onnx = OnnxClipEmbedder.load(spec, "int8", check_first_batch=False)
+    except MMSearchError:
+        raise
+    except Exception as e:  # an architecture the ONNX exporter cannot trace
+        log.warning("cannot export %s to ONNX (%s); embedding with PyTorch fp32", spec.raw, e)
+        return OpenClipEmbedder.load(spec, "cpu", "fp32")
+    onnx_name = f"onnx-{onnx.precision}"
+    weights = f"{weights_key(spec)}:{onnx_name}"
+    measured = runtime_choice.cached(weights)
+    if measured is None:
+        torch_fp32 = OpenClipEmbedder.load(spec, "cpu", "fp32")
+        images = probe_images()
+        measured = runtime_choice.measure({onnx_name: onnx.embed_images, "torch-fp32": torch_fp32.embed_images}, images)
+        runtime_choice.remember(weights, measured)
+        log.info("runtime for %s on this CPU: %s", spec.raw, measured.describe())
+    chosen: Embedder
+    if measured.choice == "torch-fp32":
+        chosen = OpenClipEmbedder.load(spec, "cpu", "fp32")
+    else:
+        chosen = OnnxClipEmbedder.load(spec, "int8", check_first_batch=choice.check_first_batch)
+    chosen.measured_choice = measured.describe()
+    return chosen
+
+
 # Every manifest key a runtime may record; a later run writes all of them, so none is left from an earlier one.
 RECORD_KEYS = (
     "embed_runtime",
@@ -90,6 +124,7 @@ RECORD_KEYS = (
     "embed_int8_score_drift",
     "embed_first_batch_int8_cos",
     "embed_int8_fallback",
+    "embed_choice",  # --precision auto on a CPU: what was chosen and both measured rates
 )
 
 
@@ -98,5 +133,5 @@ def runtime_record(embedder: Embedder) -> dict[str, str]:
     record = getattr(embedder, "runtime_record", None)
     if not callable(record):
         return {}
-    values = record()
+    values = {**record(), "embed_choice": str(getattr(embedder, "measured_choice", ""))}
     return {key: values.get(key, "") for key in RECORD_KEYS}

@@ -68,7 +68,7 @@ def resolve_like(catalog: Catalog, spec: str) -> LikeSpec:
     head, sep, tail = spec.rpartition("@")
     match = _RANGE.match(tail.strip()) if sep else None
     if match is None:
-        if sep and not Path(spec).exists():  # not an indexed path, and not PATH@START-END either
+        if sep and not os.path.exists(spec):  # not an indexed path, nor PATH@START-END (a name too long: False)
             raise UsageError(f"--like range {tail!r} is not START-END in seconds", hint="e.g. --like talk.mp4@12.5-20")
         raise _not_indexed(spec)
     start, end = float(match.group(1)), float(match.group(2))

@@ -26,6 +26,7 @@ from ..errors import (
     CorruptIndex,
     IndexLocked,
     IndexNotFound,
+    MissingExtra,
     MMSearchError,
     PersonNotFound,
     UsageError,
@@ -33,12 +34,14 @@ from ..errors import (
 from ..paths import display_path
 from . import discovery
 from .docs import DOCS_ASSETS, add_docs
+from .export_routes import router as export_router
 from .guard import BodyLimit, HostCheck, HostPolicy, SecurityHeaders
 from .live import IndexGone, LiveIndex, limit_threads
 from .media import Changed, MediaTypes, NotFound, TooLargeToDraw
 from .people import people_api
+from .query_images import UploadTooLarge
 from .ranges import RangeNotSatisfiable
-from .routes import PAGE_PATHS, UploadTooLarge, api, page
+from .routes import PAGE_PATHS, api, page
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
     (BadInput, 400),
     (PersonNotFound, 404),
     (IndexLocked, 409),
+    (MissingExtra, 501),
     (UsageError, 422),
     (CorruptIndex, 503),
     (BackendUnavailable, 503),
@@ -116,6 +120,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.media_types = MediaTypes()
     app.include_router(api)
     app.include_router(people_api)
+    app.include_router(export_router)
     app.include_router(page)
     add_docs(app)
     _add_error_handlers(app)

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import CorruptIndex, IndexNotFound, MMSearchError
-from ..index.catalog import Catalog, FileRecord
+from ..index.catalog import Catalog, FileRecord, SegmentRecord
 from ..index.info import describe_index
 from ..index.location import IndexLocation, require_index
 from ..models.clip import Embedder
 from ..paths import CATALOG_FILE
 from ..search.searcher import Query, Searcher
-from ..types import Moment
+from ..types import Moment, SegmentKind
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,11 @@ class LiveIndex:
     def file(self, file_id: int) -> FileRecord | None:
         """The catalog's record of a file in the live generation (what media and thumbnails are served from)."""
         return self.run(lambda _: self._files.get(file_id))
+
+    def segments(self, file_id: int, kinds: tuple[SegmentKind, ...]) -> list[SegmentRecord]:
+        """The file's segments of these kinds in the live generation, in time order."""
+        found = self.run(lambda s: [r for r in s.index.segments_of(file_id) if r.kind in kinds])
+        return sorted(found, key=lambda r: (r.start if r.start is not None else 0.0, r.kind.value))
 
     def info(self) -> dict[str, object]:
         """`mmsearch info --json` of the live generation."""

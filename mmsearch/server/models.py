@@ -40,11 +40,19 @@ class SearchResult(MomentOut):
     media_kind: str = Field(description="What the file is: video, audio or image.")
     media_url: str
     thumbnail_url: str | None = Field(description="A JPEG of the moment; null for audio files.")
+    matched_words: list[str] = Field(
+        default_factory=list,
+        description="Words of `text` the keyword channel matched (its stemming and stop words); empty: found by "
+        "meaning.",
+    )
 
 
 class SearchResponse(BaseModel):
     query: str = Field(description="The query as `mmsearch query --json` labels it.")
     results: list[SearchResult]
+    image: str | None = Field(
+        default=None, description="An image search: the SHA-256 the image is kept under (`/api/search?image=`)."
+    )
 
 
 class ChannelOut(BaseModel):

@@ -19,7 +19,8 @@ from ..index.people_edit import change_people
 from ..search.searcher import Searcher
 from .media import NotFound
 from .models import SearchResponse
-from .routes import ERRORS, UPLOAD_CHUNK, Live, Options, UploadTooLarge, answer
+from .query_images import UPLOAD_CHUNK, UploadTooLarge
+from .routes import ERRORS, Live, Options, answer_query
 
 people_api = APIRouter()
 
@@ -131,4 +132,4 @@ def search_face(
                     raise UploadTooLarge(f"the image is larger than {limit} bytes", hint="send a smaller image")
                 out.write(chunk)
         query = options.query(face=path, face_index=face_index, person=person)
-        return answer(live, query, f"face:{image.filename or 'upload'}", options.explain, response)
+        return answer_query(live, query, f"face:{image.filename or 'upload'}", options.explain, response)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +10,11 @@ from fastapi import Query as Param
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..errors import BadInput, MMSearchError, UsageError
+from ..errors import BadInput, UsageError
 from ..index.catalog import FileRecord, fs_path
 from ..paths import display_path
 from ..search.fusion import DEFAULT_FUSION, parse_weights
+from ..search.highlight import matched_words
 from ..search.like import LikeSpec
 from ..search.limits import MAX_QUERY_CHARS, MAX_SECONDS, MAX_THEN_PARTS, MAX_TOP_K, MAX_WITHIN_S, check_query_limits
 from ..search.results import moment_json
@@ -26,16 +26,11 @@ from .filters import index_channels
 from .live import LiveIndex
 from .media import MediaTypes, NotFound, open_indexed, parse_file_id, thumbnail, thumbnail_cache_dir
 from .models import ErrorOut, IndexInfo, SearchResponse, SearchResult
+from .query_images import IMAGE_HEADER, query_image_dir, store_query_image, stored_query_image
 from .ranges import MediaResponse
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_PATHS = frozenset({"/", "/favicon.ico"})
-UPLOAD_CHUNK = 1 << 16
-
-
-class UploadTooLarge(MMSearchError):
-    """An uploaded query image over the size limit (HTTP 413)."""
-
 
 api = APIRouter()
 page = APIRouter(include_in_schema=False)
@@ -139,14 +134,19 @@ def search(
     end: Annotated[
         float | None, Param(ge=0, le=MAX_SECONDS, description="With like: end of the example, seconds.")
     ] = None,
+    image: Annotated[str | None, Param(description="A query image uploaded before, by its SHA-256.")] = None,
     person: Annotated[
         str | None,
         Param(max_length=MAX_QUERY_CHARS, description="A person's id or name: alone, their moments; else a filter."),
     ] = None,
 ) -> dict[str, Any]:
-    """Moments matching a text (`q`) or an indexed example (`like`): the results of `mmsearch query --json`."""
+    """Moments matching a text (`q`), an indexed example (`like`) or an uploaded image (`image`)."""
     if (start is None) != (end is None):
         raise UsageError("give both start and end, or neither")
+    if image is not None:
+        query = options.query(image=stored_query_image(image, query_image_dir(live.index_dir)), text=q, person=person)
+        response.headers[IMAGE_HEADER] = image
+        return {**answer_query(live, query, "image:" + image[:12], options.explain, response), "image": image}
     if like is not None:
         number = parse_file_id(like)
         record = live.file(number)
@@ -157,7 +157,7 @@ def search(
         query = options.query(like=example, text=q, person=person)  # both given: the CLI's "only one of" error
     else:
         query = options.query(text=q, person=person)
-    return answer(live, query, query.label, options.explain, response)
+    return answer_query(live, query, query.label, options.explain, response)
 
 
 @api.post(
@@ -176,20 +176,21 @@ def search_image(
 ) -> dict[str, Any]:
     """Moments that look like an uploaded image (`mmsearch query --image`)."""
     limit = request.app.state.config.max_upload_bytes
-    with tempfile.TemporaryDirectory(prefix="mmsearch-upload-") as tmp:
-        path = Path(tmp) / "query-image"
-        size = 0
-        with path.open("wb") as out:
-            while chunk := image.file.read(UPLOAD_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise UploadTooLarge(f"the image is larger than {limit} bytes", hint="send a smaller image")
-                out.write(chunk)
-        query = options.query(image=path)
-        try:
-            return answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
-        except BadInput as e:  # its message names the temp file and the CLI's --image: neither means anything here
-            raise BadInput("the uploaded file is not a readable image", hint="send a JPEG, PNG or WebP") from e
+    stored = store_query_image(image, limit, query_image_dir(live.index_dir))
+    query = options.query(image=stored)
+    response.headers[IMAGE_HEADER] = stored.name
+    try:
+        answer = answer_query(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+    except BadInput as e:  # its message names the stored file and the CLI's --image: neither means anything here
+        raise BadInput("the uploaded file is not a readable image", hint="send a JPEG, PNG or WebP") from e
+    return {**answer, "image": stored.name}
+
+
+@api.get("/api/query-image/{sha}", summary="An uploaded query image", responses=ERRORS)
+def query_image(sha: str, live: Live) -> FileResponse:
+    """The query image uploaded with that SHA-256 (the page's preview of an image search)."""
+    path = stored_query_image(sha, query_image_dir(live.index_dir))
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
 
 @api.get("/api/info", summary="What the index holds", response_model=IndexInfo, responses=ERRORS)
@@ -237,15 +238,15 @@ def favicon() -> FileResponse:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
-def answer(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
+def answer_query(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
     found = live.search(query)
     response.headers[INDEX_HEADER] = index_identity(live.index_dir)
     if live.untrained_model:
         response.headers[UNTRAINED_HEADER] = live.untrained_model
-    return {"query": label, "results": [_result(m, record, explain) for m, record in found]}
+    return {"query": label, "results": [_result(m, record, explain, query.text) for m, record in found]}
 
 
-def _result(moment: Moment, record: FileRecord, explain: bool) -> SearchResult:
+def _result(moment: Moment, record: FileRecord, explain: bool, text: str | None) -> SearchResult:
     data = moment_json(moment, explain)
     return SearchResult.model_validate(
         {
@@ -254,6 +255,7 @@ def _result(moment: Moment, record: FileRecord, explain: bool) -> SearchResult:
             "media_kind": record.kind.value,
             "media_url": f"/media/{record.id}",
             "thumbnail_url": _thumbnail_url(moment, record),
+            "matched_words": matched_words(text, moment),
         }
     )
 

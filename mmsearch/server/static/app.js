@@ -1,10 +1,14 @@
-// mmsearch page: the query lives in the URL (?q=…&modality=…&channel=…&explain=1, or ?like=ID&start=&end=);
-// every search is a fetch of /api/search, every card a moment. No framework, no build step.
+// mmsearch page: the query lives in the URL (?q=…&modality=…&channel=…&explain=1&then=…&within=…&top_k=…, or
+// ?like=ID&start=&end=, or ?image=SHA), and so does an open moment (&open=FILE_ID&t=START&end=END): every moment
+// has a link. Every search is a fetch of /api/search, every card a moment. No framework, no build step.
+// The player's timeline is timeline.js, the clip list cliplist.js.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
 const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound", face: "face" };
-let lastWords = [];
+const PAGE = 10; // results per "more results"
+let lastResults = [];
+let lastState = null;
 let channelLabels = {}; // channel name -> the label /api/info gives it
 let channelQueries = {}; // channel name -> the queries it can search with (text, image, like)
 
@@ -38,6 +42,13 @@ function stateFromUrl() {
     person: p.get("person"), // a person's id (people.js): their moments, or a filter on the words
     start: p.get("start"),
     end: p.get("end"),
+    image: p.get("image"),
+    then: p.getAll("then"),
+    within: p.get("within"),
+    group: p.get("group") === "1",
+    open: p.get("open"),
+    t: p.get("t"),
+    tEnd: p.get("t_end"),
     modality: p.get("modality") || "any",
     channels: p.getAll("channel"),
     explain: p.get("explain") === "1",
@@ -55,8 +66,11 @@ function stateFromForm() {
     modality: $("#modality").value,
     channels: chosen.length === boxes.length ? [] : chosen, // all of them: no filter, as the CLI's default
     explain: $("#explain").checked,
+    then: $("#then").value.split(";").map((t) => t.trim()).filter(Boolean),
+    within: $("#within").value && Number($("#within").value) !== 60 ? $("#within").value : null,
+    group: $("#group").checked,
     fusion: stateFromUrl().fusion,
-    top_k: stateFromUrl().top_k,
+    top_k: null, // a new search starts at the first page
   };
 }
 
@@ -65,6 +79,9 @@ function showInForm(state) {
   $("#modality").value = state.modality;
   showChannels(state);
   $("#explain").checked = state.explain;
+  $("#then").value = (state.then || []).join("; ");
+  $("#within").value = state.within || 60;
+  $("#group").checked = state.group;
 }
 
 function showChannels(state) {
@@ -94,7 +111,7 @@ function renderChannels(channels) {
 
 function filtersChanged() {
   const s = stateFromUrl();
-  if (s.q || s.like) navigate({ ...s, ...stateFromForm(), q: s.q });
+  if (s.q || s.like || s.image) navigate({ ...s, ...stateFromForm(), q: s.q, top_k: s.top_k });
 }
 
 // The chosen channels that can search this kind of query (keywords need words: an image has none). None of them
@@ -108,8 +125,12 @@ function searchParams(state, kind = "text") {
   if (state.like) {
     p.set("like", state.like);
     if (state.start !== null && state.start !== undefined) { p.set("start", state.start); p.set("end", state.end); }
+  } else if (state.image) {
+    p.set("image", state.image);
   } else if (state.q) {
     p.set("q", state.q);
+    for (const part of state.then || []) p.append("then", part);
+    if ((state.then || []).length && state.within) p.set("within", state.within);
   }
   if (state.person) p.set("person", state.person);
   if (state.modality && state.modality !== "any") p.set("modality", state.modality);
@@ -119,8 +140,20 @@ function searchParams(state, kind = "text") {
   return p;
 }
 
+// The page's URL: the search, plus how it is shown (group) and the open moment (open, t, t_end).
+function pageParams(state) {
+  const p = searchParams(state, state.image ? "image" : "text");
+  if (state.group) p.set("group", "1");
+  if (state.open) {
+    p.set("open", state.open);
+    if (state.t !== null && state.t !== undefined) p.set("t", state.t);
+    if (state.tEnd !== null && state.tEnd !== undefined) p.set("t_end", state.tEnd);
+  }
+  return p;
+}
+
 function navigate(state) {
-  const p = searchParams(state);
+  const p = pageParams(state);
   history.pushState(null, "", p.toString() ? `/?${p}` : "/");
   runFromUrl();
 }
@@ -135,11 +168,18 @@ function escapeHtml(s) {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
+// Only the words the keyword channel matched (the server says which: BM25's stemming and stop words) are marked.
 function highlight(text, words) {
   let html = escapeHtml(text);
-  const usable = words.filter((w) => w.length > 1).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  if (usable.length) html = html.replace(new RegExp(`\\b(${usable.join("|")})`, "gi"), "<mark>$1</mark>");
+  const usable = (words || []).map((w) => escapeHtml(w).replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  if (usable.length) html = html.replace(new RegExp(`(?<![\\w])(${usable.join("|")})(?![\\w])`, "g"), "<mark>$1</mark>");
   return html;
+}
+
+// A moment with words that the keyword channel did not match was found by meaning: say so, mark nothing.
+function foundBy(r) {
+  if (!r.text || (r.matched_words && r.matched_words.length)) return "";
+  return r.kind === "speech" || r.kind === "ocr" ? "Found by meaning: none of these words is in the query." : "";
 }
 
 async function apiError(response) {
@@ -167,14 +207,37 @@ function showError(body, status) {
 async function runFromUrl() {
   const state = stateFromUrl();
   showInForm(state);
-  if (!state.q && !state.like && !state.person) {
+  showQueryImage(state.image);
+  if (!state.q && !state.like && !state.image && !state.person) {
     $("#results").innerHTML = "";
+    $("#more-results").hidden = true;
     setStatus("Type what you are looking for, or drop an image anywhere on the page.");
     return;
   }
-  lastWords = state.q ? state.q.split(/\s+/) : [];
   setStatus("Searching…");
-  await show(() => fetch(`/api/search?${searchParams(state)}`), state.explain);
+  const kind = state.image ? "image" : "text";
+  const data = await show(() => fetch(`/api/search?${searchParams(state, kind)}`), state);
+  if (data && state.open) openFromUrl(state, data.results);
+}
+
+function showQueryImage(sha) {
+  const img = $("#query-image");
+  img.hidden = !sha;
+  if (sha) img.src = `/api/query-image/${sha}`;
+  else img.removeAttribute("src");
+}
+
+// A moment link (&open=FILE_ID&t=START&t_end=END): the result it names, or the file at that time.
+function openFromUrl(state, results) {
+  const t = state.t === null ? null : Number(state.t);
+  const r = results.find((x) => String(x.file_id) === state.open && (t === null || Math.abs((x.start || 0) - t) < 0.05));
+  if (r) { openPlayer(r); return; }
+  const same = results.find((x) => String(x.file_id) === state.open);
+  openPlayer({
+    file_id: Number(state.open), path: same ? same.path : `file ${state.open}`, kind: same ? same.kind : "frame",
+    start: t, end: state.tEnd === null ? t : Number(state.tEnd), score: same ? same.score : 0, text: null,
+    media_kind: same ? same.media_kind : "video", media_url: `/media/${state.open}`, matched_words: [],
+  });
 }
 
 async function searchImage(file) {
@@ -182,18 +245,23 @@ async function searchImage(file) {
     setStatus("That is not an image: drop a JPEG, PNG or WebP.", true);
     return;
   }
-  const state = stateFromForm();
+  const state = { ...stateFromForm(), q: "", then: [] };
   const body = new FormData();
   body.append("image", file, file.name || "pasted-image");
-  const p = searchParams({ ...state, q: "" }, "image");
-  history.pushState(null, "", "/");
+  const p = searchParams(state, "image");
   $("#q").value = "";
-  lastWords = [];
   setStatus(`Searching by image ${escapeHtml(file.name || "")}…`);
-  await show(() => fetch(`/api/search?${p}`, { method: "POST", body }), state.explain);
+  const data = await show(() => fetch(`/api/search?${p}`, { method: "POST", body }), state);
+  // The server keeps the image by its hash: the search gets a URL like any other (reload, share, back).
+  if (data && data.image) {
+    history.pushState(null, "", `/?${pageParams({ ...state, image: data.image })}`);
+    lastState = { ...state, image: data.image };
+    showQueryImage(data.image);
+  }
 }
 
-async function show(request, explain) {
+async function show(request, state) {
+  const explain = state.explain;
   let response;
   try {
     response = await request();
@@ -204,20 +272,64 @@ async function show(request, explain) {
   }
   if (!response.ok) {
     showError(await apiError(response), response.status);
-    return;
+    $("#more-results").hidden = true;
+    return null;
   }
   const data = await response.json();
+  lastResults = data.results;
+  lastState = state;
   const grid = $("#results");
   grid.innerHTML = "";
+  $("#more-results").hidden = data.results.length < Number(state.top_k || PAGE);
   if (!data.results.length) {
     const advice = data.query.startsWith("like:")
       ? "Nothing else in the index is close enough to this moment."
       : "Try other words, or another modality.";
     setStatus(`<span class="empty"><strong>No moments found</strong>for “${escapeHtml(queryLabel(data.query))}”. ${advice}</span>`);
-    return;
+    return data;
   }
   setStatus(`${data.results.length} moment${data.results.length === 1 ? "" : "s"} for <b>${escapeHtml(queryLabel(data.query))}</b>`);
-  data.results.forEach((r, i) => grid.appendChild(card(r, i, explain)));
+  grid.classList.toggle("grouped", state.group);
+  if (state.group) renderGroups(grid, data.results);
+  else data.results.forEach((r, i) => grid.appendChild(card(r, i, explain)));
+  return data;
+}
+
+// "Group by file": one row per file, its matches as markers on a mini timeline (scaled to its last match).
+function renderGroups(grid, results) {
+  const files = new Map();
+  results.forEach((r, i) => { if (!files.has(r.file_id)) files.set(r.file_id, []); files.get(r.file_id).push([r, i]); });
+  for (const matches of files.values()) {
+    const first = matches[0][0];
+    const row = document.createElement("article");
+    row.className = "file-row";
+    const name = document.createElement("h3");
+    name.className = "name";
+    name.textContent = `${baseName(first.path)} · ${matches.length} match${matches.length === 1 ? "" : "es"}`;
+    name.title = first.path;
+    const strip = document.createElement("div");
+    strip.className = "mini-track";
+    const scale = Math.max(...matches.map(([r]) => r.end || r.start || 0), 1) * 1.05;
+    for (const [r, i] of matches) {
+      const mark = document.createElement("button");
+      mark.type = "button";
+      mark.className = `marker m-${r.kind}`;
+      mark.dataset.index = i;
+      mark.style.left = `${(100 * (r.start || 0)) / scale}%`;
+      mark.style.width = `${Math.max(1.5, (100 * ((r.end || r.start || 0) - (r.start || 0))) / scale)}%`;
+      mark.title = `${KIND_LABEL[r.kind] || r.kind} ${span(r)}`;
+      mark.setAttribute("aria-label", `Open ${baseName(r.path)} ${span(r)}`);
+      mark.addEventListener("click", () => openPlayer(r));
+      strip.appendChild(mark);
+    }
+    row.append(name, strip);
+    grid.appendChild(row);
+  }
+}
+
+function moreResults() {
+  const state = stateFromUrl();
+  navigate({ ...state, top_k: String(Math.min(1000, Number(state.top_k || PAGE) + PAGE)), open: null });
 }
 
 function card(r, index, explain) {
@@ -231,7 +343,16 @@ function card(r, index, explain) {
   node.querySelector(".name").title = r.path;
   node.querySelector(".kind").textContent = r.media_kind;
   node.querySelector(".score").textContent = `score ${r.score.toFixed(3)}`;
-  node.querySelector(".snippet").innerHTML = r.text ? highlight(r.text, lastWords) : "";
+  node.querySelector(".snippet").innerHTML = r.text ? highlight(r.text, r.matched_words) : "";
+  const note = node.querySelector(".found-by");
+  note.textContent = foundBy(r);
+  note.hidden = !note.textContent;
+  const box = node.querySelector(".select");
+  box.checked = typeof MMClips !== "undefined" && MMClips.has(r);
+  box.addEventListener("click", (e) => e.stopPropagation());
+  box.addEventListener("change", () => MMClips.toggle(r, box.checked));
+  node.querySelector(".select-clip").addEventListener("click", (e) => e.stopPropagation());
+  node.result = r;
   if (explain && r.channels) {
     const table = node.querySelector(".why");
     table.hidden = false;
@@ -254,7 +375,9 @@ function openPlayer(r) {
   stage.innerHTML = "";
   $("#player-title").textContent = baseName(r.path);
   $("#player-meta").textContent = [r.media_kind, span(r), `score ${r.score.toFixed(3)}`].filter(Boolean).join(" · ");
-  $("#player-text").innerHTML = r.text ? highlight(r.text, lastWords) : "";
+  $("#player-text").innerHTML = r.text ? highlight(r.text, r.matched_words) : "";
+  $("#found-by").textContent = foundBy(r);
+  $("#found-by").hidden = !foundBy(r);
   $("#open").href = r.media_url;
   if (r.media_kind === "image") {
     const img = document.createElement("img");
@@ -272,14 +395,18 @@ function openPlayer(r) {
     el.src = r.media_url;
     stage.appendChild(el);
   }
-  $("#player").showModal();
+  if (!$("#player").open) $("#player").showModal();
+  if (typeof MMTimeline !== "undefined") MMTimeline.open(r, lastResults, lastState || stateFromUrl());
 }
 
 function closePlayer() {
   const media = $("#stage").querySelector("video, audio");
   if (media) media.pause();
   $("#stage").innerHTML = "";
+  if (typeof MMTimeline !== "undefined") MMTimeline.close();
   if ($("#player").open) $("#player").close();
+  const state = stateFromUrl();
+  if (state.open) history.replaceState(null, "", `/?${pageParams({ ...state, open: null })}`); // the link did its job
 }
 
 function moreLikeThis() {
@@ -353,6 +480,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#close").addEventListener("click", closePlayer);
   $("#player").addEventListener("close", closePlayer);
   $("#more").addEventListener("click", moreLikeThis);
+  $("#more-results").addEventListener("click", moreResults);
   window.addEventListener("popstate", runFromUrl);
   wireDrop();
   showInfo();

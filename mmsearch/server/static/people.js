@@ -58,13 +58,13 @@ function personChip(p, active) {
 }
 
 function showPerson(p) {
-  const state = { ...stateFromForm(), q: "", person: String(p.id), like: null };
+  const state = { ...stateFromForm(), q: "", then: [], person: String(p.id), like: null };
   const params = searchParams(state);
   history.pushState(null, "", `/?${params}`);
   document.querySelector("#q").value = "";
   for (const chip of document.querySelectorAll(".person")) chip.classList.remove("active");
   setStatus(`Finding ${escapeHtml(personLabel(p))}…`);
-  show(() => fetch(`/api/search?${params}`), state.explain);
+  show(() => fetch(`/api/search?${params}`), state);
   loadPeople();
 }
 
@@ -108,11 +108,11 @@ async function searchFace(file) {
   const state = stateFromForm();
   const body = new FormData();
   body.append("image", file, file.name || "face");
-  const params = searchParams({ ...state, q: "", channels: [] }, "image");
+  const params = searchParams({ ...state, q: "", then: [], channels: [] }, "image");
   history.pushState(null, "", "/");
   document.querySelector("#q").value = "";
   setStatus(`Looking for the face in ${escapeHtml(file.name || "the photo")}…`);
-  await show(() => fetch(`/api/search/face?${params}`, { method: "POST", body }), state.explain);
+  await show(() => fetch(`/api/search/face?${params}`, { method: "POST", body }), state);
 }
 
 function wireFacePick() {
