@@ -31,35 +31,48 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from query_stages import print_stages, profile_stages
 
 from mmsearch.index.facade import Index
 from mmsearch.testing.media import SENTENCES, Shot, make_video
 from mmsearch.testing.server import free_port
-from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind
+from mmsearch.types import MediaFile, MediaKind, Segment, SegmentKind, SpaceVectors
 
 FRAMES_PER_FILE = 150  # a 2.5-minute video sampled at 1 fps
 SPEECH_PER_FILE = 50
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # nothing listens: the CLI falls back to loading the index itself
+TEXT_SPACE, TEXT_SPACE_MODEL, TEXT_SPACE_DIM = "text", "all-MiniLM-L6-v2", 384
 WORDS = sorted({w.strip(".,").lower() for s in SENTENCES for w in s.split()})
 
 
 def build_synthetic_index(
-    index_dir: Path, segments: int, model: str, dim: int, runtime: dict[str, str] | None = None, seed: int = 0
+    index_dir: Path,
+    segments: int,
+    model: str,
+    dim: int,
+    runtime: dict[str, str] | None = None,
+    seed: int = 0,
+    vectors: Callable[[int, int], np.ndarray] | None = None,
+    text_space: bool = False,
 ) -> None:
     """`runtime`: the manifest entries `mmsearch index` writes for the towers it embedded with; the server then
-    embeds queries with the same towers (on a CPU, by default, the int8 ONNX ones)."""
+    embeds queries with the same towers (on a CPU, by default, the int8 ONNX ones). `vectors(i, m)`: the m CLIP
+    vectors of file i (default: random unit vectors). `text_space`: speech segments also get random 384-d vectors
+    in the `text` space (all-MiniLM-L6-v2), so that the text channel is on."""
     rng = np.random.default_rng(seed)
     words = random.Random(seed)
     per_file = FRAMES_PER_FILE + SPEECH_PER_FILE
     with Index.write(index_dir, model, untrained=True, device="cpu") as writer:
         writer.open_vectors(lambda: dim)
+        if text_space:
+            writer.use_space(TEXT_SPACE, TEXT_SPACE_MODEL, TEXT_SPACE_DIM)
         for i in range((segments + per_file - 1) // per_file):
             media = MediaFile(Path(f"/synthetic/video{i:05d}.mp4"), MediaKind.VIDEO, 1, 1, True, 150.0, 320, 240)
             rows = [Segment(SegmentKind.FRAME, float(t), float(t + 1)) for t in range(FRAMES_PER_FILE)]
@@ -67,9 +80,17 @@ def build_synthetic_index(
                 Segment(SegmentKind.SPEECH, 3.0 * j, 3.0 * j + 3, " ".join(words.choice(WORDS) for _ in range(14)))
                 for j in range(SPEECH_PER_FILE)
             ]
-            vectors = rng.standard_normal((len(rows), dim)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            writer.add_file(media, hashlib.sha256(str(i).encode()).hexdigest(), rows, vectors)
+            if vectors is not None:
+                clip = vectors(i, len(rows))
+            else:
+                clip = rng.standard_normal((len(rows), dim)).astype(np.float32)
+                clip /= np.linalg.norm(clip, axis=1, keepdims=True)
+            spaces = {}
+            if text_space:
+                text = rng.standard_normal((SPEECH_PER_FILE, TEXT_SPACE_DIM)).astype(np.float32)
+                text /= np.linalg.norm(text, axis=1, keepdims=True)
+                spaces[TEXT_SPACE] = SpaceVectors(tuple(range(FRAMES_PER_FILE, per_file)), text)
+            writer.add_file(media, hashlib.sha256(str(i).encode()).hexdigest(), rows, clip, spaces=spaces)
         writer.record(runtime or {})
         writer.commit()
 
@@ -200,6 +221,8 @@ def measure_size(size: int, model: str, dim: int, args: argparse.Namespace, work
     built = time.perf_counter() - t0
     texts = queries(args.queries)
     cold = cli_latency(index_dir, texts[: args.cold], CLOSED_PORT_URL)
+    stages = profile_stages(index_dir, texts)
+    print_stages(stages)
     with server_process(index_dir, free_port()) as url:
         first = first_query_ms(url, "first query after start")
         info = httpx.get(url + "/api/info").json()
@@ -212,6 +235,8 @@ def measure_size(size: int, model: str, dim: int, args: argparse.Namespace, work
             "cold_cli": cold,
             "cli_via_server": cli_latency(index_dir, texts[: args.cold], None),
             "concurrent": concurrent(url, queries(args.throughput_queries, seed=2), args.clients),
+            "stages_in_process": stages,
+            "load_avg": os.getloadavg(),
         }
     shutil.rmtree(index_dir, ignore_errors=True)
     print(json.dumps(row), flush=True)

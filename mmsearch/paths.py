@@ -16,6 +16,7 @@ LOCK_FILE = "write.lock"
 VECTORS_PREFIX = "vectors-"
 VECTORS_SUFFIX = ".faiss"
 BM25_PREFIX = "bm25-"  # keyword-index caches, one per vector generation (search/keyword.py)
+SEGMENT_TABLE_PREFIX = "segments-"  # segment-table caches, one per vector generation (search/segment_table.py)
 
 
 def resolve_index_dir(explicit: Path | str | None = None) -> Path:

@@ -27,6 +27,7 @@ class SegmentKind(str, Enum):
     IMAGE = "image"
     OCR = "ocr"
     AUDIO = "audio"
+    SUBTITLE = "subtitle"  # a cue of a subtitle file or stream (ingest/subtitles.py): words with their times
     FACE = "face"  # a face followed through a shot (or a face of a still image); its vector is in the `face` space
 
 
@@ -38,7 +39,7 @@ CLIP_KINDS: frozenset[SegmentKind] = frozenset({SegmentKind.FRAME, SegmentKind.S
 # and sound windows), in audio files and in soundtracks; `image` is still images. `--kind` filters segment kinds.
 MODALITY_KINDS: dict[str, frozenset[SegmentKind]] = {
     "video": frozenset(SegmentKind),
-    "audio": frozenset({SegmentKind.SPEECH, SegmentKind.AUDIO}),
+    "audio": frozenset({SegmentKind.SPEECH, SegmentKind.AUDIO, SegmentKind.SUBTITLE}),
     "image": frozenset(SegmentKind),
     "any": frozenset(SegmentKind),
 }
@@ -64,6 +65,13 @@ class MediaFile:
     height: int = 0
     # Degrees to turn a decoded frame counter-clockwise to show it upright (phone display matrix): 0/90/180/270.
     rotation: int = 0
+    # The container's first presentation time, in seconds: every time of this file lies in [start_time, end].
+    start_time: float = 0.0
+
+    @property
+    def end(self) -> float | None:
+        """Where the file ends on its timeline (times are presentation times, not offsets from 0)."""
+        return None if self.duration is None else self.start_time + self.duration
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -92,7 +100,10 @@ class AudioClip:
     file: MediaFile
     samples: np.ndarray
     sample_rate: int
-    start: float = 0.0  # where this window begins in the file (long audio comes in windows), in seconds
+    # Where this window begins on the container's timeline (long audio comes in windows), in seconds.
+    start: float = 0.0
+    # (2, n) float32, only when the two channels carry different signals (one voice each): see ingest/audio.py.
+    channels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -104,6 +115,8 @@ class SpeechSegment:
     start: float
     end: float
     text: str
+    channel: int | None = None  # 0 left, 1 right: transcribed from one channel of a stereo file; None: the mix
+    language: str | None = None  # what Whisper heard (ISO 639-1), when the backend says
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,17 @@ class Segment:
     start: float | None
     end: float | None
     text: str | None = None
+    channel: int | None = None  # speech heard in one stereo channel (0 left, 1 right); None: the mix
+    language: str | None = None  # speech or subtitle language (ISO 639-1), when known
+
+
+def spoken_language(segments: list[Segment]) -> str | None:
+    """The language most of a file's speech is in (by seconds), None when no speech segment has one."""
+    seconds: dict[str, float] = {}
+    for s in segments:
+        if s.kind is SegmentKind.SPEECH and s.language:
+            seconds[s.language] = seconds.get(s.language, 0.0) + max((s.end or 0.0) - (s.start or 0.0), 0.01)
+    return max(seconds, key=lambda k: seconds[k]) if seconds else None
 
 
 @dataclass(frozen=True)
@@ -137,6 +161,29 @@ class SegmentHit:
     score: float
     text: str | None = None
     file_id: int | None = None  # the catalog id of the hit's file (None only for hits made up outside an index)
+    channel: int | None = None  # speech heard in one stereo channel (0 left, 1 right); None: the mix or unknown
+
+
+@dataclass(frozen=True)
+class EvidencePiece:
+    """One unit a moment merged, with its own time: what `evidence` lists in JSON, the CLI and the page."""
+
+    kind: SegmentKind
+    start: float | None
+    end: float | None
+    text: str | None
+    channel: int | None
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "channel": self.channel,
+            "score": round(self.score, 6),
+        }
 
 
 @dataclass(frozen=True)
@@ -190,9 +237,26 @@ class Moment:
             "score": finite(self.score),
             "text": self.text,
         }
+        pieces = self.evidence
+        if pieces:
+            data["evidence"] = [p.to_json() for p in pieces]
         if self.parts:
             data["parts"] = [p.to_json() for p in self.parts]
         return data
+
+    @property
+    def evidence(self) -> list[EvidencePiece]:
+        """Each unit with words this moment merged (speech, subtitles, on-screen text: every piece keeps its own
+        time and text), best first; a moment of frames only lists its best frame."""
+        worded = [h for h in self.hits if h.text]
+        chosen = worded or sorted(self.hits, key=lambda h: -h.score)[:1]
+        seen: set[tuple[SegmentKind, float | None, str | None]] = set()
+        out: list[EvidencePiece] = []
+        for h in sorted(chosen, key=lambda h: -h.score):
+            if (h.kind, h.start, h.text) not in seen:
+                seen.add((h.kind, h.start, h.text))
+                out.append(EvidencePiece(h.kind, h.start, h.end, h.text, h.channel, h.score))
+        return out
 
 
 @dataclass(frozen=True)

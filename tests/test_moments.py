@@ -58,6 +58,10 @@ def test_speech_text_is_joined_in_time_order_and_images_have_no_time() -> None:
         "end": 4.0,
         "score": 0.8,
         "text": "hello world",
+        "evidence": [  # each merged unit with its own time (issue 24)
+            {"kind": "speech", "start": 0.0, "end": 2.0, "text": "hello", "channel": None, "score": 0.8},
+            {"kind": "speech", "start": 2.0, "end": 4.0, "text": "world", "channel": None, "score": 0.8},
+        ],
     }
 
 

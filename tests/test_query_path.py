@@ -87,7 +87,7 @@ def _catalog(tmp_path: Path) -> tuple[Catalog, dict[str, list[int]]]:
 
 def test_segment_table_resolves_hits_as_the_catalog_does(tmp_path: Path) -> None:
     catalog, ids = _catalog(tmp_path)
-    table = SegmentTable(catalog)
+    table = SegmentTable.build(catalog)
     frame0, speech, frame1, ocr = ids["talk"]
     (image,) = ids["photo"]
     order = [speech, 999, image, frame1, ocr, frame0]  # 999: not in the index (removed since), dropped
@@ -113,18 +113,44 @@ def test_segment_table_resolves_hits_as_the_catalog_does(tmp_path: Path) -> None
     kept = table.hits(order, scores, frozenset({SegmentKind.FRAME}), Exclusion(talk_id, 1.0, 2.0), limit=1)
     assert [h.segment_id for _, h in kept] == [frame0]
     assert table.hits([], [], frozenset(SegmentKind)) == []
-    # A one-query process asks the catalog instead: the same answers.
-    direct = CatalogSegments(catalog)
-    for kinds in (
-        frozenset(SegmentKind),
-        frozenset({SegmentKind.FRAME, SegmentKind.IMAGE}),
-        frozenset({SegmentKind.SPEECH}),
-    ):
-        for exclude in (None, Exclusion(talk_id, 1.0, 2.0)):
-            for limit in (None, 1, 2):
-                assert direct.hits(order, scores, kinds, exclude, limit) == table.hits(
-                    order, scores, kinds, exclude, limit
-                )
+    # A one-query process asks the catalog instead, or reads paths from it (non-resident table): the same answers.
+    _set_manifest(catalog, {"vectors_generation": "3", "vectors_checksum": "sha256:00"})
+    cached = SegmentTable.open(catalog)  # builds and caches it: segments-00000003/
+    assert (tmp_path / "segments-00000003" / "ids.npy").is_file()
+    mapped = SegmentTable.cached(catalog, resident=False)
+    assert mapped is not None and isinstance(mapped.ids, np.memmap)
+    for other in (CatalogSegments(catalog), SegmentTable.build(catalog, resident=False), cached, mapped):
+        for kinds in (
+            frozenset(SegmentKind),
+            frozenset({SegmentKind.FRAME, SegmentKind.IMAGE}),
+            frozenset({SegmentKind.SPEECH}),
+        ):
+            for exclude in (None, Exclusion(talk_id, 1.0, 2.0)):
+                for limit in (None, 1, 2):
+                    assert other.hits(order, scores, kinds, exclude, limit) == table.hits(
+                        order, scores, kinds, exclude, limit
+                    )
+    catalog.close()
+
+
+def _set_manifest(catalog: Catalog, values: dict[str, str]) -> None:
+    catalog.begin()
+    catalog.set_manifest(values)
+    catalog.commit()
+
+
+def test_a_cached_segment_table_serves_only_its_own_commit(tmp_path: Path) -> None:
+    catalog, _ = _catalog(tmp_path)
+    assert SegmentTable.cached(catalog) is None  # no generation recorded: nothing to key a cache by
+    _set_manifest(catalog, {"vectors_generation": "1", "vectors_checksum": "sha256:aa"})
+    SegmentTable.open(catalog)
+    assert SegmentTable.cached(catalog) is not None
+    # A reset index numbers its generations from 1 again: another checksum, so the old cache is not used.
+    _set_manifest(catalog, {"vectors_checksum": "sha256:bb"})
+    assert SegmentTable.cached(catalog) is None
+    _set_manifest(catalog, {"vectors_generation": "2"})
+    SegmentTable.open(catalog)
+    assert sorted(p.name for p in tmp_path.glob("segments-*")) == ["segments-00000002"]  # older ones removed
     catalog.close()
 
 
@@ -133,10 +159,10 @@ def test_mmsearch_query_in_process_builds_no_segment_table(golden_index: Path, m
 
     from mmsearch.cli.app import app
 
-    def refuse(self: SegmentTable, catalog: Catalog) -> None:
+    def refuse(catalog: Catalog, resident: bool = True) -> SegmentTable:
         raise AssertionError("a one-query process built the segment table")
 
-    monkeypatch.setattr(SegmentTable, "__init__", refuse)
+    monkeypatch.setattr(SegmentTable, "build", refuse)
     result = CliRunner().invoke(
         app, ["query", "red fox", "--index", str(golden_index), "--server", "http://127.0.0.1:9", "--json"]
     )

@@ -54,6 +54,13 @@ def test_without_shots_frames_fall_back_to_touching_runs() -> None:
     assert [(u.hit.start, u.hit.end) for u in units] == [(3.0, 5.0), (9.0, 10.0)]
 
 
+def test_without_shots_frames_that_touch_none_are_units_as_merging_would_make_them() -> None:
+    apart = [frame(1, 9.0, 0.3), frame(2, 3.0, 0.9), frame(3, 5.5, 0.9)]  # 1.5 s and 2.5 s gaps: nothing to merge
+    units = shot_units(apart, {})
+    assert [u.hit for u in units] == [apart[1][1], apart[2][1], apart[0][1]]  # best first; ties by start
+    assert [u.hit for u in units] == [u.hit for u in shot_units([*apart, frame(4, 30.0, 0.1)], {})][:3]
+
+
 def test_images_are_units_of_their_own() -> None:
     image = SegmentHit(5, "a.png", SegmentKind.IMAGE, None, None, 0.7)
     assert [u.hit for u in shot_units([(2, image)], {})] == [image]

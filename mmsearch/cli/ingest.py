@@ -47,8 +47,21 @@ AsrModelOpt = Annotated[
         help=f"Whisper model name or local path. Default: the index's, else {DEFAULT_ASR_MODEL}.",
     ),
 ]
-NoAsrOpt = Annotated[bool, typer.Option("--no-asr", help="Skip speech transcription.")]
-LanguageOpt = Annotated[str | None, typer.Option(help="Spoken language code; detected if omitted.")]  # noqa: UP007
+NoAsrOpt = Annotated[bool, typer.Option("--no-asr", help="Skip speech transcription (same as --asr never).")]
+AsrWhenOpt = Annotated[
+    str,
+    typer.Option(
+        "--asr",
+        help="auto: skip Whisper for a file whose subtitles in its spoken language cover it; always; never.",
+    ),
+]
+LanguageOpt = Annotated[
+    str | None,  # noqa: UP007
+    typer.Option(help="Spoken language code (en, de, ...): forced for every file; Whisper detects it if omitted."),
+]
+NoSubtitlesOpt = Annotated[
+    bool, typer.Option("--no-subtitles", help="Do not read subtitle files (NAME.srt, NAME.en.vtt) or streams.")
+]
 BatchOpt = Annotated[int, typer.Option(help="Frames embedded per batch.")]
 CommitOpt = Annotated[float, typer.Option(help="Seconds between durable commits.")]
 NoShotsOpt = Annotated[bool, typer.Option("--no-shots", help="Same as --shots none.")]
@@ -116,7 +129,9 @@ def index_cmd(
     asr_backend: AsrBackendOpt = None,
     asr_model: AsrModelOpt = None,
     no_asr: NoAsrOpt = False,
+    asr_when: AsrWhenOpt = "auto",
     language: LanguageOpt = None,
+    no_subtitles: NoSubtitlesOpt = False,
     batch_size: BatchOpt = 32,
     commit_interval: CommitOpt = 30.0,
     no_shots: NoShotsOpt = False,
@@ -144,7 +159,8 @@ def index_cmd(
     with reported_errors():
         index_dir = _writable_index_dir(index)
         backend_name, model_name = remembered_asr(index_dir, asr_backend, asr_model)
-        asr = None if no_asr else AsrOptions(backend_name, model_name, language, device)
+        never = no_asr or asr_when == "never"
+        asr = None if never else AsrOptions(backend_name, model_name, language, device, asr_when)
         model = resolve_model(IndexLocation(index_dir, catalog), model)
         options = IngestOptions(
             paths=tuple(paths), index_dir=index_dir, model=model, fps=fps, asr=asr, batch_size=batch_size,
@@ -154,7 +170,8 @@ def index_cmd(
             store=StoreConfig(backend=backend, uri=uri, collection=collection, index_type=index_type),
             extras=ExtrasOptions(
                 ocr=not no_ocr, text_model=None if text_model == NO_TEXT_MODEL else text_model,
-                audio_model=audio_model, device=device, faces=faces_installed() if faces is None else faces,
+                audio_model=audio_model, device=device, subtitles=not no_subtitles,
+                faces=faces_installed() if faces is None else faces,
             ),
         )  # fmt: skip
         summary = _run(options, json_out)

@@ -72,6 +72,13 @@ WeightOpt = Annotated[
 ExplainOpt = Annotated[
     bool, typer.Option("--explain", help="Show each channel's rank, raw score and calibrated evidence.")
 ]
+NoDaemonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-daemon",
+        help="Do not start a background server for the index after answering here (also: MMSEARCH_NO_DAEMON=1).",
+    ),
+]
 ExpectedModelOpt = Annotated[
     str | None,  # noqa: UP007
     typer.Option("--model", help="Expected model; an error if the index was built with another."),
@@ -100,6 +107,7 @@ def query_cmd(
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
     server: ServerOpt = None,
+    no_daemon: NoDaemonOpt = False,
 ) -> None:
     """Find moments matching a text, an image or an indexed example (--like), fusing visual, speech and keyword."""
     from ..search.fusion import parse_weights
@@ -120,9 +128,20 @@ def query_cmd(
         # --face and --person are answered here too (a server takes faces as uploads, see /api/search/face).
         local = model or catalog or like is not None or face is not None or person is not None
         moments = None if local else search_via_server(query, index, server, explain, warn=not json_out)
+        here = moments is None
         if moments is None:
             query, moments = _search_here(query, like, index, model, device, catalog, warn=not json_out)
     _print(query, moments, explain, json_out)
+    if here and not (server or catalog):
+        _start_daemon(index, no_daemon)
+
+
+def _start_daemon(index: Path | None, no_daemon: bool) -> None:
+    """After an in-process answer: a background server for the next queries (cli/daemon.py says why and when)."""
+    from .daemon import daemon_wanted, start_daemon
+
+    if daemon_wanted(no_daemon):
+        start_daemon(resolve_index_dir(index))
 
 
 def _search_here(

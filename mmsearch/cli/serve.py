@@ -7,7 +7,7 @@ import ipaddress
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from ..errors import UsageError
 from ..paths import INDEX_ENV, resolve_index_dir
 from ..server.discovery import SERVER_ENV, TOKEN_ENV
 from .ui import console, err_console, reported_errors, safe, usage_error
+
+if TYPE_CHECKING:
+    from ..server.idle import IdleWatch
 
 IndexOpt = Annotated[
     Path | None,  # noqa: UP007 - typer needs Optional on 3.10
@@ -72,6 +75,9 @@ def serve_command(
     threads: Annotated[
         int, typer.Option(min=0, help="CPU threads per query (model and FAISS); 0 keeps the libraries' defaults.")
     ] = 1,
+    idle_exit: Annotated[
+        float, typer.Option(min=0, help="Stop after this many seconds without a request; 0 never stops.")
+    ] = 0,
 ) -> None:
     """Serve the index over HTTP: a search page at / and a JSON API (documented at /docs)."""
     host = host.strip("[]")
@@ -82,7 +88,7 @@ def serve_command(
         port = sock.getsockname()[1]
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}"
-        _run(index_dir, sock, url, host, token, tuple(allow_host or ()), device, threads)
+        _run(index_dir, sock, url, host, token, tuple(allow_host or ()), device, threads, idle_exit)
 
 
 def _check_token(host: str, token: str | None) -> None:
@@ -136,13 +142,18 @@ def _run(
     allow_hosts: tuple[str, ...],
     device: str,
     threads: int,
+    idle_exit: float = 0,
 ) -> None:
     import uvicorn
 
     from ..server.app import ServerConfig, create_app
 
+    watches: list[IdleWatch] = []  # --idle-exit counts from the moment the server is ready
+
     def ready() -> None:
         console.print(f"serving {safe(str(index_dir))} at [bold]{url}/[/] (API docs at {url}/docs); Ctrl-C stops")
+        for watch in watches:
+            watch.start()
 
     config = ServerConfig(
         index_dir=index_dir,
@@ -154,7 +165,12 @@ def _run(
         allow_hosts=allow_hosts,
         ready=ready,
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+    app = create_app(config)
+    if idle_exit:
+        from ..server.idle import add_idle_exit
+
+        watches.append(add_idle_exit(app, idle_exit))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     try:
         server.run(sockets=[sock])
     finally:

@@ -34,13 +34,13 @@ def show_command(
     if json_out:
         print_json(info)
         return
-    for key in ("path", "kind", "duration", "has_audio", "asr"):
+    for key in ("path", "kind", "duration", "has_audio", "asr", "language"):
         console.print(f"[bold]{key}[/]: {safe(str(info[key]))}")
     for key in ("segments", "vectors"):
         counts = info[key]
         assert isinstance(counts, dict)
         console.print(f"[bold]{key}[/]: {safe(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
-    for key in ("shots", "speech", "ocr", "faces"):
+    for key in ("shots", "speech", "subtitles", "ocr", "faces"):
         rows = info[key]
         assert isinstance(rows, list)
         console.print(f"[bold]{key}[/] ({len(rows)}):")
@@ -48,4 +48,11 @@ def show_command(
             text = f"  {safe(str(row['text']))}" if "text" in row else ""
             if "person_id" in row:
                 text = f"  person {row['person_id']}" + (f" ({safe(str(row['person']))})" if row["person"] else "")
-            console.print(f"  {_time(row)}{text}")
+            console.print(f"  {_time(row)}{_heard(row)}{text}")
+
+
+def _heard(row: dict[str, object]) -> str:
+    """' [L en]': the channel (L/R) and language a segment was heard in, when known."""
+    tags = [("L", "R")[int(str(row["channel"]))] if "channel" in row else "", str(row.get("language") or "")]
+    tags = [t for t in tags if t]
+    return f"  [{safe(' '.join(tags))}]" if tags else ""

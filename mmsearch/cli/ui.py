@@ -242,15 +242,30 @@ def moments_table(label: str, moments: Sequence[Moment], explain: bool = False) 
     if explain:
         table.add_column("channels (#rank score)", no_wrap=True)
     for rank, m in enumerate(moments, start=1):
-        text = m.text or ""
-        snippet = text if len(text) <= 80 else text[:77] + "..."
         table.add_row(
             str(rank),
             safe(short_path(m.path)),
             m.kind.value,
             time_range(m.start, m.end),
             f"{m.score:.3f}",
-            safe(snippet),
+            _evidence_text(m),
             *([escape(_channels_text(m))] if explain else []),
         )
     return table
+
+
+def _snippet(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _evidence_text(m: Moment) -> str:
+    """The moment's text; when it merged several kinds of words, one line per piece: kind, its own time, words
+    (on-screen text and speech apart, each with its time)."""
+    pieces = [p for p in m.evidence if p.text]
+    if len({p.kind for p in pieces}) < 2:
+        return safe(_snippet(m.text or ""))
+    lines = []
+    for p in pieces:
+        side = f" {('L', 'R')[p.channel]}" if p.channel in (0, 1) else ""
+        lines.append(f"{p.kind.value}{side} {time_range(p.start, p.end)}: {_snippet(p.text or '')}")
+    return "\n".join(safe(line) for line in lines)

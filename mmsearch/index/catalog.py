@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import CorruptIndex, DiskFull, MMSearchError, SchemaTooNew
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
+from . import migrations as schema
 from .migrations import ASR_SCHEMA, FAILED_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
 from .people import PeopleCatalog
 
@@ -45,6 +46,7 @@ class FileRecord:
     duration: float | None
     has_audio: bool
     asr: str | None = None  # ASR that transcribed its audio; None when it was not transcribed
+    language: str | None = None  # language of its speech (what Whisper heard most, or --language)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class SegmentRecord:
     start: float | None
     end: float | None
     text: str | None
+    channel: int | None = None  # stereo channel a speech segment was heard in (None: the mix)
+    language: str | None = None  # a speech segment's or subtitle cue's language, when known
 
 
 def now_text() -> str:
@@ -196,7 +200,8 @@ class Catalog(PeopleCatalog):
     def _file_columns(self) -> str:
         # Read-only opens do not migrate: an index of an older schema has no asr column yet.
         asr = "asr" if self.schema_version() >= ASR_SCHEMA else "NULL"
-        return f"id, raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, {asr}"
+        language = "language" if self.schema_version() >= schema.LANGUAGE_SCHEMA else "NULL"
+        return f"id, raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, {asr}, {language}"
 
     def files(self) -> list[FileRecord]:
         rows = self._conn.execute(f"SELECT {self._file_columns()} FROM files ORDER BY id").fetchall()
@@ -216,22 +221,13 @@ class Catalog(PeopleCatalog):
         duration: float | None,
         has_audio: bool,
         asr: str | None = None,
+        language: str | None = None,
     ) -> int:
         cursor = self._conn.execute(
-            "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                path_key(path),
-                display_path(path),
-                kind.value,
-                size,
-                mtime_ns,
-                sha256,
-                duration,
-                has_audio,
-                now_text(),
-                asr,
-            ),
+            "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr, "
+            "language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path_key(path), display_path(path), kind.value, size, mtime_ns, sha256, duration, has_audio, now_text())
+            + (asr, language),
         )
         return int(cursor.lastrowid or 0)
 
@@ -296,8 +292,9 @@ class Catalog(PeopleCatalog):
         ids = []
         for seg in segments:
             cursor = self._conn.execute(
-                'INSERT INTO segments (file_id, kind, start, "end", text) VALUES (?, ?, ?, ?, ?)',
-                (file_id, seg.kind.value, seg.start, seg.end, seg.text),
+                'INSERT INTO segments (file_id, kind, start, "end", text, channel, language) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (file_id, seg.kind.value, seg.start, seg.end, seg.text, seg.channel, seg.language),
             )
             ids.append(int(cursor.lastrowid or 0))
         return ids
@@ -335,8 +332,8 @@ class Catalog(PeopleCatalog):
     def speech_texts(self) -> tuple[list[int], list[str]]:
         """Ids and texts of every speech and on-screen text (ocr) segment, for the keyword index."""
         rows = self._conn.execute(
-            "SELECT id, text FROM segments WHERE kind IN (?, ?) AND text IS NOT NULL ORDER BY id",
-            (SegmentKind.SPEECH.value, SegmentKind.OCR.value),
+            "SELECT id, text FROM segments WHERE kind IN (?, ?, ?) AND text IS NOT NULL ORDER BY id",
+            (SegmentKind.SPEECH.value, SegmentKind.OCR.value, SegmentKind.SUBTITLE.value),
         ).fetchall()
         return [int(r[0]) for r in rows], [str(r[1]) for r in rows]
 
@@ -439,21 +436,23 @@ class Catalog(PeopleCatalog):
             self._conn.execute(f"DELETE FROM segments WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def _select_segments(self, where: str, params: Sequence[object]) -> Iterator[SegmentRecord]:
+        heard = "s.channel, s.language" if self.schema_version() >= schema.LANGUAGE_SCHEMA else "NULL, NULL"
         sql = (
-            'SELECT s.id, s.file_id, f.path, s.kind, s.start, s."end", s.text '
+            f'SELECT s.id, s.file_id, f.path, s.kind, s.start, s."end", s.text, {heard} '
             f"FROM segments s JOIN files f ON f.id = s.file_id {where}"
         )
         for row in self._conn.execute(sql, params):
-            yield SegmentRecord(row[0], row[1], row[2], SegmentKind(row[3]), row[4], row[5], row[6])
+            yield SegmentRecord(row[0], row[1], row[2], SegmentKind(row[3]), row[4], row[5], row[6], row[7], row[8])
 
 
 def _file_record(row: Any) -> FileRecord:
-    duration, asr = row[7], row[9]
+    duration, asr, language = row[7], row[9], row[10]
     return FileRecord(
         *(int(row[0]), bytes(row[1]), str(row[2]), MediaKind(row[3]), int(row[4]), int(row[5]), str(row[6])),
         duration=None if duration is None else float(duration),
         has_audio=bool(row[8]),
         asr=None if asr is None else str(asr),
+        language=None if language is None else str(language),
     )
 
 

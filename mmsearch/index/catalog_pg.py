@@ -96,7 +96,13 @@ PG_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX claims_worker ON claims (worker);
     """,
-    # 7: people, as SQLite's migration 7 (ids are given by `assign_people`, not by a sequence).
+    # 7: channel and language of segments, language of files, as SQLite's migration 7.
+    """
+    ALTER TABLE segments ADD COLUMN channel INTEGER;
+    ALTER TABLE segments ADD COLUMN language TEXT;
+    ALTER TABLE files ADD COLUMN language TEXT;
+    """,
+    # 8: people, as SQLite's migration 8 (ids are given by `assign_people`, not by a sequence).
     """
     CREATE TABLE people (id BIGINT PRIMARY KEY, name TEXT, first_seen TEXT NOT NULL);
     CREATE TABLE face_tracks (
@@ -284,12 +290,25 @@ class PgCatalog(Catalog):
         duration: float | None,
         has_audio: bool,
         asr: str | None = None,
+        language: str | None = None,
     ) -> int:
         key = path_key(path)
         row = self._conn.execute(
-            "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (key, display_path(path), kind.value, size, mtime_ns, sha256, duration, has_audio, now_text(), asr),
+            "INSERT INTO files (raw_path, path, kind, size, mtime_ns, sha256, duration, has_audio, indexed_at, asr,"
+            " language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                key,
+                display_path(path),
+                kind.value,
+                size,
+                mtime_ns,
+                sha256,
+                duration,
+                has_audio,
+                now_text(),
+                asr,
+                language,
+            ),
         ).fetchone()
         # The file's claim ends in the same transaction that makes the file visible: never both, never neither.
         self._conn.execute("DELETE FROM claims WHERE raw_path = ?", (key,))
@@ -306,8 +325,12 @@ class PgCatalog(Catalog):
             ).fetchall()
         ]
         self._conn.executemany(
-            'INSERT INTO segments (id, file_id, kind, start, "end", text) VALUES (?, ?, ?, ?, ?, ?)',
-            [(i, file_id, s.kind.value, s.start, s.end, s.text) for i, s in zip(ids, segments, strict=True)],
+            'INSERT INTO segments (id, file_id, kind, start, "end", text, channel, language)'
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i, file_id, s.kind.value, s.start, s.end, s.text, s.channel, s.language)
+                for i, s in zip(ids, segments, strict=True)
+            ],
         )
         return ids
 

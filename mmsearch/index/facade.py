@@ -26,7 +26,7 @@ from ..errors import REPAIR_HINT, CorruptIndex, DiskFull, MMSearchError, ModelMi
 from ..paths import CATALOG_FILE, LOCK_FILE, display_path
 from ..stores.protocol import Device, StoreBackend, StoreConfig, VectorStore
 from ..stores.registry import backend_of, store_backend
-from ..types import CLIP_KINDS, MediaFile, Segment, SegmentKind, SpaceVectors
+from ..types import CLIP_KINDS, MediaFile, Segment, SegmentKind, SpaceVectors, spoken_language
 from .catalog import Catalog, FileRecord, SegmentRecord
 from .claims import LocalWork, SharedWork, WorkShare
 from .location import IndexLocation
@@ -281,7 +281,9 @@ class Index:
         """`vectors` are the CLIP vectors of the segments of CLIP kinds, in order; `spaces` those of other spaces."""
         catalog = self._cat()
         file_id = catalog.add_file(
-            media.path, media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio, asr
+            media.path,
+            *(media.kind, media.size, media.mtime_ns, sha256, media.duration, media.has_audio, asr),
+            language=spoken_language(segments),
         )
         ids = catalog.add_segments(file_id, segments)
         catalog.add_shots(file_id, shots)
@@ -299,7 +301,7 @@ class Index:
         records = self._cat().segments_of(record.id)
         clip_ids = [r.id for r in records if r.kind in CLIP_KINDS]
         vectors = self.store.reconstruct(clip_ids) if clip_ids else np.zeros((0, self.store.dim))
-        segments = [Segment(r.kind, r.start, r.end, r.text) for r in records]
+        segments = [Segment(r.kind, r.start, r.end, r.text, r.channel, r.language) for r in records]
         position = {r.id: n for n, r in enumerate(records)}
         spaces = {
             name: SpaceVectors(tuple(position[i] for i in found), np.stack(list(found.values())))

@@ -17,6 +17,15 @@ def _spaces(index: Index) -> dict[str, object]:
     return spaces
 
 
+def _languages(index: Index) -> dict[str, int]:
+    """Files per spoken language (what Whisper heard most in each, or --language), most common first."""
+    counts: dict[str, int] = {}
+    for record in index.files():
+        if record.language:
+            counts[record.language] = counts.get(record.language, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def index_info(location: IndexLocation | Path) -> dict[str, object]:
     with Index.read(location, device="cpu") as index:
         return describe_index(index)
@@ -29,6 +38,7 @@ def describe_index(index: Index) -> dict[str, object]:
         "files": index.file_count(),
         "segments": index.segment_counts(),
         "faces": dict(zip(("tracks", "people"), index.catalog.people_counts(), strict=True)),
+        "languages": _languages(index),
         "vectors": index.store.ntotal,
         "model": manifest.model,
         "model_untrained": manifest.untrained,

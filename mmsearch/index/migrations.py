@@ -68,7 +68,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
-    # 7: people (see people.py): identities found by clustering face tracks, and each face track's person, its
+    # 7: what was heard where: a speech segment's stereo channel (NULL: the mix) and language, a subtitle cue's
+    # language; the language of each file's speech (the most spoken, or --language).
+    """
+    ALTER TABLE segments ADD COLUMN channel INTEGER;
+    ALTER TABLE segments ADD COLUMN language TEXT;
+    ALTER TABLE files ADD COLUMN language TEXT;
+    """,
+    # 8: people (see people.py): identities found by clustering face tracks, and each face track's person, its
     # largest face's width and that face's aligned crop (JPEG). The tracks' descriptors are the `face` space's.
     """
     CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, first_seen TEXT NOT NULL);
@@ -85,6 +92,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
 SHOTS_SCHEMA = 2
 ASR_SCHEMA = 3
+# The migration that added segments.channel, segments.language and files.language.
+LANGUAGE_SCHEMA = 7
 SPACES_SCHEMA = 4
 FAILED_SCHEMA = 5
-PEOPLE_SCHEMA = 7
+PEOPLE_SCHEMA = 8

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import BadInput
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, SegmentKind
-from .catalog import Catalog
+from .catalog import Catalog, SegmentRecord
 from .facade import Index
 from .location import IndexLocation
 
@@ -24,6 +24,16 @@ def _faces(catalog: Catalog, file_id: int) -> list[dict[str, object]]:
         {**_span(t.start, t.end), "person_id": t.person_id, "person": names.get(t.person_id or 0), "size": t.size}
         for t in catalog.face_tracks(file_id=file_id)
     ]
+
+
+def _worded(s: SegmentRecord) -> dict[str, object]:
+    """A segment with words: its span and text, and the channel and language it was heard in where known."""
+    row: dict[str, object] = {**_span(s.start, s.end), "text": s.text}
+    if s.channel is not None:
+        row["channel"] = s.channel
+    if s.language is not None:
+        row["language"] = s.language
+    return row
 
 
 def describe_file(location: IndexLocation | Path, path: Path) -> dict[str, object]:
@@ -44,10 +54,12 @@ def describe_file(location: IndexLocation | Path, path: Path) -> dict[str, objec
             "duration": record.duration,
             "has_audio": record.has_audio,
             "asr": record.asr,
+            "language": record.language,
             "segments": {k: n for k, n in counts.items() if n},
             "vectors": {"clip": sum(s.kind in CLIP_KINDS for s in segments), **index.space_counts(record.id)},
             "shots": [_span(a, b) for a, b in index.shots_of(record.id)],
-            "speech": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.SPEECH],
-            "ocr": [{**_span(s.start, s.end), "text": s.text} for s in segments if s.kind is SegmentKind.OCR],
+            "speech": [_worded(s) for s in segments if s.kind is SegmentKind.SPEECH],
+            "subtitles": [_worded(s) for s in segments if s.kind is SegmentKind.SUBTITLE],
+            "ocr": [_worded(s) for s in segments if s.kind is SegmentKind.OCR],
             "faces": _faces(index.catalog, record.id),
         }

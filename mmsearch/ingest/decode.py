@@ -1,5 +1,8 @@
-"""Decode stage (PyAV): sampled video frames with their timestamps in one pass that also feeds shot detection,
-16 kHz mono audio in windows, still images."""
+"""Decode stage (PyAV): sampled video frames with their presentation times in one pass that also feeds shot
+detection, still images; audio is decoded in `audio.py` (re-exported here).
+
+Frame times are on the container's timeline (see `audio.py`): a frame's own presentation time, so a file whose
+timestamps start at 1.4 s has its first frame at 1.4 s, as a browser's player shows it."""
 
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import MediaError
-from ..types import AudioClip, FrameBatch, MediaFile, MediaKind
+from ..types import FrameBatch, MediaFile
+from .audio import AUDIO_SAMPLE_RATE, AUDIO_WINDOW_SECONDS, iter_audio, load_audio
+from .streams import decode_until_error, decoder_reason
 
 log = logging.getLogger(__name__)
 
-# Whisper models are trained on 16 kHz mono audio.
-AUDIO_SAMPLE_RATE = 16_000
+__all__ = ["AUDIO_SAMPLE_RATE", "AUDIO_WINDOW_SECONDS", "iter_audio", "iter_frames", "load_audio", "load_image"]
+
 # CLIP preprocessing resizes to 224 px anyway; decoding smaller saves memory and resize time.
 MAX_FRAME_SIDE = 448
 # Pillow refuses "decompression bombs" above ~179 Mpx; we shrink stills to this before embedding.
@@ -26,11 +31,13 @@ MAX_IMAGE_SIDE = 1024
 MAX_DECODE_PIXELS = 64_000_000
 
 
-def sample_indices(frame_times: np.ndarray, duration: float, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """For sample times 0, 1/fps, 2/fps, ... pick the first frame shown at or after each; drop repeats."""
+def sample_indices(frame_times: np.ndarray, end: float, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """For sample times 0, 1/fps, 2/fps, ... (from the first frame's, up to `end`) pick the first frame shown at or
+    after each; drop repeats."""
     if len(frame_times) == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    wanted = np.arange(0.0, max(duration, frame_times[-1] + 1e-6), 1.0 / fps)
+    first = np.floor(max(float(frame_times[0]), 0.0) * fps) / fps
+    wanted = np.arange(first, max(end, frame_times[-1] + 1e-6), 1.0 / fps)
     idx = np.searchsorted(frame_times, wanted - 1e-6, side="left")
     idx = np.unique(np.clip(idx, 0, len(frame_times) - 1))
     return idx.astype(np.int64), frame_times[idx]
@@ -48,11 +55,6 @@ class ShotSink(Protocol):
     frame_size: tuple[int, int]  # (width, height) the detector wants
 
     def feed(self, time: float, frame: np.ndarray) -> None: ...
-
-
-def _decoder_reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]
 
 
 def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
@@ -81,14 +83,14 @@ def iter_frames(
     try:
         container = av.open(str(media.path), metadata_errors="ignore")
     except (av.FFmpegError, OSError) as e:
-        raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
+        raise MediaError(f"cannot decode video: {decoder_reason(e)}") from e
     with container:
         stream = next((s for s in container.streams.video if not _attached_pic(s)), None)
         if stream is None:
             raise MediaError("cannot decode video: no video stream")
         stream.thread_type = "AUTO"
         next_sample, last_time, decoded = 0.0, 0.0, 0
-        decoder = _decode_until_error(container, stream)
+        decoder = decode_until_error(container, stream)
         for frame in decoder:
             t = max(0.0, float(frame.time)) if frame.time is not None else decoded / float(stream.average_rate or 25)
             decoded, last_time = decoded + 1, t
@@ -118,99 +120,13 @@ TRUNCATION_SLACK_SECONDS = 2.0
 
 
 def _ends_early(media: MediaFile, last_time: float, fps: float) -> bool:
-    return bool(media.duration) and last_time < (media.duration or 0.0) - max(TRUNCATION_SLACK_SECONDS, 2.0 / fps)
-
-
-class _decode_until_error:  # noqa: N801 - used like a generator function
-    """Frames of one stream until the end or the first error that ends the stream (kept in `error`)."""
-
-    def __init__(self, container: Any, stream: Any) -> None:
-        self.container, self.stream = container, stream
-        self.error: str | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        import av
-
-        try:
-            for packet in self.container.demux(self.stream):
-                try:
-                    yield from packet.decode()
-                except av.InvalidDataError:
-                    continue  # one corrupt packet costs that packet
-        except (av.FFmpegError, OSError) as e:
-            self.error = _decoder_reason(e)
+    return bool(media.duration) and last_time < (media.end or 0.0) - max(TRUNCATION_SLACK_SECONDS, 2.0 / fps)
 
 
 def _attached_pic(stream: Any) -> bool:
     import av
 
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
-
-
-# Long audio reaches Whisper in windows of about this length, cut at the quietest moment of the window's last
-# AUDIO_CUT_SEARCH seconds, so memory stays bounded (~20 MB a window) whatever the file's length.
-AUDIO_WINDOW_SECONDS = 300.0
-AUDIO_CUT_SEARCH = 10.0
-AUDIO_CUT_STEP = 0.1
-
-
-def iter_audio(media: MediaFile, window_seconds: float = AUDIO_WINDOW_SECONDS) -> Iterator[AudioClip]:
-    """The first audio stream as 16 kHz mono float32 windows, each with its start time in the file."""
-    limit = int(window_seconds * AUDIO_SAMPLE_RATE)
-    pending: list[np.ndarray] = []
-    held, start = 0, 0
-    for chunk in _audio_chunks(media):
-        pending.append(chunk)
-        held += len(chunk)
-        if held < limit:
-            continue
-        buffer = np.concatenate(pending)
-        cut = _quiet_cut(buffer[:limit], min(window_seconds / 2, AUDIO_CUT_SEARCH))
-        yield AudioClip(media, buffer[:cut].copy(), AUDIO_SAMPLE_RATE, start / AUDIO_SAMPLE_RATE)
-        start += cut
-        pending, held = [buffer[cut:]], len(buffer) - cut
-    if held or start == 0:
-        tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
-        yield AudioClip(media, tail.astype(np.float32), AUDIO_SAMPLE_RATE, start / AUDIO_SAMPLE_RATE)
-
-
-def _quiet_cut(samples: np.ndarray, search_seconds: float) -> int:
-    """Index of the quietest AUDIO_CUT_STEP within the last `search_seconds` (a pause, not mid-word)."""
-    step = int(AUDIO_CUT_STEP * AUDIO_SAMPLE_RATE)
-    lo = max(0, len(samples) - int(search_seconds * AUDIO_SAMPLE_RATE))
-    tail = samples[lo : lo + (len(samples) - lo) // step * step]
-    if len(tail) < step:
-        return len(samples)
-    energy = np.square(tail.reshape(-1, step), dtype=np.float64).mean(axis=1)
-    return lo + int(np.argmin(energy)) * step + step // 2
-
-
-def _audio_chunks(media: MediaFile) -> Iterator[np.ndarray]:
-    import av
-
-    try:
-        container = av.open(str(media.path), metadata_errors="ignore")
-    except (av.FFmpegError, OSError) as e:
-        raise MediaError(f"cannot decode audio: {_decoder_reason(e)}") from e
-    with container:
-        if not container.streams.audio:
-            return
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE)
-        # A cut-off file keeps the audio before the cut (its error ends the stream, not the file).
-        for frame in _decode_until_error(container, container.streams.audio[0]):
-            for out in resampler.resample(frame):
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-        for out in resampler.resample(None):
-            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-
-
-def load_audio(media: MediaFile) -> AudioClip | None:
-    """The whole first audio stream in one clip (short files, tools); ingest streams it with `iter_audio`."""
-    if not media.has_audio and media.kind is not MediaKind.AUDIO:
-        return None
-    chunks = list(_audio_chunks(media))
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    return AudioClip(media, samples, AUDIO_SAMPLE_RATE)
 
 
 def _to_8bit(img: Any) -> Any:

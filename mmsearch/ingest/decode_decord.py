@@ -46,13 +46,14 @@ def iter_frames(media: MediaFile, fps: float, batch_size: int = 32) -> Iterator[
         tw, th = target_size(*media.upright_size) if media.width else (-1, -1)
         reader = decord.VideoReader(str(media.path), ctx=decord.cpu(0), width=tw, height=th)
         n = len(reader)
-        times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
+        # decord counts from the video stream's first timestamp; put its times on the container's timeline.
+        times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64) + _video_start(media)
     except (decord.DECORDError, RuntimeError, IndexError) as e:
         raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
     if n == 0:
         raise MediaError("video has no frames")
-    duration = float(media.duration or (times[-1] + 1.0 / max(reader.get_avg_fps(), 1e-3)))
-    idx, sample_times = sample_indices(times, duration, fps)
+    end = float(media.end or (times[-1] + 1.0 / max(reader.get_avg_fps(), 1e-3)))
+    idx, sample_times = sample_indices(times, end, fps)
     interval = 1.0 / fps
     for lo in range(0, len(idx), batch_size):
         chunk, chunk_times = idx[lo : lo + batch_size], sample_times[lo : lo + batch_size]
@@ -60,6 +61,21 @@ def iter_frames(media: MediaFile, fps: float, batch_size: int = 32) -> Iterator[
         last = lo + batch_size >= len(idx)
         if len(frames) or last:
             yield FrameBatch(media, frames, kept, interval, last=last)
+
+
+def _video_start(media: MediaFile) -> float:
+    """The first presentation time of the video stream decord reads (the first one that is not cover art)."""
+    import av
+
+    try:
+        with av.open(str(media.path), metadata_errors="ignore") as container:
+            for stream in container.streams.video:
+                if not stream.disposition & av.stream.Disposition.attached_pic:
+                    start, base = stream.start_time, stream.time_base
+                    return float(start * base) if start is not None and base is not None else 0.0
+    except (av.FFmpegError, OSError) as e:
+        raise MediaError(f"cannot decode video: {_decoder_reason(e)}") from e
+    return 0.0
 
 
 def _get_batch(reader: object, idx: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

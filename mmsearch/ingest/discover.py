@@ -153,6 +153,7 @@ def _probe_streams(path: Path, size: int, mtime_ns: int) -> MediaFile:
             video = [s for s in container.streams.video if s.codec_context is not None and not _attached_pic(s)]
             audio = list(container.streams.audio)
             duration = container.duration / 1_000_000 if container.duration else None
+            start = max(0.0, container.start_time / 1_000_000) if container.start_time else 0.0
             fmt = container.format.name or ""
             if video and any(d in fmt for d in IMAGE_DEMUXERS):
                 raise MediaError("not a readable image (contents do not match any supported image format)")
@@ -164,10 +165,10 @@ def _probe_streams(path: Path, size: int, mtime_ns: int) -> MediaFile:
     if first is None:
         raise MediaError("not a readable media file (no frame of its streams decodes)")
     if not video:
-        return MediaFile(path, MediaKind.AUDIO, size, mtime_ns, True, duration)
+        return MediaFile(path, MediaKind.AUDIO, size, mtime_ns, True, duration, start_time=start)
     cc = video[0].codec_context
     rotation = int(getattr(first, "rotation", 0) or 0) % 360
-    return MediaFile(path, MediaKind.VIDEO, size, mtime_ns, bool(audio), duration, cc.width, cc.height, rotation)
+    return MediaFile(path, MediaKind.VIDEO, size, mtime_ns, bool(audio), duration, cc.width, cc.height, rotation, start)
 
 
 def _attached_pic(stream: Any) -> bool:

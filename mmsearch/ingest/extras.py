@@ -25,17 +25,18 @@ from ..errors import MMSearchError
 from ..index.facade import Index
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
-from ..types import AudioClip, FrameBatch, MediaFile, Segment, SegmentKind, SpaceVectors, StageTimes
+from ..types import AudioClip, FrameBatch, MediaFile, MediaKind, Segment, SegmentKind, SpaceVectors, StageTimes
 from .faces import DlibFaces, FaceEngine, FaceTrack, FaceTracker, encode_crop, image_faces
 from .ocr import OcrEngine, RapidOcrEngine, read_image
 from .ocr_thread import OcrThread
 from .sounds import windows
+from .subtitles import SubtitleTrack, covers, read_subtitles
 
 log = logging.getLogger(__name__)
 
 TEXT_SPACE, AUDIO_SPACE, FACE_SPACE = "text", "audio", "face"
 # Segment kinds whose text the sentence model embeds.
-TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR})
+TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR, SegmentKind.SUBTITLE})
 # Audio windows embedded per CLAP call.
 AUDIO_BATCH = 16
 
@@ -49,6 +50,7 @@ class ExtrasOptions:
     audio_model: str | None = None  # a CLAP checkpoint directory or random:clap-tiny; None: no audio space
     faces: bool = False  # face tracks and their descriptors (the `face` space, people)
     device: str = "auto"
+    subtitles: bool = True  # read sidecar subtitle files and embedded text subtitle streams
 
     def validate(self) -> None:
         if self.audio_model is not None:
@@ -82,6 +84,8 @@ class ExtraStages:
         self._faces: dict[Path, FaceTracker] = {}
         self._stills: dict[Path, list[FaceTrack]] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
+        self.read_subtitles = True
+        self._subtitles: dict[Path, list[SubtitleTrack]] = {}
 
     @classmethod
     def load(cls, options: ExtrasOptions, times: StageTimes) -> ExtraStages:
@@ -97,7 +101,9 @@ class ExtraStages:
             audio = _optional("audio", lambda: ClapEmbedder.load(spec))
         faces = _optional("faces", DlibFaces.load) if options.faces else None
         times.load += time.perf_counter() - t0
-        return cls(times, ocr, text, audio, faces)
+        stages = cls(times, ocr, text, audio, faces)
+        stages.read_subtitles = options.subtitles
+        return stages
 
     @property
     def spaces(self) -> dict[str, tuple[str, int]]:
@@ -114,6 +120,18 @@ class ExtraStages:
     @property
     def wants_audio(self) -> bool:
         return self.audio is not None
+
+    def subtitles(self, media: MediaFile) -> list[SubtitleTrack]:
+        """The file's subtitle tracks (sidecars, embedded streams), read once when its work starts."""
+        if not self.read_subtitles or media.kind is MediaKind.IMAGE:
+            return []
+        if media.path not in self._subtitles:
+            self._subtitles[media.path] = read_subtitles(media.path)
+        return self._subtitles[media.path]
+
+    def subtitles_cover(self, media: MediaFile, when: str, language: str | None) -> bool:
+        """`--asr auto`: whether the file's subtitles in its spoken language span it, so Whisper is skipped."""
+        return when == "auto" and covers(self.subtitles(media), media.duration, language)
 
     def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
         """Work on one item of the file as it arrives from decode."""
@@ -169,12 +187,18 @@ class ExtraStages:
         out = Extracted()
         if self._ocr_thread is not None and media.path in self._ocr_files:
             self._ocr_files.discard(media.path)
-            lines, tracker = self._ocr_thread.finish(media.path, media.duration)
+            lines, tracker = self._ocr_thread.finish(media.path, media.end)
             out.segments += [Segment(SegmentKind.OCR, line.start, line.end, line.text) for line in lines]
             if tracker is not None:
                 counts = (tracker.frames_read, tracker.frames_seen, tracker.crops_read)
                 log.debug("ocr %s: detected on %d of %d frames, recognised %d boxes", media.path, *counts)
         out.segments += [Segment(SegmentKind.OCR, None, None, text) for text in self._image_text.pop(media.path, [])]
+        tracks = self.subtitles(media)
+        self._subtitles.pop(media.path, None)
+        for track in tracks:
+            out.segments += [
+                Segment(SegmentKind.SUBTITLE, c.start, c.end, c.text, language=track.language) for c in track.cues
+            ]
         self._finish_faces(media, len(segments), out)
         every = [*segments, *out.segments]
         if self.text is not None:
@@ -217,6 +241,7 @@ class ExtraStages:
             self._ocr_thread.drop(media.path)
         self._image_text.pop(media.path, None)
         self._sounds.pop(media.path, None)
+        self._subtitles.pop(media.path, None)
 
 
 def backfill_text(writer: Index, options: ExtrasOptions, times: StageTimes) -> int:

@@ -26,7 +26,7 @@ from ..types import FileFailure, FrameBatch, IngestSummary, MediaFile, Segment, 
 from .dedupe import Dedupe
 from .extras import ExtraStages
 from .speech import SpeechThread
-from .transcribe import Transcriber
+from .transcribe import SUBTITLES_LABEL, Transcriber
 from .workers import Audio, DecodeSettings, DecodeTask, Done, Failed, FileEvent, Frames, Idle, Image, Shots, WorkerPool
 
 
@@ -106,7 +106,7 @@ class Pipeline:
             # Frames and audio both advance a video with sound: each counts for half of its media seconds.
             weight = (media.duration or 0.0) / planned if planned else 0.0
             self._files[media.path] = _FileState(sha, planned=planned, weight=weight)
-        if self.transcriber is not None and any(self._wants_audio(m) for m, _ in work):
+        if self.transcriber is not None and any(self._may_want_audio(m) for m, _ in work):
             self._speech = SpeechThread(self.transcriber, self.times)
         # Files are claimed one at a time as workers free up (with several machines, each takes what it wins).
         tasks = (self._task(media) for media in self.writer.work.claimed([m for m, _ in work]))
@@ -137,10 +137,21 @@ class Pipeline:
     def _stream_seconds(self, media: MediaFile) -> float:
         """Seconds of frames to sample plus seconds of audio to transcribe or embed."""
         seconds = media.duration or 0.0
-        return (seconds if media.kind.value == "video" else 0.0) + (seconds if self._wants_audio(media) else 0.0)
+        return (seconds if media.kind.value == "video" else 0.0) + (seconds if self._may_want_audio(media) else 0.0)
+
+    def _may_want_audio(self, media: MediaFile) -> bool:
+        """Before its subtitles are read (planning): whether the file's audio may be decoded."""
+        return media.has_audio and (self.transcriber is not None or self.extras.wants_audio)
 
     def _wants_audio(self, media: MediaFile) -> bool:
-        return media.has_audio and (self.transcriber is not None or self.extras.wants_audio)
+        return media.has_audio and (self._transcribes(media) or self.extras.wants_audio)
+
+    def _transcribes(self, media: MediaFile) -> bool:
+        """Whisper hears the file unless there is none, or its subtitles stand in (`--asr auto`)."""
+        if self.transcriber is None:
+            return False
+        options = self.transcriber.options
+        return not self.extras.subtitles_cover(media, options.when, options.language)
 
     def _task(self, media: MediaFile) -> DecodeTask:
         return DecodeTask(media, self.config.decode, self._wants_audio(media))
@@ -169,7 +180,7 @@ class Pipeline:
                 self.times.shots += seconds
             case Audio(clip=clip):
                 self.extras.observe(media, None, clip)
-                if self._speech is not None:
+                if self._speech is not None and self._transcribes(media):
                     state.windows_waiting += 1
                     self._speech.submit(clip)
             case Done():
@@ -179,7 +190,7 @@ class Pipeline:
     def _take_frames(self, state: _FileState, batch: FrameBatch) -> None:
         media = batch.file
         self.extras.observe(media, batch)
-        end_cap = media.duration or float("inf")
+        end_cap = media.end or float("inf")  # times are presentation times: the file ends at start_time + duration
         segments = [Segment(SegmentKind.FRAME, float(t), float(min(t + batch.interval, end_cap))) for t in batch.times]
         frames = list(batch.frames)
         if self.config.dedupe:
@@ -238,7 +249,7 @@ class Pipeline:
 
     def _add_speech(self, state: _FileState, speech: list[SpeechSegment]) -> None:
         if speech:
-            segments = [Segment(SegmentKind.SPEECH, s.start, s.end, s.text) for s in speech]
+            segments = [Segment(SegmentKind.SPEECH, s.start, s.end, s.text, s.channel, s.language) for s in speech]
             self._embed_now(state, segments, self.embedder.embed_texts, [s.text for s in speech])
 
     def _embed_now(
@@ -291,7 +302,9 @@ class Pipeline:
         stacked = np.concatenate(state.vectors) if state.vectors else np.zeros((0, self.embedder.dim), np.float32)
         segments = [state.segments[i] for i in order]
         stacked = stacked[order] if len(order) else stacked
-        asr = self.transcriber.options.label if media.has_audio and self.transcriber is not None else None
+        asr = None
+        if media.has_audio and self.transcriber is not None:
+            asr = self.transcriber.options.label if self._transcribes(media) else SUBTITLES_LABEL
         extra = self.extras.finish(media, segments)
         self.writer.add_file(
             media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces, extra.faces

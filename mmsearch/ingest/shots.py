@@ -206,4 +206,4 @@ def detect_shots(path: Path, duration: float | None, detector: str = "adaptive")
     sink = DETECTORS[detector]()
     for _ in iter_frames(media, fps=1.0, shots=sink):
         pass
-    return sink.finish(duration if duration is not None else media.duration)
+    return sink.finish(duration if duration is not None else media.end)

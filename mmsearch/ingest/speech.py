@@ -18,7 +18,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..types import AudioClip, MediaFile, SpeechSegment, StageTimes
 from .transcribe import Transcriber
@@ -114,7 +114,22 @@ class SpeechThread:
             self._times.transcribe += time.perf_counter() - t0
 
     def _transcribe(self, clip: AudioClip) -> list[SpeechSegment]:
-        out: list[SpeechSegment] = []
-        for seg in self._transcriber.transcribe(clip, self._stop):
-            out.append(SpeechSegment(round(seg.start + clip.start, 3), round(seg.end + clip.start, 3), seg.text))
-        return out
+        return transcribe_clip(self._transcriber, clip, self._stop)
+
+
+def transcribe_clip(
+    transcriber: Transcriber, clip: AudioClip, stop: threading.Event | None = None
+) -> list[SpeechSegment]:
+    """Speech segments of one window at file times; a window whose channels carry different voices is
+    transcribed channel by channel (each segment keeps its `channel`), in time order."""
+    parts: list[tuple[int | None, AudioClip]]
+    if clip.channels is None:
+        parts = [(None, clip)]
+    else:
+        parts = [(n, replace(clip, samples=clip.channels[n], channels=None)) for n in range(len(clip.channels))]
+    out: list[SpeechSegment] = []
+    for channel, part in parts:
+        for seg in transcriber.transcribe(part, stop):
+            start, end = round(seg.start + clip.start, 3), round(seg.end + clip.start, 3)
+            out.append(replace(seg, start=start, end=end, channel=channel))
+    return sorted(out, key=lambda s: (s.start, s.channel or 0))

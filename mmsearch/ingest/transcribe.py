@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,12 +26,24 @@ DEFAULT_ASR_MODEL = "base"
 SILENCE_RMS = 0.003
 
 
+# `--asr`: auto skips Whisper for a file whose subtitles in its spoken language cover it (ingest/subtitles.py),
+# always transcribes every file with audio; `never` is no AsrOptions at all (`--no-asr`).
+ASR_WHEN = ("auto", "always")
+# Recorded as a file's ASR when its subtitles stood in for Whisper (`--asr auto`).
+SUBTITLES_LABEL = "subtitles"
+
+
 @dataclass(frozen=True)
 class AsrOptions:
     backend: str = DEFAULT_ASR_BACKEND
     model: str = DEFAULT_ASR_MODEL
-    language: str | None = None
+    language: str | None = None  # forced spoken language (ISO 639-1); None: Whisper detects it per window
     device: str = "auto"
+    when: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.when not in ASR_WHEN:
+            raise UsageError(f"--asr {self.when!r} is not a choice", hint="choose auto, always or never")
 
     @property
     def label(self) -> str:
@@ -85,7 +97,7 @@ class FasterWhisperTranscriber:
         if is_silent(clip.samples):
             return []
         # VAD drops silent stretches before decoding; faster-whisper maps times back to the original audio.
-        segments, _info = self._model.transcribe(
+        segments, info = self._model.transcribe(
             clip.samples, language=self.options.language, vad_filter=True, beam_size=5, word_timestamps=True
         )
         out: list[SpeechSegment] = []
@@ -93,7 +105,8 @@ class FasterWhisperTranscriber:
             if stop is not None and stop.is_set():
                 break
             out.extend(_split_on_pauses(seg.start, seg.end, seg.text, seg.words or []))
-        return [s for s in out if s.text]
+        language = self.options.language or getattr(info, "language", None)
+        return [replace(s, language=language) for s in out if s.text]
 
 
 class OpenAIWhisperTranscriber:
@@ -121,7 +134,12 @@ class OpenAIWhisperTranscriber:
         result: dict[str, Any] = self._model.transcribe(
             clip.samples, language=self.options.language, fp16=self._device == "cuda", verbose=None
         )
-        return [_segment(s["start"], s["end"], s["text"]) for s in result["segments"] if s["text"].strip()]
+        language = self.options.language or result.get("language")
+        return [
+            replace(_segment(s["start"], s["end"], s["text"]), language=language)
+            for s in result["segments"]
+            if s["text"].strip()
+        ]
 
 
 # VAD glues speech chunks together before decoding, so one Whisper segment can span a long silence (two

@@ -202,7 +202,7 @@ def _decode(task: DecodeTask) -> Iterator[FileEvent]:
                 yield Frames(media, batch)
         if detector is not None and timed is not None:
             t0 = time.perf_counter()
-            shots = detector.finish(media.duration)
+            shots = detector.finish(media.end)
             yield Shots(media, shots, timed.seconds + time.perf_counter() - t0)
     if task.audio and media.has_audio:
         for clip in iter_audio(media, how.audio_window):

@@ -71,7 +71,7 @@ def _keyword_search(
     return _keyword(ctx, text, kinds, depth, exclude)
 
 
-_TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR})
+_TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR, SegmentKind.SUBTITLE})
 REGISTRY: dict[str, Channel] = {
     c.name: c
     for c in (
@@ -86,10 +86,12 @@ REGISTRY: dict[str, Channel] = {
         Channel(
             SPEECH, frozenset({SegmentKind.SPEECH}), "speech", _speech_search, None, "CLIP text tower over transcripts"
         ),
-        Channel(KEYWORD, _TEXT_KINDS, "text", _keyword_search, None, "BM25 over transcripts and on-screen text"),
+        Channel(
+            KEYWORD, _TEXT_KINDS, "text", _keyword_search, None, "BM25 over transcripts, subtitles and on-screen text"
+        ),
         Channel(
             TEXT,
-            sentences.KINDS,
+            sentences.KINDS | {SegmentKind.SUBTITLE},
             "space",
             sentences.search,
             sentences.SPACE,

@@ -95,10 +95,14 @@ class ChannelContext:
         return ids[found], scores[found]
 
     def segments(self) -> SegmentTable | CatalogSegments:
-        """Where hits are resolved: the in-memory segment table, built on first use (inside the first request's
-        catalog snapshot), or the catalog itself for a one-query process."""
+        """Where hits are resolved: the segment table of this commit (on first use, inside the first request's
+        catalog snapshot): a server opens it from its cache or builds and caches it; a one-query process opens the
+        cache memory-mapped where one exists, else asks the catalog for each hit (building would cost more)."""
         if self._segments is None:
-            self._segments = SegmentTable(self.catalog) if self.resident else CatalogSegments(self.catalog)
+            if self.resident:
+                self._segments = SegmentTable.open(self.catalog)
+            else:
+                self._segments = SegmentTable.cached(self.catalog, resident=False) or CatalogSegments(self.catalog)
         return self._segments
 
 

@@ -140,7 +140,9 @@ def _grouped(group: Sequence[Unit]) -> Moment:
         start=min(h.start for h in hits if h.start is not None) if timed else None,
         end=max(_end(h) for h in hits) if timed else best.end,
         score=best.score,
-        text=" ".join(dict.fromkeys(said)) if said else best.text,
+        # The best unit's own words when it has some (on-screen text stays on-screen text); the speech around a
+        # frame otherwise. Every piece with its own time is in `Moment.evidence`.
+        text=best.text if best.text and best.kind is not SegmentKind.SPEECH else " ".join(dict.fromkeys(said)) or None,
         hits=tuple(hits),
         channels=dict(channels),
         file_id=best.file_id,

@@ -48,12 +48,23 @@ def shot_units(hits: Sequence[tuple[int, SegmentHit]], shots: dict[int, list[tup
     for (file_id, index), shot_hits in by_shot.items():
         units.extend(_units_in_shot(file_id, shots[file_id][index], shot_hits))
     for file_id, frame_hits in loose.items():
-        if len(frame_hits) == 1:  # the common case deep in a big index: a lone frame is its own unit
-            units.append(VisualUnit(file_id, frame_hits[0]))
+        if _apart(frame_hits):  # the common case deep in a big index: frames that touch no other are their own units
+            units.extend(VisualUnit(file_id, hit) for hit in frame_hits)
             continue
         units.extend(VisualUnit(file_id, _widen(m.hits, m.start, m.end)) for m in merge_hits(frame_hits))
     units.sort(key=lambda u: (-u.hit.score, u.hit.path, u.hit.start or 0.0))
     return units
+
+
+def _apart(hits: list[SegmentHit]) -> bool:
+    """No two of these timed hits touch: merging them would give each back as its own run, unchanged."""
+    if len(hits) == 1:
+        return True
+    timed = sorted(hits, key=lambda h: (h.start or 0.0, h.end or 0.0))
+    return all(
+        b.start is not None and b.start > (a.end if a.end is not None else a.start or 0.0) + TOUCH_GAP
+        for a, b in zip(timed, timed[1:], strict=False)
+    )
 
 
 def _shot_index(shots: list[tuple[float, float]], t: float) -> int | None:

@@ -15,18 +15,30 @@ class ChannelScoreOut(BaseModel):
     evidence: float | None = Field(default=None, description="Calibrated fusion: how far above the background.")
 
 
+class EvidenceOut(BaseModel):
+    kind: str = Field(description="speech, subtitle, ocr (text on screen), frame, image or audio.")
+    start: float | None
+    end: float | None
+    text: str | None
+    channel: int | None = Field(default=None, description="Stereo channel the speech was heard in (0 left, 1 right).")
+    score: float
+
+
 class MomentOut(BaseModel):
     """One moment, as `mmsearch query --json` prints it."""
 
     path: str
     file_id: int | None = Field(default=None, description="Catalog id of the file.")
     kind: str = Field(
-        description="Segment kind: frame (video), speech, image, ocr (text on screen) or audio (a sound window)."
+        description="Segment kind: frame (video), speech, subtitle, image, ocr (text on screen) or audio (a sound window)."
     )
     start: float | None
     end: float | None
     score: float
     text: str | None = Field(description="Transcript of a speech moment.")
+    evidence: list[EvidenceOut] | None = Field(
+        default=None, description="Each unit the moment merged (speech, subtitles, on-screen text), with its time."
+    )
     parts: list[MomentOut] | None = Field(
         default=None, description="A temporal query (then=...): the moment each part matched, in order."
     )

@@ -149,7 +149,7 @@ def _read_wav(path: Path) -> tuple[int, np.ndarray]:
         return w.getframerate(), data.reshape(-1, w.getnchannels())[:, 0]
 
 
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -170,7 +170,7 @@ def speak(text: str, path: str | Path, voice: str = "en-us", rate_wpm: int = 150
     if loud.size == 0:
         raise MediaError(f"espeak-ng produced only silence for {text!r} (voice {voice!r})")
     samples = samples[loud[0] : loud[-1] + 1]
-    _write_wav(path, samples, rate)
+    write_wav(path, samples, rate)
     return samples.size / rate
 
 
@@ -190,7 +190,7 @@ def _speech_pcm(text: str, voice: str, rate_wpm: int) -> np.ndarray:
     return pcm
 
 
-def _mix(utterances: Sequence[Utterance], duration: float) -> tuple[np.ndarray, tuple[SpeechSpan, ...]]:
+def mix_speech(utterances: Sequence[Utterance], duration: float) -> tuple[np.ndarray, tuple[SpeechSpan, ...]]:
     """Int16 track of `duration` seconds with each utterance at its start; ValueError on overflow/overlap."""
     if not duration > 0:
         raise ValueError(f"duration must be positive, got {duration}")
@@ -263,9 +263,9 @@ def make_video(
         inputs: list[str] = []
         outputs = ["-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
         if audio:
-            track, spans = _mix(utterances, duration)
+            track, spans = mix_speech(utterances, duration)
             wav = Path(tmp) / "track.wav"
-            _write_wav(wav, track, SAMPLE_RATE)
+            write_wav(wav, track, SAMPLE_RATE)
             inputs = ["-i", str(wav)]
             outputs += ["-map", "0:a", "-c:a", "aac", "-b:a", "64k"]
         graph = _video_graph(shots, frames, size, fps)
@@ -284,10 +284,10 @@ def make_audio(path: str | Path, utterances: Sequence[Utterance], duration: floa
     if duration is None:
         ends = [u.start + _speech_pcm(u.text, u.voice, u.rate_wpm).size / SAMPLE_RATE for u in utterances]
         duration = math.ceil((max(ends, default=0.0) + TAIL_SECONDS) * 10) / 10
-    track, spans = _mix(utterances, duration)
+    track, spans = mix_speech(utterances, duration)
     with tempfile.TemporaryDirectory(prefix="mmsearch-audio-") as tmp:
         wav = Path(tmp) / "track.wav"
-        _write_wav(wav, track, SAMPLE_RATE)
+        write_wav(wav, track, SAMPLE_RATE)
         run_ffmpeg("-i", str(wav), *_AUDIO_CODECS[suffix], str(path))
     return AudioTruth(path=path, duration=duration, utterances=spans)
 
