@@ -28,6 +28,10 @@ class UsageError(MMSearchError):
     """Bad options or arguments."""
 
 
+class PersonNotFound(UsageError):
+    """No person with that id or name in the index."""
+
+
 class IndexNotFound(MMSearchError):
     """No index at the resolved location."""
 

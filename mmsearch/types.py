@@ -19,7 +19,8 @@ class MediaKind(str, Enum):
 
 class SegmentKind(str, Enum):
     """What a segment stands for. `frame` and `image` live in the visual half of CLIP space, `speech` in the text half;
-    `ocr` (text seen on screen) and `audio` (a window of the soundtrack) have vectors only in their own spaces."""
+    `ocr` (text seen on screen), `audio` (a window of the soundtrack) and `face` (a face track) have vectors only in
+    their own spaces."""
 
     FRAME = "frame"
     SPEECH = "speech"
@@ -27,6 +28,7 @@ class SegmentKind(str, Enum):
     OCR = "ocr"
     AUDIO = "audio"
     SUBTITLE = "subtitle"  # a cue of a subtitle file or stream (ingest/subtitles.py): words with their times
+    FACE = "face"  # a face followed through a shot (or a face of a still image); its vector is in the `face` space
 
 
 # The kinds that carry a CLIP vector in the main vector store (its ids are exactly these segments' ids).
@@ -279,6 +281,7 @@ class StageTimes:
     ocr: float = 0.0  # text on screen (consumer thread, on the sampled frames)
     text: float = 0.0  # sentence embeddings of transcripts and OCR text
     audio: float = 0.0  # audio windows and their CLAP embeddings
+    faces: float = 0.0  # face detection, descriptors and tracks (consumer thread, on the sampled frames and images)
     store: float = 0.0
     total: float = 0.0
 

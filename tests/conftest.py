@@ -28,8 +28,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path)
     monkeypatch.delenv("MMSEARCH_MODEL", raising=False)
     monkeypatch.delenv("MMSEARCH_ASR_MODEL", raising=False)
     # The CLI reads text on screen and embeds sentences by default; tests that index through it stay lean unless they
-    # ask for those channels (tests of the channels set their own options).
+    # ask for those channels (tests of the channels set their own options); so does the faces stage.
     monkeypatch.setenv("MMSEARCH_NO_OCR", "1")
+    monkeypatch.setenv("MMSEARCH_FACES", "0")
     monkeypatch.setenv("MMSEARCH_NO_DAEMON", "1")  # `mmsearch query` starts no background server (test_daemon.py does)
     monkeypatch.setenv("MMSEARCH_TEXT_MODEL", "none")
     monkeypatch.delenv("MMSEARCH_AUDIO_MODEL", raising=False)

@@ -53,7 +53,7 @@ def test_files_segments_roundtrip_with_non_utf8_name(tmp_path: Path) -> None:
     segs = cat.segments_by_ids(ids)
     assert [segs[i].kind for i in ids] == [SegmentKind.FRAME, SegmentKind.SPEECH]
     assert segs[ids[1]].text == "hello there"
-    assert cat.counts() == {"frame": 1, "speech": 1, "image": 0, "ocr": 0, "audio": 0, "subtitle": 0}
+    assert cat.counts() == {"frame": 1, "speech": 1, "image": 0, "ocr": 0, "audio": 0, "subtitle": 0, "face": 0}
     cat.begin()
     assert sorted(cat.remove_file(fid)) == sorted(ids)
     cat.commit()

@@ -233,7 +233,11 @@ def test_info_json_contract(index_copy: Path) -> None:
     info = json.loads(out)
     assert info["files"] == 4 and info["model"] == "test:hash"
     # 12 frames sampled, 8 embedded after dedupe
-    assert set(info["segments"]) == {"frame", "speech", "image", "ocr", "audio"} and info["segments"]["frame"] == 8
+    assert (
+        set(info["segments"]) == {"frame", "speech", "image", "ocr", "audio", "subtitle", "face"}
+        and info["segments"]["frame"] == 8
+    )
+    assert info["faces"] == {"tracks": 0, "people": 0}
     code, out, _ = run("info", "--index", str(index_copy))
     assert code == 0 and "test:hash" in out
 

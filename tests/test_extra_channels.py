@@ -36,7 +36,7 @@ def test_audio_windows_are_five_seconds_with_half_overlap() -> None:
 
 
 def test_registry_lists_the_new_channels_and_weights_accept_them() -> None:
-    assert CHANNELS == ("visual", "speech", "keyword", "text", "audio")
+    assert CHANNELS == ("visual", "speech", "keyword", "text", "audio", "face", "people")
     assert REGISTRY["text"].space == "text" and SegmentKind.OCR in REGISTRY["text"].kinds
     assert REGISTRY["audio"].kinds == frozenset({SegmentKind.AUDIO})
     assert SegmentKind.OCR in REGISTRY["keyword"].kinds

@@ -16,6 +16,7 @@ from ..models.spec import KNOWN_MODELS
 from . import export as export_commands
 from . import ingest as ingest_commands
 from . import maintenance as maintenance_commands
+from . import people as people_commands
 from . import query as query_commands
 from . import serve as serve_commands
 from . import show as show_commands
@@ -88,6 +89,7 @@ trecvid_commands.register(app)
 maintenance_commands.register(app)
 serve_commands.register(app)
 show_commands.register(app)
+people_commands.register(app)
 export_commands.register(app)
 
 

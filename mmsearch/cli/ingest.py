@@ -11,6 +11,7 @@ from ..errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from ..index.location import IndexLocation
 from ..index.manifest import resolve_model
 from ..ingest.extras import ExtrasOptions
+from ..ingest.faces import faces_installed
 from ..ingest.runner import IngestOptions, remembered_asr, run_ingest
 from ..ingest.transcribe import DEFAULT_ASR_BACKEND, DEFAULT_ASR_MODEL, AsrOptions
 from ..models.precision import EmbedChoice
@@ -77,6 +78,15 @@ RetryOpt = Annotated[
 NoOcrOpt = Annotated[
     bool, typer.Option("--no-ocr", envvar="MMSEARCH_NO_OCR", help="Skip reading text on screen (OCR).")
 ]
+FacesOpt = Annotated[
+    bool | None,  # noqa: UP007
+    typer.Option(
+        "--faces/--no-faces",
+        envvar="MMSEARCH_FACES",
+        help="Find faces and people (dlib). Default: on when the `faces` extra is installed.",
+        show_default=False,
+    ),
+]
 TextModelOpt = Annotated[
     str,
     typer.Option(
@@ -129,6 +139,7 @@ def index_cmd(
     workers: WorkersOpt = None,
     retry_failed: RetryOpt = False,
     no_ocr: NoOcrOpt = False,
+    faces: FacesOpt = None,
     text_model: TextModelOpt = DEFAULT_TEXT_MODEL,
     audio_model: AudioModelOpt = None,
     device: DeviceOpt = "auto",
@@ -160,6 +171,7 @@ def index_cmd(
             extras=ExtrasOptions(
                 ocr=not no_ocr, text_model=None if text_model == NO_TEXT_MODEL else text_model,
                 audio_model=audio_model, device=device, subtitles=not no_subtitles,
+                faces=faces_installed() if faces is None else faces,
             ),
         )  # fmt: skip
         summary = _run(options, json_out)

@@ -30,7 +30,7 @@ ModalityOpt = Annotated[
 ]
 KindOpt = Annotated[
     list[str] | None,  # noqa: UP007
-    typer.Option("--kind", help="Only these segment kinds (repeatable): frame, speech, image, ocr, audio."),
+    typer.Option("--kind", help="Only these segment kinds (repeatable): frame, speech, image, ocr, audio, face."),
 ]
 ThenOpt = Annotated[
     list[str] | None,  # noqa: UP007
@@ -44,9 +44,23 @@ LikeOpt = Annotated[
     str | None,  # noqa: UP007
     typer.Option("--like", help="Query by example: an indexed file, optionally PATH@START-END (seconds)."),
 ]
+FaceOpt = Annotated[
+    Path | None,  # noqa: UP007
+    typer.Option("--face", help="Query by face: a photo; the moments of the person it shows (the largest face)."),
+]
+FaceIndexOpt = Annotated[
+    int | None,  # noqa: UP007
+    typer.Option("--face-index", help="--face: which face of the photo, 1 = the largest."),
+]
+PersonOpt = Annotated[
+    str | None,  # noqa: UP007
+    typer.Option("--person", help="A person's id or name (`mmsearch people`): alone, their moments; else a filter."),
+]
 ChannelOpt = Annotated[
     list[str] | None,  # noqa: UP007
-    typer.Option("--channel", help="Only these channels (repeatable): visual, speech, keyword, text, audio."),
+    typer.Option(
+        "--channel", help="Only these channels (repeatable): visual, speech, keyword, text, audio, face, people."
+    ),
 ]
 FusionOpt = Annotated[
     str, typer.Option(help="calibrated (evidence against each channel's background), rrf or weighted.")
@@ -80,6 +94,9 @@ def query_cmd(
     within: WithinOpt = DEFAULT_WITHIN,
     top_k: TopKOpt = 10,
     like: LikeOpt = None,
+    face: FaceOpt = None,
+    face_index: FaceIndexOpt = None,
+    person: PersonOpt = None,
     channel: ChannelOpt = None,
     fusion: FusionOpt = DEFAULT_FUSION,
     weight: WeightOpt = None,
@@ -101,14 +118,15 @@ def query_cmd(
         query = Query(
             text=text, image=image, modality=modality, top_k=top_k, channels=tuple(channel or ()),
             fusion=fusion, weights=parse_weights(weight or []), kinds=tuple(kind or ()), then=tuple(then or ()),
-            within=within,
+            within=within, face=face, face_index=face_index, person=person,
         )  # fmt: skip
         query.validate(like_pending=like is not None)
         check_query_limits(text, query.then, top_k, query.weights, within)
         if like is not None and not like.strip():
             raise UsageError("--like needs a path")
         # --like names a file of the index: it is resolved there, so it is never sent to a server.
-        local = model or catalog or like is not None
+        # --face and --person are answered here too (a server takes faces as uploads, see /api/search/face).
+        local = model or catalog or like is not None or face is not None or person is not None
         moments = None if local else search_via_server(query, index, server, explain, warn=not json_out)
         here = moments is None
         if moments is None:

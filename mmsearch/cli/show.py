@@ -26,7 +26,7 @@ def show_command(
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show what the indexer saw in one file: shots, transcript and on-screen text segments, vectors per space."""
+    """Show what the indexer saw in one file: shots, transcript, on-screen text, face tracks, vectors per space."""
     from ..index.show import describe_file
 
     with reported_errors():
@@ -40,12 +40,14 @@ def show_command(
         counts = info[key]
         assert isinstance(counts, dict)
         console.print(f"[bold]{key}[/]: {safe(', '.join(f'{k} {v}' for k, v in counts.items()) or 'none')}")
-    for key in ("shots", "speech", "subtitles", "ocr"):
+    for key in ("shots", "speech", "subtitles", "ocr", "faces"):
         rows = info[key]
         assert isinstance(rows, list)
         console.print(f"[bold]{key}[/] ({len(rows)}):")
         for row in rows:
             text = f"  {safe(str(row['text']))}" if "text" in row else ""
+            if "person_id" in row:
+                text = f"  person {row['person_id']}" + (f" ({safe(str(row['person']))})" if row["person"] else "")
             console.print(f"  {_time(row)}{_heard(row)}{text}")
 
 

@@ -209,8 +209,8 @@ def print_summary(summary: IngestSummary) -> None:
 
 
 def _extra_times(t: StageTimes) -> str:
-    """The optional stages (ocr, text, audio), only when they ran."""
-    return "".join(f", {name} {getattr(t, name):.1f}" for name in ("ocr", "text", "audio") if getattr(t, name))
+    """The optional stages (ocr, text, audio, faces), only when they ran."""
+    return "".join(f", {name} {getattr(t, name):.1f}" for name in ("ocr", "text", "audio", "faces") if getattr(t, name))
 
 
 def _channels_text(moment: Moment) -> str:

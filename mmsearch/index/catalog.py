@@ -27,6 +27,7 @@ from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, MediaKind, Segment, SegmentKind
 from . import migrations as schema
 from .migrations import ASR_SCHEMA, FAILED_SCHEMA, MIGRATIONS, SCHEMA_VERSION, SHOTS_SCHEMA, SPACES_SCHEMA
+from .people import PeopleCatalog
 
 # Parameterised kinds of the CLIP store, for the SQL that must see only segments with a CLIP vector.
 _CLIP_KIND_VALUES = tuple(sorted(k.value for k in CLIP_KINDS))
@@ -65,7 +66,7 @@ def now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class Catalog:
+class Catalog(PeopleCatalog):
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path

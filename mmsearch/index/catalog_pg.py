@@ -102,6 +102,17 @@ PG_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE segments ADD COLUMN language TEXT;
     ALTER TABLE files ADD COLUMN language TEXT;
     """,
+    # 8: people, as SQLite's migration 8 (ids are given by `assign_people`, not by a sequence).
+    """
+    CREATE TABLE people (id BIGINT PRIMARY KEY, name TEXT, first_seen TEXT NOT NULL);
+    CREATE TABLE face_tracks (
+        segment_id BIGINT PRIMARY KEY REFERENCES segments (id) ON DELETE CASCADE,
+        person_id BIGINT REFERENCES people (id) ON DELETE SET NULL,
+        size INTEGER NOT NULL,
+        crop BYTEA
+    );
+    CREATE INDEX face_tracks_person ON face_tracks (person_id);
+    """,
 )
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from .claims import LocalWork, SharedWork, WorkShare
 from .location import IndexLocation
 from .lock import WriteLock
 from .manifest import Manifest, SpaceInfo, check_model, open_live, space_infos
+from .people import PeopleCatalog
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class FileContent:
     shots: list[tuple[float, float]]
     asr: str | None
     spaces: dict[str, SpaceVectors] = field(default_factory=dict)
+    faces: list[tuple[int, int, bytes | None]] = field(default_factory=list)  # (row, face width, crop): people.py
 
 
 class Index:
@@ -271,6 +276,7 @@ class Index:
         shots: Sequence[tuple[float, float]] = (),
         asr: str | None = None,
         spaces: Mapping[str, SpaceVectors] | None = None,
+        faces: Sequence[tuple[int, int, bytes | None]] = (),
     ) -> int:
         """`vectors` are the CLIP vectors of the segments of CLIP kinds, in order; `spaces` those of other spaces."""
         catalog = self._cat()
@@ -285,6 +291,8 @@ class Index:
         self.store.add(np.asarray(clip_ids, np.int64), vectors)
         for name, space in (spaces or {}).items():
             catalog.add_space_vectors(name, [ids[row] for row in space.rows], space.vectors)
+        # Face tracks: (row of the segment, face width, crop JPEG) -> the people tables (see people.py).
+        catalog.add_face_tracks([(ids[row], size, crop) for row, size, crop in faces])
         self._store_changed = True
         return file_id
 
@@ -299,7 +307,18 @@ class Index:
             name: SpaceVectors(tuple(position[i] for i in found), np.stack(list(found.values())))
             for name, found in self._cat().space_vectors_of(record.id).items()
         }
-        return FileContent(segments, vectors, self.shots_of(record.id), record.asr, spaces)
+        rows = self._cat().face_rows_of(record.id)
+        faces = [(position[i], size, crop) for i, (size, crop) in rows.items() if i in position]
+        return FileContent(segments, vectors, self.shots_of(record.id), record.asr, spaces, faces)
+
+    def edit_people(self, change: Callable[[PeopleCatalog], T]) -> T:
+        """One change to the people tables (rename, merge, forget: see people.py), in this writer's transaction."""
+        return change(self._cat())
+
+    def assign_people(self) -> dict[int, int]:
+        """Face tracks without a person join one (or become one): segment id -> person id of those placed."""
+        catalog = self._cat()
+        return catalog.assign_people() if catalog.unplaced_faces() else {}
 
     def add_space_vectors(self, space: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Vectors of an extra space for segments already in the index."""

@@ -37,6 +37,7 @@ def describe_index(index: Index) -> dict[str, object]:
         "index": index.location.label,
         "files": index.file_count(),
         "segments": index.segment_counts(),
+        "faces": dict(zip(("tracks", "people"), index.catalog.people_counts(), strict=True)),
         "languages": _languages(index),
         "vectors": index.store.ntotal,
         "model": manifest.model,

@@ -75,6 +75,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE segments ADD COLUMN language TEXT;
     ALTER TABLE files ADD COLUMN language TEXT;
     """,
+    # 8: people (see people.py): identities found by clustering face tracks, and each face track's person, its
+    # largest face's width and that face's aligned crop (JPEG). The tracks' descriptors are the `face` space's.
+    """
+    CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, first_seen TEXT NOT NULL);
+    CREATE TABLE face_tracks (
+        segment_id INTEGER PRIMARY KEY REFERENCES segments (id) ON DELETE CASCADE,
+        person_id INTEGER REFERENCES people (id) ON DELETE SET NULL,
+        size INTEGER NOT NULL,
+        crop BLOB
+    );
+    CREATE INDEX face_tracks_person ON face_tracks (person_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that added the shots table.
@@ -84,3 +96,4 @@ ASR_SCHEMA = 3
 LANGUAGE_SCHEMA = 7
 SPACES_SCHEMA = 4
 FAILED_SCHEMA = 5
+PEOPLE_SCHEMA = 8

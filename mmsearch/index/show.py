@@ -8,13 +8,22 @@ from pathlib import Path
 from ..errors import BadInput
 from ..paths import display_path, path_key
 from ..types import CLIP_KINDS, SegmentKind
-from .catalog import SegmentRecord
+from .catalog import Catalog, SegmentRecord
 from .facade import Index
 from .location import IndexLocation
 
 
 def _span(start: float | None, end: float | None) -> dict[str, float | None]:
     return {"start": start, "end": end}
+
+
+def _faces(catalog: Catalog, file_id: int) -> list[dict[str, object]]:
+    """The file's face tracks with their person (id and name; None until the run that found them commits)."""
+    names = {p.id: p.name for p in catalog.people()}
+    return [
+        {**_span(t.start, t.end), "person_id": t.person_id, "person": names.get(t.person_id or 0), "size": t.size}
+        for t in catalog.face_tracks(file_id=file_id)
+    ]
 
 
 def _worded(s: SegmentRecord) -> dict[str, object]:
@@ -52,4 +61,5 @@ def describe_file(location: IndexLocation | Path, path: Path) -> dict[str, objec
             "speech": [_worded(s) for s in segments if s.kind is SegmentKind.SPEECH],
             "subtitles": [_worded(s) for s in segments if s.kind is SegmentKind.SUBTITLE],
             "ocr": [_worded(s) for s in segments if s.kind is SegmentKind.OCR],
+            "faces": _faces(index.catalog, record.id),
         }

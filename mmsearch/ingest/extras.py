@@ -4,6 +4,8 @@
   (`ocr_thread.py`), and adds `ocr` segments with their text.
 - `text` embeds every transcript and OCR segment with a sentence model into the `text` space.
 - `audio` cuts the soundtrack into windows (see `sounds.py`) and embeds them with CLAP into the `audio` space.
+- `faces` follows faces through the sampled frames and finds them in still images (see `faces.py`): `face`
+  segments (face tracks), their descriptors in the `face` space, and each track's crop for the people tables.
 
 Each stage is optional: one whose model cannot be loaded says so in one warning line and the others go on.
 """
@@ -24,6 +26,7 @@ from ..index.facade import Index
 from ..models.clap import ClapEmbedder, parse_audio_spec
 from ..models.sentence import SentenceEmbedder
 from ..types import AudioClip, FrameBatch, MediaFile, MediaKind, Segment, SegmentKind, SpaceVectors, StageTimes
+from .faces import DlibFaces, FaceEngine, FaceTrack, FaceTracker, encode_crop, image_faces
 from .ocr import OcrEngine, RapidOcrEngine, read_image
 from .ocr_thread import OcrThread
 from .sounds import windows
@@ -31,7 +34,7 @@ from .subtitles import SubtitleTrack, covers, read_subtitles
 
 log = logging.getLogger(__name__)
 
-TEXT_SPACE, AUDIO_SPACE = "text", "audio"
+TEXT_SPACE, AUDIO_SPACE, FACE_SPACE = "text", "audio", "face"
 # Segment kinds whose text the sentence model embeds.
 TEXT_KINDS = frozenset({SegmentKind.SPEECH, SegmentKind.OCR, SegmentKind.SUBTITLE})
 # Audio windows embedded per CLAP call.
@@ -45,6 +48,7 @@ class ExtrasOptions:
     ocr: bool = False
     text_model: str | None = None  # a sentence-transformers name or path; None: no text space
     audio_model: str | None = None  # a CLAP checkpoint directory or random:clap-tiny; None: no audio space
+    faces: bool = False  # face tracks and their descriptors (the `face` space, people)
     device: str = "auto"
     subtitles: bool = True  # read sidecar subtitle files and embedded text subtitle streams
 
@@ -59,6 +63,8 @@ class Extracted:
 
     segments: list[Segment] = field(default_factory=list)
     spaces: dict[str, SpaceVectors] = field(default_factory=dict)
+    # Face tracks: (position in the file's segment list, face width, crop JPEG), for the people tables.
+    faces: list[tuple[int, int, bytes]] = field(default_factory=list)
 
 
 class ExtraStages:
@@ -68,12 +74,15 @@ class ExtraStages:
         ocr: OcrEngine | None = None,
         text: SentenceEmbedder | None = None,
         audio: ClapEmbedder | None = None,
+        faces: FaceEngine | None = None,
     ) -> None:
         self.times = times
-        self.ocr, self.text, self.audio = ocr, text, audio
+        self.ocr, self.text, self.audio, self.faces = ocr, text, audio, faces
         self._ocr_thread = OcrThread(ocr, times) if ocr is not None else None  # OCR beside CLIP (ocr_thread.py)
         self._ocr_files: set[Path] = set()
         self._image_text: dict[Path, list[str]] = {}
+        self._faces: dict[Path, FaceTracker] = {}
+        self._stills: dict[Path, list[FaceTrack]] = {}
         self._sounds: dict[Path, tuple[list[Segment], np.ndarray]] = {}
         self.read_subtitles = True
         self._subtitles: dict[Path, list[SubtitleTrack]] = {}
@@ -90,8 +99,9 @@ class ExtraStages:
         if options.audio_model:
             spec = options.audio_model
             audio = _optional("audio", lambda: ClapEmbedder.load(spec))
+        faces = _optional("faces", DlibFaces.load) if options.faces else None
         times.load += time.perf_counter() - t0
-        stages = cls(times, ocr, text, audio)
+        stages = cls(times, ocr, text, audio, faces)
         stages.read_subtitles = options.subtitles
         return stages
 
@@ -103,6 +113,8 @@ class ExtraStages:
             found[TEXT_SPACE] = (self.text.name, self.text.dim)
         if self.audio is not None:
             found[AUDIO_SPACE] = (self.audio.spec.raw, self.audio.dim)
+        if self.faces is not None:
+            found[FACE_SPACE] = (self.faces.name, self.faces.dim)
         return found
 
     @property
@@ -123,6 +135,8 @@ class ExtraStages:
 
     def observe(self, media: MediaFile, frames: FrameBatch | None = None, clip: AudioClip | None = None) -> None:
         """Work on one item of the file as it arrives from decode."""
+        if self.faces is not None and frames is not None:
+            self._observe_faces(media, self.faces, frames, None)
         if frames is not None and self._ocr_thread is not None and len(frames.times):
             self._ocr_thread.add(media.path, frames.frames, frames.times, frames.interval)
             self._ocr_files.add(media.path)
@@ -137,8 +151,22 @@ class ExtraStages:
             self._sounds[media.path] = (segments, vectors)
             self.times.audio += time.perf_counter() - t0
 
+    def _observe_faces(
+        self, media: MediaFile, engine: FaceEngine, frames: FrameBatch | None, image: np.ndarray | None
+    ) -> None:
+        t0 = time.perf_counter()
+        if image is not None:
+            self._stills[media.path] = image_faces(engine, image)
+        elif frames is not None:
+            tracker = self._faces.setdefault(media.path, FaceTracker(engine))
+            for frame, t in zip(frames.frames, frames.times, strict=True):
+                tracker.add(frame, float(t), frames.interval)
+        self.times.faces += time.perf_counter() - t0
+
     def observe_image(self, media: MediaFile, image: np.ndarray) -> None:
-        """A still image: its text is read like one frame's (an invoice is found by its words)."""
+        """A still image: its text is read like one frame's (an invoice is found by its words), its faces found."""
+        if self.faces is not None:
+            self._observe_faces(media, self.faces, None, image)
         if self.ocr is not None:
             t0 = time.perf_counter()
             self._image_text[media.path] = read_image(self.ocr, image)
@@ -171,6 +199,7 @@ class ExtraStages:
             out.segments += [
                 Segment(SegmentKind.SUBTITLE, c.start, c.end, c.text, language=track.language) for c in track.cues
             ]
+        self._finish_faces(media, len(segments), out)
         every = [*segments, *out.segments]
         if self.text is not None:
             t0 = time.perf_counter()
@@ -186,8 +215,27 @@ class ExtraStages:
             out.spaces[AUDIO_SPACE] = SpaceVectors(tuple(range(first, first + len(sound[0]))), sound[1])
         return out
 
+    def _finish_faces(self, media: MediaFile, first: int, out: Extracted) -> None:
+        """The file's face tracks become `face` segments after the CLIP and OCR ones, with their descriptors."""
+        tracker = self._faces.pop(media.path, None)
+        tracks = self._stills.pop(media.path, None) or (tracker.finish(media.duration) if tracker else [])
+        if not tracks:
+            return
+        t0 = time.perf_counter()
+        start = first + len(out.segments)
+        rows = tuple(range(start, start + len(tracks)))
+        out.segments += [Segment(SegmentKind.FACE, tr.start, tr.end) for tr in tracks]
+        out.spaces[FACE_SPACE] = SpaceVectors(rows, np.stack([tr.descriptor for tr in tracks]))
+        out.faces += [(row, tr.size, encode_crop(tr.crop)) for row, tr in zip(rows, tracks, strict=True)]
+        if tracker is not None:
+            log.debug("faces %s: %d track(s), looked at %d of %d frames", media.path, len(tracks), tracker.frames_read,
+                      tracker.frames_seen)  # fmt: skip
+        self.times.faces += time.perf_counter() - t0
+
     def drop(self, media: MediaFile) -> None:
         """Forget a file that failed part-way."""
+        self._faces.pop(media.path, None)
+        self._stills.pop(media.path, None)
         if self._ocr_thread is not None and media.path in self._ocr_files:
             self._ocr_files.discard(media.path)
             self._ocr_thread.drop(media.path)

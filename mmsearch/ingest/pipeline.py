@@ -306,7 +306,9 @@ class Pipeline:
         if media.has_audio and self.transcriber is not None:
             asr = self.transcriber.options.label if self._transcribes(media) else SUBTITLES_LABEL
         extra = self.extras.finish(media, segments)
-        self.writer.add_file(media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces)
+        self.writer.add_file(
+            media, state.sha, segments + extra.segments, stacked, state.shots, asr, extra.spaces, extra.faces
+        )
         self.writer.clear_failure(media.path)
         self.summary.embedded += len(segments) + len(extra.segments)
         self.summary.new_files += 1

@@ -169,6 +169,7 @@ def _index_files(
     if plan.new:
         _run_pipeline(config, options, plan, writer, models, pool, reporter, summary, on_event, interrupts)
     with interrupts.shielded():
+        writer.assign_people()  # the face tracks of this run (and of copies) join people or become new ones
         writer.commit()
     log.info("coordination: %.2f s waiting for other workers (locks, claims)", writer.work.waited)
     summary.files = writer.file_count()
@@ -304,7 +305,9 @@ def _apply_cheap_changes(writer: Index, plan: Plan, summary: IngestSummary) -> N
         writer.move_file(rec.id, media.path, media.mtime_ns)
     for media, sha, source in plan.copies:
         content = early.pop(media) if media in early else writer.file_content(source)
-        writer.add_file(media, sha, content.segments, content.vectors, content.shots, content.asr)
+        writer.add_file(
+            media, sha, content.segments, content.vectors, content.shots, content.asr, content.spaces, content.faces
+        )
     summary.unchanged_files = len(plan.unchanged) + len(plan.touched) + len(plan.moved) + len(plan.copies)
     replaced = {path_key(m.path) for m, _ in plan.new}
     replaced |= {path_key(m.path) for _, m in plan.moved} | {path_key(m.path) for m, _, _ in plan.copies}

@@ -6,6 +6,8 @@ is a name, the segment kinds it ranks, what evidence of the query it needs, and 
 - `keyword`: BM25 over transcript and on-screen text (ocr) segments (see `keyword.py`); queries with words only.
 - `text`: sentence embeddings of transcript and ocr segments (see `sentences.py`, the `text` space).
 - `audio`: CLAP embeddings of soundtrack windows (see `sounds.py`, the `audio` space).
+- `face`: face tracks nearest a query photo's face (see `people.py`, the `face` space).
+- `people`: face tracks of the people a text query names (see `people.py`).
 
 `speech`, `keyword` and `text` rank the same units (single segments), so fusion adds up their evidence.
 Adding a channel: one module with its search function, one `Channel` entry in `REGISTRY` (see ARCHITECTURE.md).
@@ -20,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from ..types import CLIP_KINDS, SegmentHit, SegmentKind
-from . import sentences, sounds
+from . import people, sentences, sounds
 from .evidence import Candidate, ChannelContext, Evidence, Exclusion, segment_key
 from .shots import shot_units
 
 __all__ = ["Candidate", "ChannelContext", "Evidence", "Exclusion", "REGISTRY", "CHANNELS", "CHANNEL_KINDS"]
 
 VISUAL, SPEECH, KEYWORD, TEXT, AUDIO = "visual", "speech", "keyword", "text", "audio"
+FACE, PEOPLE = "face", "people"
 # Frame hits fetched per wanted visual unit: many frames of one shot collapse into one unit.
 FRAMES_PER_UNIT = 8
 
@@ -95,6 +98,8 @@ REGISTRY: dict[str, Channel] = {
             "sentence meaning of transcripts and on-screen text",
         ),
         Channel(AUDIO, sounds.KINDS, "space", sounds.search, sounds.SPACE, "CLAP over soundtrack windows"),
+        Channel(FACE, people.KINDS, "space", people.face_search, people.SPACE, "a photo's face against face tracks"),
+        Channel(PEOPLE, people.KINDS, "text", people.people_search, None, "face tracks of the people a query names"),
     )
 }
 CHANNELS: tuple[str, ...] = tuple(REGISTRY)

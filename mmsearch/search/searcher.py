@@ -20,10 +20,11 @@ from ..models.registry import load_embedder
 from ..paths import display_path
 from ..stores.protocol import vector_device
 from ..types import MODALITY_KINDS, MODALITY_MEDIA, MediaKind, Moment, SegmentHit, SegmentKind
-from .calibration import PROBE_DEPTH, PROBE_TEXTS, Calibration, probe_images
+from .calibration import PROBE_DEPTH, PROBE_TEXTS, Background, Calibration, probe_images
 from .channels import (
     CHANNEL_KINDS,
     CHANNELS,
+    FACE,
     REGISTRY,
     Candidate,
     ChannelContext,
@@ -35,6 +36,8 @@ from .channels import (
 from .fusion import DEFAULT_FUSION, FUSIONS, fuse, to_moments
 from .keyword import KeywordIndex, keyword_index
 from .like import LikeSpec, example_evidence, resolve_like
+from .people import FACE_BACKGROUND_CENTER, FACE_BACKGROUND_SPREAD, person_moments, photo_face, with_person
+from .people import SPACE as FACE_SPACE
 from .spaces import Spaces
 from .temporal import DEFAULT_WITHIN, PART_DEPTH, chain_moments
 
@@ -58,17 +61,24 @@ class Query:
     kinds: tuple[str, ...] = ()  # segment kinds (frame, speech, image, ...); empty: all that --modality covers
     then: tuple[str, ...] = ()  # temporal query: texts that must follow the query's match, in order
     within: float = DEFAULT_WITHIN  # seconds allowed between one part's end and the next part's start
+    face: Path | None = None  # a photo: moments of the person whose face it shows (the face channel)
+    face_index: int | None = None  # which face of the photo (1 = largest); None: the largest
+    person: str | None = None  # a person's id or name: alone, their moments; with a query, only moments with them
 
     def validate(self, like_pending: bool = False) -> None:
         """UsageError for what no index can answer; `like_pending`: an example is given but not resolved yet
         (the CLI resolves `--like PATH` once the index is open)."""
         if self.text is not None and not self.text.strip():
             raise UsageError("the query text is empty")
-        given = sum(x is not None for x in (self.text, self.image, self.like)) + like_pending
-        if given == 0:
-            raise UsageError("give a query text or --image PATH (or --like PATH[@START-END])")
+        given = sum(x is not None for x in (self.text, self.image, self.like, self.face)) + like_pending
+        if given == 0 and self.person is None:
+            raise UsageError("give a query text or --image PATH (or --like PATH[@START-END], --face PHOTO, --person)")
         if given > 1:
-            raise UsageError("give only one of a query text, --image or --like")
+            raise UsageError("give only one of a query text, --image, --like or --face")
+        if self.face_index is not None and (self.face is None or self.face_index < 1):
+            raise UsageError("--face-index N needs --face PHOTO and N >= 1 (1 = the largest face)")
+        if self.person is not None and not self.person.strip():
+            raise UsageError("--person is empty")
         if self.modality not in MODALITY_KINDS:
             raise UsageError(f"--modality must be one of {', '.join(MODALITY_KINDS)}, got {self.modality!r}")
         if self.top_k < 1:
@@ -107,6 +117,10 @@ class Query:
     def label(self) -> str:
         if self.like is not None:
             return self.like.label
+        if self.face is not None:
+            return f"face:{display_path(self.face)}"
+        if self.text is None and self.image is None:
+            return f"person:{self.person}"
         first = self.text if self.text is not None else f"image:{display_path(self.image or '')}"
         return " --then ".join((first, *self.then))
 
@@ -223,13 +237,21 @@ class Searcher:
             wanted = sorted({c.space for c in channels if c.space is not None})
             spaces = {s: v for s in wanted if (v := self.spaces.embed_query(s, text)) is not None}
             return Evidence(visual=vector, speech=vector, text=text, spaces=spaces)
-        assert query.image is not None  # validate() guarantees one of the three
+        if query.face is not None:
+            face = photo_face(read_query_image(query.face), query.face_index, label=display_path(query.face))
+            return Evidence(visual=None, speech=None, text=None, spaces={FACE_SPACE: face})
+        assert query.image is not None  # validate() guarantees one of the four
         vector = self.embedder.embed_images([read_query_image(query.image)])[0]
         return Evidence(visual=vector, speech=vector, text=None)
 
     def search(self, query: Query) -> list[Moment]:
         """The top-k moments: each channel that applies, fused, merged; with `then`, chains of the parts' moments."""
         query.validate()
+        if query.person is not None:
+            if query.text is None and query.image is None and query.like is None and query.face is None:
+                return person_moments(self.catalog, query.person, query.top_k)
+            wide = replace(query, person=None, top_k=max(query.top_k * 10, MIN_CHANNEL_DEPTH))
+            return with_person(self.search(wide), self.catalog, query.person)[: query.top_k]
         if not query.then:
             return self.moments(query, query.top_k)
         first = replace(query, then=())
@@ -248,6 +270,8 @@ class Searcher:
         if media is not None:
             lists = {name: self._in_media(ranked, media) for name, ranked in lists.items()}
         backgrounds = self.calibration.backgrounds(query.probe_kind) if query.fusion == "calibrated" else None
+        if backgrounds is not None and FACE in plan:  # its scores mean the same in every index: a fixed background
+            backgrounds = {**backgrounds, FACE: Background(FACE_BACKGROUND_CENTER, FACE_BACKGROUND_SPREAD, 0)}
         return to_moments(fuse(lists, query.fusion, dict(query.weights), backgrounds), limit)
 
     def _in_media(self, ranked: Sequence[Candidate], media: frozenset[MediaKind]) -> list[Candidate]:

@@ -20,7 +20,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import BackendUnavailable, BadInput, CorruptIndex, IndexNotFound, MissingExtra, MMSearchError, UsageError
+from ..errors import (
+    BackendUnavailable,
+    BadInput,
+    CorruptIndex,
+    IndexLocked,
+    IndexNotFound,
+    MissingExtra,
+    MMSearchError,
+    PersonNotFound,
+    UsageError,
+)
 from ..paths import display_path
 from . import discovery
 from .docs import DOCS_ASSETS, add_docs
@@ -28,6 +38,7 @@ from .export_routes import router as export_router
 from .guard import BodyLimit, HostCheck, HostPolicy, SecurityHeaders
 from .live import IndexGone, LiveIndex, limit_threads
 from .media import Changed, MediaTypes, NotFound, TooLargeToDraw
+from .people import people_api
 from .query_images import UploadTooLarge
 from .ranges import RangeNotSatisfiable
 from .routes import PAGE_PATHS, api, page
@@ -53,6 +64,8 @@ ERROR_STATUS: tuple[tuple[type[MMSearchError], int], ...] = (
     (UploadTooLarge, 413),
     (RangeNotSatisfiable, 416),
     (BadInput, 400),
+    (PersonNotFound, 404),
+    (IndexLocked, 409),
     (MissingExtra, 501),
     (UsageError, 422),
     (CorruptIndex, 503),
@@ -106,6 +119,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.media_types = MediaTypes()
     app.include_router(api)
+    app.include_router(people_api)
     app.include_router(export_router)
     app.include_router(page)
     add_docs(app)

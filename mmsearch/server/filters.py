@@ -18,12 +18,16 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "space": ("text",),
 }
+# Channels whose queries differ from what they need: the face space has no text encoder, only photos' faces.
+CHANNEL_QUERIES: dict[str, tuple[str, ...]] = {"face": ("face",)}
 LABELS: dict[str, str] = {
     "visual": "Pictures",
     "speech": "Speech",
     "keyword": "Keywords",
     "text": "Text meaning",
     "audio": "Sounds",
+    "face": "Faces",
+    "people": "People by name",
 }
 
 
@@ -40,5 +44,6 @@ def index_channels(info: Mapping[str, object]) -> list[dict[str, object]]:
         has_space = channel.space is None or (isinstance(space, Mapping) and space.get("vectors", 0) > 0)
         if has_segments and has_space:
             label = LABELS.get(name, name)
-            found.append({"name": name, "label": label, "about": channel.about, "queries": QUERIES[channel.needs]})
+            queries = CHANNEL_QUERIES.get(name, QUERIES[channel.needs])
+            found.append({"name": name, "label": label, "about": channel.about, "queries": queries})
     return found

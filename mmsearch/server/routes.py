@@ -135,14 +135,18 @@ def search(
         float | None, Param(ge=0, le=MAX_SECONDS, description="With like: end of the example, seconds.")
     ] = None,
     image: Annotated[str | None, Param(description="A query image uploaded before, by its SHA-256.")] = None,
+    person: Annotated[
+        str | None,
+        Param(max_length=MAX_QUERY_CHARS, description="A person's id or name: alone, their moments; else a filter."),
+    ] = None,
 ) -> dict[str, Any]:
     """Moments matching a text (`q`), an indexed example (`like`) or an uploaded image (`image`)."""
     if (start is None) != (end is None):
         raise UsageError("give both start and end, or neither")
     if image is not None:
-        query = options.query(image=stored_query_image(image, query_image_dir(live.index_dir)), text=q)
+        query = options.query(image=stored_query_image(image, query_image_dir(live.index_dir)), text=q, person=person)
         response.headers[IMAGE_HEADER] = image
-        return {**_answer(live, query, "image:" + image[:12], options.explain, response), "image": image}
+        return {**answer_query(live, query, "image:" + image[:12], options.explain, response), "image": image}
     if like is not None:
         number = parse_file_id(like)
         record = live.file(number)
@@ -150,10 +154,10 @@ def search(
             raise NotFound(f"no file with id {number} in the index", hint="ids come from /api/search results")
         # Query by example reads the stored vectors: the file itself need not be on disk any more.
         example = LikeSpec(record.id, start, end, display_path(fs_path(record)))
-        query = options.query(like=example, text=q)  # both given: the CLI's "only one of" error
+        query = options.query(like=example, text=q, person=person)  # both given: the CLI's "only one of" error
     else:
-        query = options.query(text=q)
-    return _answer(live, query, query.label, options.explain, response)
+        query = options.query(text=q, person=person)
+    return answer_query(live, query, query.label, options.explain, response)
 
 
 @api.post(
@@ -176,7 +180,7 @@ def search_image(
     query = options.query(image=stored)
     response.headers[IMAGE_HEADER] = stored.name
     try:
-        answer = _answer(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
+        answer = answer_query(live, query, f"image:{image.filename or 'upload'}", options.explain, response)
     except BadInput as e:  # its message names the stored file and the CLI's --image: neither means anything here
         raise BadInput("the uploaded file is not a readable image", hint="send a JPEG, PNG or WebP") from e
     return {**answer, "image": stored.name}
@@ -234,7 +238,7 @@ def favicon() -> FileResponse:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
-def _answer(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
+def answer_query(live: LiveIndex, query: Query, label: str, explain: bool, response: Response) -> dict[str, Any]:
     found = live.search(query)
     response.headers[INDEX_HEADER] = index_identity(live.index_dir)
     if live.untrained_model:
@@ -261,7 +265,7 @@ def _thumbnail_url(moment: Moment, record: FileRecord) -> str | None:
         return None
     if record.kind is MediaKind.IMAGE or moment.start is None:
         return f"/thumbnail/{record.id}"
-    # A shot's middle frame shows it best (its first may be a cut); speech shows the moment it starts.
-    middle = moment.kind is SegmentKind.FRAME and moment.end is not None
+    # A shot's (or face track's) middle frame shows it best (its first may be a cut); speech shows where it starts.
+    middle = moment.kind in (SegmentKind.FRAME, SegmentKind.FACE) and moment.end is not None
     t = (moment.start + moment.end) / 2 if middle and moment.end is not None else moment.start
     return f"/thumbnail/{record.id}?t={t:.1f}"

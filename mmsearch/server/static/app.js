@@ -5,7 +5,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound" };
+const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound", face: "face" };
 const PAGE = 10; // results per "more results"
 let lastResults = [];
 let lastState = null;
@@ -39,6 +39,7 @@ function stateFromUrl() {
   return {
     q: p.get("q") || "",
     like: p.get("like"),
+    person: p.get("person"), // a person's id (people.js): their moments, or a filter on the words
     start: p.get("start"),
     end: p.get("end"),
     image: p.get("image"),
@@ -131,6 +132,7 @@ function searchParams(state, kind = "text") {
     for (const part of state.then || []) p.append("then", part);
     if ((state.then || []).length && state.within) p.set("within", state.within);
   }
+  if (state.person) p.set("person", state.person);
   if (state.modality && state.modality !== "any") p.set("modality", state.modality);
   for (const c of fitting(state.channels || [], state.like ? "like" : kind)) p.append("channel", c);
   if (state.explain) p.set("explain", "1");
@@ -206,7 +208,7 @@ async function runFromUrl() {
   const state = stateFromUrl();
   showInForm(state);
   showQueryImage(state.image);
-  if (!state.q && !state.like && !state.image) {
+  if (!state.q && !state.like && !state.image && !state.person) {
     $("#results").innerHTML = "";
     $("#more-results").hidden = true;
     setStatus("Type what you are looking for, or drop an image anywhere on the page.");
