@@ -151,8 +151,10 @@ def test_query_text_json_contract(index_copy: Path) -> None:
     data = json.loads(out)
     assert data["query"] == "red fox jumped over the wooden fence"
     top = data["results"][0]
-    assert set(top) == {"path", "file_id", "kind", "start", "end", "score", "text"}
+    assert set(top) == {"path", "file_id", "kind", "start", "end", "score", "text", "evidence"}
     assert top["kind"] == "speech" and top["path"].endswith("talk.mp4") and "fox" in top["text"].lower()
+    piece = top["evidence"][0]
+    assert set(piece) == {"kind", "start", "end", "text", "channel", "score"} and piece["text"] == top["text"]
     assert isinstance(top["start"], float) and isinstance(top["end"], float)
 
 
