@@ -5,7 +5,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound", face: "face" };
+const KIND_LABEL = { frame: "video", speech: "speech", image: "image", ocr: "on-screen text", audio: "sound", face: "face", subtitle: "subtitle" };
 const PAGE = 10; // results per "more results"
 let lastResults = [];
 let lastState = null;
@@ -176,6 +176,20 @@ function highlight(text, words) {
   return html;
 }
 
+// A moment that merged words of several kinds (speech and on-screen text, say) shows each with its own time, so the
+// words that were searched for are never hidden behind the transcript; one piece of words: its text, as before.
+function wordsHtml(r) {
+  const worded = (r.evidence || []).filter((p) => p.text);
+  if (new Set(worded.map((p) => p.kind)).size < 2) return r.text ? highlight(r.text, r.matched_words) : "";
+  return worded
+    .map((p) => {
+      const who = p.channel === null || p.channel === undefined ? "" : ` (${p.channel === 0 ? "left" : "right"})`;
+      const label = `${KIND_LABEL[p.kind] || p.kind}${who} ${span(p)}`;
+      return `<span class="piece"><span class="piece-kind">${escapeHtml(label)}</span> ${highlight(p.text, r.matched_words)}</span>`;
+    })
+    .join("");
+}
+
 // A moment with words that the keyword channel did not match was found by meaning: say so, mark nothing.
 function foundBy(r) {
   if (!r.text || (r.matched_words && r.matched_words.length)) return "";
@@ -343,7 +357,7 @@ function card(r, index, explain) {
   node.querySelector(".name").title = r.path;
   node.querySelector(".kind").textContent = r.media_kind;
   node.querySelector(".score").textContent = `score ${r.score.toFixed(3)}`;
-  node.querySelector(".snippet").innerHTML = r.text ? highlight(r.text, r.matched_words) : "";
+  node.querySelector(".snippet").innerHTML = wordsHtml(r);
   const note = node.querySelector(".found-by");
   note.textContent = foundBy(r);
   note.hidden = !note.textContent;
@@ -375,7 +389,7 @@ function openPlayer(r) {
   stage.innerHTML = "";
   $("#player-title").textContent = baseName(r.path);
   $("#player-meta").textContent = [r.media_kind, span(r), `score ${r.score.toFixed(3)}`].filter(Boolean).join(" · ");
-  $("#player-text").innerHTML = r.text ? highlight(r.text, r.matched_words) : "";
+  $("#player-text").innerHTML = wordsHtml(r);
   $("#found-by").textContent = foundBy(r);
   $("#found-by").hidden = !foundBy(r);
   $("#open").href = r.media_url;

@@ -72,7 +72,7 @@ const MMTimeline = (() => {
     current = r;
     stopped = false;
     $("#player-meta").textContent = [r.media_kind, span(r), `score ${r.score.toFixed(3)}`].filter(Boolean).join(" · ");
-    $("#player-text").innerHTML = r.text ? highlight(r.text, r.matched_words) : "";
+    $("#player-text").innerHTML = wordsHtml(r);
     $("#found-by").textContent = foundBy(r);
     $("#found-by").hidden = !foundBy(r);
     const link = $("#download-clip");
