@@ -51,7 +51,8 @@ PLATFORMS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 # Versions printed per target, to see when a platform silently falls back to an old release.
 SHOWN = ("torch", "av", "faiss-cpu", "ctranslate2", "decord")
 # Pure-Python sdists with no wheel anywhere: checked through their own requirements instead.
-PURE_SDISTS = ("openai-whisper",)
+# face-recognition-models is dlib's model files (data, no code to build) published as an sdist only.
+PURE_SDISTS = ("openai-whisper", "face-recognition-models")
 # The child pip: patch the vendored `packaging` marker environment to the target's, then run pip as usual.
 PIP_WITH_MARKERS = (
     "import json, sys\n"
