@@ -144,7 +144,8 @@ def test_json_without_explain_keeps_the_contract(indexed: tuple[VideoTruth, Path
     code, out, _ = cli("query", "salmon knife", "--index", str(index), "--json", "--channel", "speech")
     assert code == 0
     assert all(
-        set(r) == {"path", "file_id", "kind", "start", "end", "score", "text"} for r in json.loads(out)["results"]
+        set(r) == {"path", "file_id", "kind", "start", "end", "score", "text", "evidence"}
+        for r in json.loads(out)["results"]
     )
 
 

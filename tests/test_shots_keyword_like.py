@@ -82,9 +82,9 @@ def test_keyword_index_is_cached_per_generation(tmp_path: Path) -> None:
     class FakeCatalog:
         calls = 0
 
-        def speech_texts(self) -> tuple[list[int], list[str]]:
+        def speech_texts(self) -> tuple[list[int], list[str], list[str | None]]:
             FakeCatalog.calls += 1
-            return [4, 5], ["red fox", "blue whale"]
+            return [4, 5], ["red fox", "blue whale"], [None, "en"]
 
     catalog = FakeCatalog()
     first = keyword_index(catalog, tmp_path, 3)  # type: ignore[arg-type]

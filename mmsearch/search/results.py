@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..types import ChannelScore, Moment, SegmentKind
+from ..types import ChannelScore, Moment, SegmentHit, SegmentKind
 
 
 def moment_json(moment: Moment, explain: bool = False) -> dict[str, object]:
@@ -23,6 +23,22 @@ def moment_from_json(data: Mapping[str, Any]) -> Moment:
         name: ChannelScore(int(c["rank"]), float(c["score"]), c.get("evidence"))
         for name, c in (data.get("channels") or {}).items()
     }
+    # The evidence pieces come back as the moment's hits (no segment ids: a server's JSON has none), so that the
+    # moment prints the same evidence through a server as in-process.
+    hits = tuple(
+        SegmentHit(
+            -1,
+            str(data["path"]),
+            SegmentKind(p["kind"]),
+            p["start"],
+            p["end"],
+            float(p["score"]),
+            p["text"],
+            data.get("file_id"),
+            p.get("channel"),
+        )  # fmt: skip
+        for p in data.get("evidence") or ()
+    )
     return Moment(
         path=str(data["path"]),
         kind=SegmentKind(data["kind"]),
@@ -30,6 +46,7 @@ def moment_from_json(data: Mapping[str, Any]) -> Moment:
         end=data["end"],
         score=data["score"],
         text=data["text"],
+        hits=hits,
         channels=channels,
         parts=tuple(moment_from_json(p) for p in data.get("parts") or ()),
         file_id=data.get("file_id"),  # None from a server older than file_id in results
