@@ -216,6 +216,8 @@ def test_auto_on_a_cpu_keeps_the_faster_runtime_measured_once_per_machine(monkey
         return 5.0 if owner == "OnnxClipEmbedder" else 9.0  # PyTorch wins on this pretend machine
 
     monkeypatch.setattr(runtime_choice, "frames_per_second", fake_rate)
+    # A machine of its own: other tests (sharing the session's cache) may have measured this model already.
+    monkeypatch.setattr(runtime_choice, "machine_ident", lambda: "the pretend machine of this test")
     first = load_embedder(TINY, "cpu", EmbedChoice())
     assert isinstance(first, OpenClipEmbedder) and sorted(timed) == ["OnnxClipEmbedder", "OpenClipEmbedder"]
     record = runtime_record(first)
