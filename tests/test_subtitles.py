@@ -160,3 +160,23 @@ def test_asr_never_and_embedded_subtitles_in_mkv(tmp_path: Path, asr_model_dir: 
 def test_bad_asr_choice_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["index", str(tmp_path), "--index", str(tmp_path / "i"), "--asr", "sometimes"])
     assert result.exit_code == 2 and "auto, always or never" in result.output
+
+
+@pytest.mark.slow
+def test_jfk_flac_is_transcribed_in_english_on_its_own_timeline(tmp_path: Path, asr_model_dir: Path) -> None:
+    """Real speech without subtitles (../shared/media-real/jfk.flac): Whisper runs, the language is recorded, and
+    the famous sentence is found by its words inside the recording's span."""
+    jfk = Path(__file__).resolve().parents[2] / "shared" / "media-real" / "jfk.flac"
+    if not jfk.is_file():
+        pytest.skip("../shared/media-real/jfk.flac is not here")
+    index = tmp_path / "index"
+    args = ["index", str(jfk), "--index", str(index), "--model", "test:hash", "--asr-model", str(asr_model_dir)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    shown = json.loads(CliRunner().invoke(app, ["show", str(jfk), "--index", str(index), "--json"]).output)
+    assert shown["language"] == "en" and shown["asr"] not in (None, "subtitles") and not shown.get("subtitles")
+    said = " ".join(row["text"].lower() for row in shown["speech"])
+    assert "ask not what your country can do for you" in said
+    found = json.loads(
+        CliRunner().invoke(app, ["query", "country", "--index", str(index), "--channel", "keyword", "--json"]).output
+    )["results"][0]
+    assert "country" in found["text"].lower() and 0.0 <= found["start"] < found["end"] <= shown["duration"] + 0.5
