@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from test_serve_browser import browser  # noqa: F401 - the real chromium fixture
 
@@ -35,6 +36,7 @@ def base_url(tmp_path: Path, media_tools: None) -> Iterator[str]:
         Segment(SegmentKind.FRAME, 0.0, 1.0),
         Segment(SegmentKind.SPEECH, 1.0, 3.0, SAID),
         Segment(SegmentKind.OCR, 1.5, 3.5, SHOWN),
+        Segment(SegmentKind.SUBTITLE, 3.5, 4.0, "All aboard"),
     ]
     vectors = embedder.embed_texts(["blue", SAID])  # CLIP kinds only: the frame and the speech
     with Index.write(tmp_path / "index", "test:hash", untrained=True, device="cpu") as index:
@@ -61,3 +63,7 @@ def test_a_merged_moment_shows_screen_text_and_speech_each_with_its_time(browser
     page.wait_for_selector("#player-text .piece")
     assert page.locator("#player-text .piece").count() == 2
     assert errors == []
+    # The side panel lists what is said, subtitled and shown, in time order; each kind has its marker colour.
+    lines = httpx.get(f"{base_url}/api/transcript/1").json()
+    assert [(line["kind"], line["start"]) for line in lines] == [("speech", 1.0), ("ocr", 1.5), ("subtitle", 3.5)]
+    assert page.locator(".legend .m-subtitle").count() == 1

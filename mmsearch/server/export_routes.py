@@ -29,7 +29,7 @@ router = APIRouter()
 FORMAT_HELP = f"One of: {', '.join(FORMATS)}."
 MAX_EXPORT_MOMENTS = 5000  # a clip list far longer than any edit; bounds the work of one request
 MAX_HANDLES_S = 60.0
-TRANSCRIPT_KINDS = (SegmentKind.SPEECH, SegmentKind.OCR)
+TRANSCRIPT_KINDS = (SegmentKind.SPEECH, SegmentKind.SUBTITLE, SegmentKind.OCR)
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"description": "The export file (attachment)."}}
 
 
@@ -112,7 +112,7 @@ def clip(
     "/api/transcript/{file_id}", summary="What is said and shown in a file", response_model=list[TranscriptLine]
 )
 def transcript(file_id: str, live: Live) -> list[dict[str, Any]]:
-    """The file's speech and on-screen text segments with their times, in time order (the page's side panel)."""
+    """The file's speech, subtitle and on-screen text segments with their times, in time order (the page's side panel)."""
     number = parse_file_id(file_id)
     if live.file(number) is None:
         raise NotFound(f"no file with id {number} in the index", hint="ids come from /api/search results")
